@@ -1,0 +1,78 @@
+/// Adam (Kingma & Ba) on a flat parameter vector, with PyTorch's update rule:
+///
+///     m ← β₁m + (1−β₁)g,   v ← β₂v + (1−β₂)g²,
+///     θ ← θ − (lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε).
+///
+/// The state (moments and step count) is part of a training checkpoint.
+public struct AdamOptimizer<Scalar: FlowScalar>: Sendable, Equatable {
+    /// Learning rate (default 1e-3).
+    public var learningRate: Double
+    /// Exponential decay of the first moment (default 0.9).
+    public var beta1: Double
+    /// Exponential decay of the second moment (default 0.999).
+    public var beta2: Double
+    /// Added to the denominator for stability (default 1e-8).
+    public var epsilon: Double
+    /// First-moment estimate, one per parameter.
+    public var firstMoment: [Scalar]
+    /// Second-moment estimate, one per parameter.
+    public var secondMoment: [Scalar]
+    /// Number of updates applied so far.
+    public var step: Int
+
+    /// Fresh state (zero moments, step 0) for `parameterCount` parameters.
+    public init(parameterCount: Int, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        firstMoment = [Scalar](repeating: 0, count: parameterCount)
+        secondMoment = [Scalar](repeating: 0, count: parameterCount)
+        step = 0
+    }
+
+    /// Applies one update with `gradient` to `parameters` (both of the optimiser's length).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public mutating func update(parameters: inout [Scalar], gradient: UnsafePointer<Scalar>) {
+        precondition(parameters.count == firstMoment.count, "parameter vector length changed")
+        step += 1
+        let t = Double(step)
+        let correction1 = 1 - pow(beta1, t)
+        let correction2 = 1 - pow(beta2, t)
+        let stepSize = Scalar(learningRate / correction1)
+        let rootCorrection2 = Scalar(correction2.squareRoot())
+        let b1 = Scalar(beta1), b2 = Scalar(beta2), eps = Scalar(epsilon)
+        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+        let count = parameters.count
+        parameters.withUnsafeMutableBufferPointer { pb in
+            firstMoment.withUnsafeMutableBufferPointer { mb in
+                secondMoment.withUnsafeMutableBufferPointer { vb in
+                    let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
+                    for i in 0..<count {
+                        let gi = gradient[i]
+                        let mi = b1 * m[i] + oneMinusB1 * gi
+                        let vi = b2 * v[i] + oneMinusB2 * gi * gi
+                        m[i] = mi
+                        v[i] = vi
+                        p[i] -= stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
+                    }
+                }
+            }
+        }
+    }
+}
+
+private func pow(_ base: Double, _ exponent: Double) -> Double {
+    // exp(t·log β) loses accuracy for large t; repeated squaring on the integer step is exact-rounded enough
+    // and identical on every platform (no libm dependence).
+    var result = 1.0
+    var b = base
+    var e = UInt64(exponent)
+    while e > 0 {
+        if e & 1 == 1 { result *= b }
+        b *= b
+        e >>= 1
+    }
+    return result
+}

@@ -1,0 +1,81 @@
+/// The architecture of a RealNVP flow: everything needed to rebuild it except the numbers.
+///
+/// A flow on data of dimension `D` is `couplings` affine coupling layers. Coupling `l` keeps the
+/// first `d = ⌊D/2⌋` coordinates of its input, feeds them to an MLP with `depth` hidden layers of
+/// width `hidden` (ReLU), and uses the MLP's `2(D−d)` outputs as log-scale pre-activations `s̃`
+/// (first half) and shifts `t` (second half) for the remaining `D−d` coordinates. After coupling
+/// `l` the fixed permutation `permutations[l]` mixes the coordinates: output column `j` is input
+/// column `permutations[l][j]` (the default is the reversal `j ↦ D−1−j`, PyTorch's `flip(1)`).
+public struct FlowConfiguration: Sendable, Equatable, Codable {
+    /// Data dimension `D` (at least 2).
+    public var dimension: Int
+    /// Number of coupling layers `K` (at least 1).
+    public var couplings: Int
+    /// Width `H` of every hidden layer of each coupling's MLP.
+    public var hidden: Int
+    /// Number of hidden layers of each coupling's MLP (1 or more); the MLP has `depth + 1` Linear layers.
+    public var depth: Int
+    /// One permutation of `0..<D` per coupling; output column `j` of the permutation is input column `p[j]`.
+    public var permutations: [[Int]]
+    /// Whether the flow starts with a fixed standardisation `x ↦ (x − μ)/σ` fitted on the data.
+    public var standardize: Bool
+
+    /// A configuration with reverse permutations after every coupling (DESIGN §1's default).
+    public init(dimension: Int, couplings: Int, hidden: Int, depth: Int = 2, standardize: Bool = false) {
+        self.dimension = dimension
+        self.couplings = couplings
+        self.hidden = hidden
+        self.depth = depth
+        self.permutations = Array(repeating: Array((0..<max(dimension, 0)).reversed()), count: max(couplings, 0))
+        self.standardize = standardize
+    }
+
+    /// Width of the unchanged (conditioning) half, `d = ⌊D/2⌋`.
+    public var conditionerWidth: Int { dimension / 2 }
+    /// Width of the transformed half, `D − d`.
+    public var transformedWidth: Int { dimension - dimension / 2 }
+
+    /// `(in, out)` of each Linear layer of one coupling's MLP, in order.
+    public var linearShapes: [(input: Int, output: Int)] {
+        var shapes: [(input: Int, output: Int)] = []
+        var width = conditionerWidth
+        for _ in 0..<depth {
+            shapes.append((width, hidden))
+            width = hidden
+        }
+        shapes.append((width, 2 * transformedWidth))
+        return shapes
+    }
+
+    /// Number of trainable scalars `P` (the length of the flat parameter vector).
+    public var parameterCount: Int {
+        couplings * linearShapes.reduce(0) { $0 + $1.output * $1.input + $1.output }
+    }
+
+    /// Checks every field; throws `FlowError.invalidConfiguration` naming the first bad one.
+    public func validate() throws(FlowError) {
+        func bad(_ field: String, _ reason: String) -> FlowError { .invalidConfiguration(field: field, reason: reason) }
+        guard dimension >= 2 else { throw bad("dimension", "must be at least 2, found \(dimension)") }
+        guard dimension <= 1 << 20 else { throw bad("dimension", "must be at most 1048576, found \(dimension)") }
+        guard couplings >= 1, couplings <= 10_000 else { throw bad("couplings", "must be in 1...10000, found \(couplings)") }
+        guard hidden >= 1, hidden <= 1 << 16 else { throw bad("hidden", "must be in 1...65536, found \(hidden)") }
+        guard depth >= 1, depth <= 64 else { throw bad("depth", "must be in 1...64, found \(depth)") }
+        guard permutations.count == couplings else {
+            throw bad("permutations", "\(permutations.count) permutations for \(couplings) couplings")
+        }
+        for (l, p) in permutations.enumerated() {
+            guard p.count == dimension else {
+                throw bad("permutations[\(l)]", "has \(p.count) entries, expected \(dimension)")
+            }
+            var seen = [Bool](repeating: false, count: dimension)
+            for v in p {
+                guard v >= 0, v < dimension, !seen[v] else {
+                    throw bad("permutations[\(l)]", "is not a permutation of 0..<\(dimension) (entry \(v))")
+                }
+                seen[v] = true
+            }
+        }
+        let p = parameterCount
+        guard p <= 1 << 31 else { throw bad("hidden", "the model would have \(p) parameters (limit 2^31)") }
+    }
+}
