@@ -32,8 +32,6 @@ public struct AdamOptimizer<Scalar: FlowScalar>: Sendable, Equatable {
     }
 
     /// Applies one update with `gradient` to `parameters` (both of the optimiser's length).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public mutating func update(parameters: inout [Scalar], gradient: UnsafePointer<Scalar>) {
         precondition(parameters.count == firstMoment.count, "parameter vector length changed")
         step += 1
@@ -43,22 +41,41 @@ public struct AdamOptimizer<Scalar: FlowScalar>: Sendable, Equatable {
         let stepSize = Scalar(learningRate / correction1)
         let rootCorrection2 = Scalar(correction2.squareRoot())
         let b1 = Scalar(beta1), b2 = Scalar(beta2), eps = Scalar(epsilon)
-        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
         let count = parameters.count
         parameters.withUnsafeMutableBufferPointer { pb in
             firstMoment.withUnsafeMutableBufferPointer { mb in
                 secondMoment.withUnsafeMutableBufferPointer { vb in
                     let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
-                    for i in 0..<count {
-                        let gi = gradient[i]
-                        let mi = b1 * m[i] + oneMinusB1 * gi
-                        let vi = b2 * v[i] + oneMinusB2 * gi * gi
-                        m[i] = mi
-                        v[i] = vi
-                        p[i] -= stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
+                    if Scalar.self == Float.self {
+                        Self.kernel(
+                            p.same(as: Float.self), m.same(as: Float.self), v.same(as: Float.self), gradient.same(as: Float.self), count,
+                            Float(stepSize), Float(rootCorrection2), Float(b1), Float(b2), Float(eps))
+                    } else if Scalar.self == Double.self {
+                        Self.kernel(
+                            p.same(as: Double.self), m.same(as: Double.self), v.same(as: Double.self), gradient.same(as: Double.self), count,
+                            Double(stepSize), Double(rootCorrection2), Double(b1), Double(b2), Double(eps))
+                    } else {
+                        Self.kernel(p, m, v, gradient, count, stepSize, rootCorrection2, b1, b2, eps)
                     }
                 }
             }
+        }
+    }
+
+    /// The element-wise update, written once and run as `Float` or `Double` code.
+    @inline(__always)
+    static func kernel<T: FlowScalar>(
+        _ p: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>, _ gradient: UnsafePointer<T>,
+        _ count: Int, _ stepSize: T, _ rootCorrection2: T, _ b1: T, _ b2: T, _ eps: T
+    ) {
+        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+        for i in 0..<count {
+            let gi = gradient[i]
+            let mi = b1 * m[i] + oneMinusB1 * gi
+            let vi = b2 * v[i] + oneMinusB2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] -= stepSize * mi / (vi.squareRoot() / rootCorrection2 + eps)
         }
     }
 }

@@ -5,30 +5,46 @@
 /// the numbers, never on threads or scheduling.
 public enum FlatVector {
     /// `accumulator[i] += addend[i]`. Micro-batch gradients are summed with this, in micro-batch order.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public static func add<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) {
+        if Scalar.self == Float.self { addBody(addend.same(as: Float.self), into: accumulator.same(as: Float.self), count: count) }
+        else if Scalar.self == Double.self { addBody(addend.same(as: Double.self), into: accumulator.same(as: Double.self), count: count) }
+        else { addBody(addend, into: accumulator, count: count) }
+    }
+
+    static func addBody<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) {
         for i in 0..<count { accumulator[i] += addend[i] }
     }
 
     /// `vector[i] /= divisor` (a true division, so dividing a sum by a row count is exact-as-possible).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public static func divide<Scalar: FlowScalar>(_ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar) {
+        if Scalar.self == Float.self { divideBody(vector.same(as: Float.self), count: count, by: Specialization.same(divisor, as: Float.self)) }
+        else if Scalar.self == Double.self { divideBody(vector.same(as: Double.self), count: count, by: Specialization.same(divisor, as: Double.self)) }
+        else { divideBody(vector, count: count, by: divisor) }
+    }
+
+    static func divideBody<Scalar: FlowScalar>(_ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar) {
         for i in 0..<count { vector[i] /= divisor }
     }
 
     /// `vector[i] *= factor`.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public static func scale<Scalar: FlowScalar>(_ vector: UnsafeMutablePointer<Scalar>, count: Int, by factor: Scalar) {
+        if Scalar.self == Float.self { scaleBody(vector.same(as: Float.self), count: count, by: Specialization.same(factor, as: Float.self)) }
+        else if Scalar.self == Double.self { scaleBody(vector.same(as: Double.self), count: count, by: Specialization.same(factor, as: Double.self)) }
+        else { scaleBody(vector, count: count, by: factor) }
+    }
+
+    static func scaleBody<Scalar: FlowScalar>(_ vector: UnsafeMutablePointer<Scalar>, count: Int, by factor: Scalar) {
         for i in 0..<count { vector[i] *= factor }
     }
 
     /// The index of the first NaN or ±∞ element, or `nil` when all are finite.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public static func firstNonFinite<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Int? {
+        if Scalar.self == Float.self { return firstNonFiniteBody(vector.same(as: Float.self), count: count) }
+        else if Scalar.self == Double.self { return firstNonFiniteBody(vector.same(as: Double.self), count: count) }
+        else { return firstNonFiniteBody(vector, count: count) }
+    }
+
+    static func firstNonFiniteBody<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Int? {
         // Summing is branch-free and vectorises; only on a non-finite sum do we search.
         var sum: Scalar = 0
         for i in 0..<count { sum += vector[i] * 0 }
@@ -38,9 +54,13 @@ public enum FlatVector {
     }
 
     /// The Euclidean norm `‖v‖₂`, accumulated in `Double` in index order.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public static func norm<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Double {
+        if Scalar.self == Float.self { return normBody(vector.same(as: Float.self), count: count) }
+        else if Scalar.self == Double.self { return normBody(vector.same(as: Double.self), count: count) }
+        else { return normBody(vector, count: count) }
+    }
+
+    static func normBody<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Double {
         var s = 0.0
         for i in 0..<count {
             let v = Double(vector[i])
@@ -51,8 +71,6 @@ public enum FlatVector {
 
     /// Scales `gradient` so that its norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`:
     /// factor `maxNorm / (norm + 1e-6)` when it is below 1). Returns the norm before clipping.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     @discardableResult
     public static func clipNorm<Scalar: FlowScalar>(_ gradient: UnsafeMutablePointer<Scalar>, count: Int, maxNorm: Double) -> Double {
         let n = norm(gradient, count: count)

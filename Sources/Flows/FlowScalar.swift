@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The protocol carries the few operations whose implementation differs by type — the BLAS
 /// matrix product and the transcendental functions — so that the generic math in this module
-/// compiles to direct calls once specialised (`@_specialize` on the hot entry points).
+/// compiles to direct calls once specialised (see `Specialization`).
 public protocol FlowScalar: BinaryFloatingPoint, Sendable, Codable where RawSignificand: FixedWidthInteger {
     /// The dtype name used in model files' metadata: `float32` or `float64`.
     static var dtypeName: String { get }

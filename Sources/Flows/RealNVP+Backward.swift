@@ -10,10 +10,25 @@ extension RealNVP {
     ///   - inputGradient: when given, receives `∂S/∂x` (`rows × D`).
     /// - Returns: `S`, accumulated in `Double` in row order. NaN/∞ in the input or the result
     ///   propagates into the returned value and the gradient; the caller checks (see `FlatVector.isFinite`).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     @discardableResult
     public func negativeLogLikelihoodGradient(
+        _ x: UnsafePointer<Scalar>, rows: Int,
+        parameterGradient g: UnsafeMutablePointer<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>?,
+        workspace ws: GradientWorkspace<Scalar>
+    ) -> Double {
+        if Scalar.self == Float.self {
+            return Specialization.same(self, as: RealNVP<Float>.self).negativeLogLikelihoodGradientBody(
+                x.same(as: Float.self), rows: rows, parameterGradient: g.same(as: Float.self),
+                inputGradient: inputGradient?.same(as: Float.self), workspace: Specialization.same(ws, as: GradientWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            return Specialization.same(self, as: RealNVP<Double>.self).negativeLogLikelihoodGradientBody(
+                x.same(as: Double.self), rows: rows, parameterGradient: g.same(as: Double.self),
+                inputGradient: inputGradient?.same(as: Double.self), workspace: Specialization.same(ws, as: GradientWorkspace<Double>.self))
+        }
+        return negativeLogLikelihoodGradientBody(x, rows: rows, parameterGradient: g, inputGradient: inputGradient, workspace: ws)
+    }
+
+    func negativeLogLikelihoodGradientBody(
         _ x: UnsafePointer<Scalar>, rows: Int,
         parameterGradient g: UnsafeMutablePointer<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>?,
         workspace ws: GradientWorkspace<Scalar>

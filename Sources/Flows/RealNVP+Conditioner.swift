@@ -15,12 +15,13 @@ extension RealNVP {
         for (k, linear) in linears.enumerated() {
             let isLast = k == linears.count - 1
             let c = isLast ? output : hidden(k)
-            // C[rows × out] = A[rows × in] · Wᵀ, W stored [out × in] row-major.
+            // C[rows × out] = bias + A[rows × in] · Wᵀ, W stored [out × in] row-major.
+            Kernels.broadcastBias(c, rows: rows, columns: linear.output, bias: p + linear.biasOffset)
             Scalar.gemm(
                 transposeA: false, transposeB: true, m: rows, n: linear.output, k: linear.input,
                 alpha: 1, a: a, lda: lda, b: p + linear.weightOffset, ldb: linear.input,
-                beta: 0, c: c, ldc: linear.output)
-            Kernels.addBias(c, rows: rows, columns: linear.output, bias: p + linear.biasOffset, relu: !isLast)
+                beta: 1, c: c, ldc: linear.output)
+            if !isLast { Kernels.relu(c, count: rows * linear.output) }
             a = UnsafePointer(c)
             lda = linear.output
         }

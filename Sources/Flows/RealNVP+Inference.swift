@@ -10,9 +10,24 @@ extension RealNVP {
     ///   - latent: receives `z` (`rows × D`) when given.
     ///   - logDeterminant: receives one value per row (including the standardisation's constant).
     /// NaN or ±∞ in a row propagates to that row's outputs only (rows never mix).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public func forward(
+        _ x: UnsafePointer<Scalar>, rows: Int, latent: UnsafeMutablePointer<Scalar>?,
+        logDeterminant: UnsafeMutablePointer<Scalar>, workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        if Scalar.self == Float.self {
+            Specialization.same(self, as: RealNVP<Float>.self).forwardBody(
+                x.same(as: Float.self), rows: rows, latent: latent?.same(as: Float.self),
+                logDeterminant: logDeterminant.same(as: Float.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            Specialization.same(self, as: RealNVP<Double>.self).forwardBody(
+                x.same(as: Double.self), rows: rows, latent: latent?.same(as: Double.self),
+                logDeterminant: logDeterminant.same(as: Double.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Double>.self))
+        } else {
+            forwardBody(x, rows: rows, latent: latent, logDeterminant: logDeterminant, workspace: ws)
+        }
+    }
+
+    func forwardBody(
         _ x: UnsafePointer<Scalar>, rows: Int, latent: UnsafeMutablePointer<Scalar>?,
         logDeterminant: UnsafeMutablePointer<Scalar>, workspace ws: InferenceWorkspace<Scalar>
     ) {
@@ -56,9 +71,24 @@ extension RealNVP {
     }
 
     /// `log p(x)` for `rows` rows of `x`; optionally also `z = f(x)` into `latent`.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public func logProbability(
+        _ x: UnsafePointer<Scalar>, rows: Int, into out: UnsafeMutablePointer<Scalar>,
+        latent: UnsafeMutablePointer<Scalar>?, workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        if Scalar.self == Float.self {
+            Specialization.same(self, as: RealNVP<Float>.self).logProbabilityBody(
+                x.same(as: Float.self), rows: rows, into: out.same(as: Float.self), latent: latent?.same(as: Float.self),
+                workspace: Specialization.same(ws, as: InferenceWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            Specialization.same(self, as: RealNVP<Double>.self).logProbabilityBody(
+                x.same(as: Double.self), rows: rows, into: out.same(as: Double.self), latent: latent?.same(as: Double.self),
+                workspace: Specialization.same(ws, as: InferenceWorkspace<Double>.self))
+        } else {
+            logProbabilityBody(x, rows: rows, into: out, latent: latent, workspace: ws)
+        }
+    }
+
+    func logProbabilityBody(
         _ x: UnsafePointer<Scalar>, rows: Int, into out: UnsafeMutablePointer<Scalar>,
         latent: UnsafeMutablePointer<Scalar>?, workspace ws: InferenceWorkspace<Scalar>
     ) {
@@ -67,7 +97,7 @@ extension RealNVP {
         while start < rows {
             let n = min(ws.capacity, rows - start)
             let z = latent.map { $0 + start * D } ?? ws.noise.pointer
-            forward(x + start * D, rows: n, latent: z, logDeterminant: ws.logDet.pointer, workspace: ws)
+            forwardBody(x + start * D, rows: n, latent: z, logDeterminant: ws.logDet.pointer, workspace: ws)
             Kernels.logProbability(
                 rows: n, dimension: D, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out + start)
             start += n
@@ -76,9 +106,24 @@ extension RealNVP {
 
     /// The generative direction `x = f⁻¹(z)` for `rows` rows of `z`; optionally the forward
     /// log-determinant `log|det ∂f/∂x|` at each recovered `x` (so that `log p(x) = log q(z) + it`).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public func inverse(
+        _ z: UnsafePointer<Scalar>, rows: Int, into x: UnsafeMutablePointer<Scalar>,
+        logDeterminant: UnsafeMutablePointer<Scalar>?, workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        if Scalar.self == Float.self {
+            Specialization.same(self, as: RealNVP<Float>.self).inverseBody(
+                z.same(as: Float.self), rows: rows, into: x.same(as: Float.self),
+                logDeterminant: logDeterminant?.same(as: Float.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            Specialization.same(self, as: RealNVP<Double>.self).inverseBody(
+                z.same(as: Double.self), rows: rows, into: x.same(as: Double.self),
+                logDeterminant: logDeterminant?.same(as: Double.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Double>.self))
+        } else {
+            inverseBody(z, rows: rows, into: x, logDeterminant: logDeterminant, workspace: ws)
+        }
+    }
+
+    func inverseBody(
         _ z: UnsafePointer<Scalar>, rows: Int, into x: UnsafeMutablePointer<Scalar>,
         logDeterminant: UnsafeMutablePointer<Scalar>?, workspace ws: InferenceWorkspace<Scalar>
     ) {
@@ -127,9 +172,24 @@ extension RealNVP {
 
     /// Draws `rows` samples: `z ~ N(0, I)` from `generator` (row by row, coordinate by
     /// coordinate), `x = f⁻¹(z)`, and `log p(x)` computed along the inverse path.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public func sample(
+        rows: Int, generator: inout SeededGenerator, into x: UnsafeMutablePointer<Scalar>,
+        logProbability out: UnsafeMutablePointer<Scalar>, workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        if Scalar.self == Float.self {
+            Specialization.same(self, as: RealNVP<Float>.self).sampleBody(
+                rows: rows, generator: &generator, into: x.same(as: Float.self),
+                logProbability: out.same(as: Float.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            Specialization.same(self, as: RealNVP<Double>.self).sampleBody(
+                rows: rows, generator: &generator, into: x.same(as: Double.self),
+                logProbability: out.same(as: Double.self), workspace: Specialization.same(ws, as: InferenceWorkspace<Double>.self))
+        } else {
+            sampleBody(rows: rows, generator: &generator, into: x, logProbability: out, workspace: ws)
+        }
+    }
+
+    func sampleBody(
         rows: Int, generator: inout SeededGenerator, into x: UnsafeMutablePointer<Scalar>,
         logProbability out: UnsafeMutablePointer<Scalar>, workspace ws: InferenceWorkspace<Scalar>
     ) {
@@ -139,7 +199,7 @@ extension RealNVP {
             let n = min(ws.capacity, rows - start)
             let z = ws.noise.pointer
             for i in 0..<(n * D) { z[i] = Scalar(generator.normal()) }
-            inverse(z, rows: n, into: x + start * D, logDeterminant: ws.logDet.pointer, workspace: ws)
+            inverseBody(z, rows: n, into: x + start * D, logDeterminant: ws.logDet.pointer, workspace: ws)
             Kernels.logProbability(
                 rows: n, dimension: D, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out + start)
             start += n
