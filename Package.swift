@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "tributary", targets: ["tributary"]),
         .library(name: "Flows", targets: ["Flows"]),
         .library(name: "FlowData", targets: ["FlowData"]),
+        .library(name: "FlowCluster", targets: ["FlowCluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,12 +30,13 @@ let package = Package(
         .target(name: "FlowRandom"),
         .target(name: "Flows", dependencies: ["COpenBLAS", "FlowRandom"]),
         .target(name: "FlowData", dependencies: ["FlowRandom"]),
+        .target(name: "FlowCluster", dependencies: ["Flows", "FlowData"]),
 
         // MARK: Tool
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "Flows", "FlowData", "FlowRandom",
+                "Flows", "FlowData", "FlowRandom", "FlowCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "FlowRandomTests", dependencies: ["FlowRandom"]),
         .testTarget(name: "FlowsTests", dependencies: ["Flows", "FlowRandom"]),
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData"]),
         .testTarget(name: "TributaryCLITests", dependencies: ["Flows", "FlowData"]),
     ],
     swiftLanguageModes: [.v6]

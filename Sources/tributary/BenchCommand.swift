@@ -1,0 +1,138 @@
+import ArgumentParser
+import FlowCluster
+import FlowData
+import FlowRandom
+import Flows
+import Foundation
+
+/// `tributary bench`: the single-process figures of DESIGN §8.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training, log-prob and sampling throughput for a benchmark configuration.",
+        discussion: """
+            Configurations (DESIGN §8): toy2d (D=2, 8 couplings, H=64, batch 512, two moons),
+            tab16 (D=16, 10 couplings, H=128, batch 1024, 8-component mixture),
+            wide64 (D=64, 8 couplings, H=512, batch 1024, 8-component mixture). Each rate is the
+            median of timed windows after a warm-up, as in the PyTorch peer harness.
+            """
+    )
+
+    enum Config: String, ExpressibleByArgument, CaseIterable {
+        case toy2d, tab16, wide64
+
+        var shape: (data: String, dimension: Int, couplings: Int, hidden: Int, batch: Int) {
+            switch self {
+            case .toy2d: return ("moons", 2, 8, 64, 512)
+            case .tab16: return ("mixture:16", 16, 10, 128, 1024)
+            case .wide64: return ("mixture:64", 64, 8, 512, 1024)
+            }
+        }
+    }
+
+    @Option(help: "toy2d, tab16 or wide64.")
+    var config: Config
+
+    @Option(help: "BLAS threads.")
+    var threads: Int = 1
+
+    @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch (default: 256, as `train`).")
+    var microBatch: Int = 256
+
+    @Option(name: .customLong("window-seconds"), help: "Length of one timed window.")
+    var windowSeconds: Double = 0.6
+
+    @Option(help: "Number of timed windows (the median is reported).")
+    var windows: Int = 7
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() throws {
+        BLASThreads.set(threads)
+        let shape = config.shape
+        let evalBatch = 8192
+        let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
+        let data = table.values.map { Float($0) }
+        let flowConfig = FlowConfiguration(dimension: shape.dimension, couplings: shape.couplings, hidden: shape.hidden)
+        let model = try RealNVP<Float>(configuration: flowConfig, seed: 0)
+        let options = TrainingOptions(
+            steps: Int.max, batch: shape.batch, microBatch: min(microBatch, shape.batch), seed: 0)
+        let trainer = try LocalTrainer(model: model, trainRows: data, validationRows: [], options: options)
+
+        let train = Self.measure(items: shape.batch, windowSeconds: windowSeconds, windows: windows) {
+            _ = try? trainer.trainStep()
+        }
+        let trained = trainer.model
+        let workspace = InferenceWorkspace<Float>(configuration: flowConfig, capacity: evalBatch)
+        let x = Array(data[0..<(evalBatch * shape.dimension)])
+        var out = [Float](repeating: 0, count: evalBatch)
+        var samples = [Float](repeating: 0, count: evalBatch * shape.dimension)
+        let logProb = Self.measure(items: evalBatch, windowSeconds: windowSeconds, windows: windows) {
+            trained.logProbability(x, rows: evalBatch, into: &out, latent: nil, workspace: workspace)
+        }
+        var generator = SeededGenerator(seed: 0)
+        let sample = Self.measure(items: evalBatch, windowSeconds: windowSeconds, windows: windows) {
+            trained.sample(rows: evalBatch, generator: &generator, into: &samples, logProbability: &out, workspace: workspace)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peak = Int(usage.ru_maxrss) * 1024
+        let macs = flowConfig.couplings * flowConfig.linearShapes.reduce(0) { $0 + $1.input * $1.output }
+
+        if json {
+            let fields: [(String, String)] = [
+                ("config", "\"\(config.rawValue)\""), ("threads", "\(threads)"),
+                ("train_samples_per_s", "\(train.median)"), ("logprob_rows_per_s", "\(logProb.median)"),
+                ("sample_rows_per_s", "\(sample.median)"), ("peak_rss_bytes", "\(peak)"),
+                ("train_min", "\(train.min)"), ("train_max", "\(train.max)"),
+                ("logprob_min", "\(logProb.min)"), ("logprob_max", "\(logProb.max)"),
+                ("sample_min", "\(sample.min)"), ("sample_max", "\(sample.max)"),
+                ("batch", "\(shape.batch)"), ("micro_batch", "\(options.microBatch)"), ("eval_batch", "\(evalBatch)"),
+                ("parameters", "\(flowConfig.parameterCount)"), ("dtype", "\"float32\""),
+                ("train_gflops", "\(train.median * Double(6 * macs) / 1e9)"),
+                ("blas", "\"\(BLASThreads.configuration.trimmingCharacters(in: .whitespaces))\""),
+                ("blas_core", "\"\(BLASThreads.coreName)\""),
+            ]
+            print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+        } else {
+            print("\(config.rawValue), \(threads) thread(s), float32, \(flowConfig.parameterCount) parameters, BLAS \(BLASThreads.coreName)")
+            print("  train     \(ProgressDisplay.format(train.median)) samples/s  (batch \(shape.batch) = \(shape.batch / options.microBatch)×\(options.microBatch); windows \(ProgressDisplay.format(train.min))–\(ProgressDisplay.format(train.max)))")
+            print("  log-prob  \(ProgressDisplay.format(logProb.median)) rows/s  (batch \(evalBatch))")
+            print("  sample    \(ProgressDisplay.format(sample.median)) rows/s  (batch \(evalBatch))")
+            print("  peak RSS  \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
+        }
+    }
+
+    /// Median, min and max of per-window rates after a warm-up of at least 1.5 s and 3 calls
+    /// (the peer harness's `measure_rate`).
+    static func measure(items: Int, windowSeconds: Double, windows: Int, _ body: () -> Void) -> (median: Double, min: Double, max: Double) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var calls = 0
+        var recent: [Double] = []
+        while calls < 3 || (clock.now - start) < .milliseconds(1500) {
+            let t = clock.now
+            body()
+            recent.append(Self.seconds(clock.now - t))
+            calls += 1
+            if clock.now - start > .seconds(30) { break }
+        }
+        let tail = recent.suffix(max(3, recent.count / 2)).sorted()
+        let perCall = tail[tail.count / 2]
+        let callsPerWindow = max(1, Int((windowSeconds / max(perCall, 1e-9)).rounded()))
+        var rates: [Double] = []
+        for _ in 0..<max(1, windows) {
+            let t = clock.now
+            for _ in 0..<callsPerWindow { body() }
+            rates.append(Double(callsPerWindow * items) / Self.seconds(clock.now - t))
+        }
+        rates.sort()
+        return (rates[rates.count / 2], rates.first!, rates.last!)
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        let c = d.components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}

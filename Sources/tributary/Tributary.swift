@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+
+/// `tributary`: train, score and sample RealNVP normalising flows — in one process or on a cluster.
+@main
+struct Tributary: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tributary",
+        abstract: "Train, score and sample RealNVP normalizing flows.",
+        discussion: """
+            Built-in datasets: moons, 8gaussians, checkerboard, rings, mixture:D.
+            Model files are safetensors with PyTorch tensor names (see docs/model.md).
+            """,
+        subcommands: [TrainCommand.self, ScoreCommand.self, SampleCommand.self, BenchCommand.self]
+    )
+
+    static func main() {
+        BLASKernelSelection.upgradeIfNeeded()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
