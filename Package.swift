@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "FlowsTests", dependencies: ["Flows", "FlowRandom"]),
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData"]),
-        .testTarget(name: "TributaryCLITests", dependencies: ["Flows", "FlowData"]),
+        .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,7 +23,7 @@ public final class CSVWriter {
     /// Data rows appended so far.
     public private(set) var rowsWritten = 0
 
-    private let file: AtomicFile
+    private let file: StagedFile
     private let separator: UInt8
     private var buffer: [UInt8] = []
     private var finished = false
@@ -60,7 +60,7 @@ public final class CSVWriter {
         }
         self.delimiter = resolved
         separator = resolved.byte!
-        file = try AtomicFile.create(destination: path)
+        file = try StagedFile.create(destination: path)
         buffer.reserveCapacity(Self.flushThreshold + 4096)
         if let header {
             for (k, name) in header.enumerated() {

@@ -19,7 +19,7 @@ public final class NPYWriter {
     /// Rows appended so far.
     public private(set) var rowsWritten = 0
 
-    private let file: AtomicFile
+    private let file: StagedFile
     private let headerLength: Int
     private var buffer: [UInt8] = []
     private var finished = false
@@ -34,7 +34,7 @@ public final class NPYWriter {
         self.path = path
         self.columns = columns
         self.dtype = dtype
-        file = try AtomicFile.create(destination: path)
+        file = try StagedFile.create(destination: path)
         let header = NPYHeader.encode(dtype: dtype, rows: 0, columns: columns)
         headerLength = header.count
         buffer.reserveCapacity(Self.flushThreshold + 4096)

@@ -29,6 +29,10 @@ public protocol FlowScalar: BinaryFloatingPoint, Sendable, Codable where RawSign
     static func tanh(_ x: Self) -> Self
     /// The natural logarithm.
     static func log(_ x: Self) -> Self
+
+    /// In place over `count` values: `values[i] = tanh(values[i])`, then `exp[i] = e^values[i]` —
+    /// the log-scales σ of a coupling and their exponentials, in one pass that vectorises.
+    static func tanhThenExp(_ values: UnsafeMutablePointer<Self>, exp: UnsafeMutablePointer<Self>, count: Int)
 }
 
 extension Float: FlowScalar {
@@ -50,6 +54,15 @@ extension Float: FlowScalar {
     @inline(__always) public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
     @inline(__always) public static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { Foundation.logf(x) }
+
+    /// Uses `FastMath` (≤ 2 ulp, platform-independent bits).
+    public static func tanhThenExp(_ values: UnsafeMutablePointer<Float>, exp: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let s = FastMath.tanh(values[i])
+            values[i] = s
+            exp[i] = FastMath.exp(s)
+        }
+    }
 }
 
 extension Double: FlowScalar {
@@ -71,4 +84,13 @@ extension Double: FlowScalar {
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
+
+    /// Uses libm (`Double` is the checking precision).
+    public static func tanhThenExp(_ values: UnsafeMutablePointer<Double>, exp: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count {
+            let s = Foundation.tanh(values[i])
+            values[i] = s
+            exp[i] = Foundation.exp(s)
+        }
+    }
 }

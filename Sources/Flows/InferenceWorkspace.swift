@@ -2,7 +2,7 @@
 /// `capacity` rows at a time. Larger inputs are processed in chunks of `capacity` rows.
 ///
 /// A workspace is not thread-safe: give each thread its own. Its size is
-/// `capacity × (3D + 2H + 2(D−d) + 1)` scalars.
+/// `capacity × (3D + 2H + 4(D−d) + 1)` scalars.
 public final class InferenceWorkspace<Scalar: FlowScalar> {
     /// The largest number of rows processed in one chunk.
     public let capacity: Int
@@ -14,9 +14,11 @@ public final class InferenceWorkspace<Scalar: FlowScalar> {
     let netOutput: ScratchBuffer<Scalar>
     let logDet: ScratchBuffer<Scalar>
     let noise: ScratchBuffer<Scalar>
+    let sigma: ScratchBuffer<Scalar>
+    let expSigma: ScratchBuffer<Scalar>
 
     /// Buffers for `configuration` and chunks of up to `capacity` rows (at least 1).
-    public init(configuration: FlowConfiguration, capacity: Int = 8192) {
+    public init(configuration: FlowConfiguration, capacity: Int = 1024) {
         let n = max(1, capacity)
         self.capacity = n
         self.configuration = configuration
@@ -28,5 +30,7 @@ public final class InferenceWorkspace<Scalar: FlowScalar> {
         netOutput = ScratchBuffer(count: n * 2 * configuration.transformedWidth)
         logDet = ScratchBuffer(count: n)
         noise = ScratchBuffer(count: n * D)
+        sigma = ScratchBuffer(count: n * configuration.transformedWidth)
+        expSigma = ScratchBuffer(count: n * configuration.transformedWidth)
     }
 }

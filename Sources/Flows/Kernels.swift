@@ -4,23 +4,19 @@
 /// plain `Float`/`Double` loops. Every pointer is owned by a workspace or by a caller's
 /// `withUnsafe…` scope; none is stored.
 enum Kernels {
-    /// `c[r, :] = bias` for every row: the starting value of a Linear layer's output, onto which
-    /// the matrix product is then accumulated (`beta = 1`).
-    @inline(__always)
-    static func broadcastBias<S: FlowScalar>(_ c: UnsafeMutablePointer<S>, rows: Int, columns: Int, bias: UnsafePointer<S>) {
-        for r in 0..<rows { (c + r * columns).update(from: bias, count: columns) }
-    }
-
-    /// `c[i] = max(c[i], 0)` over a contiguous block; NaN stays NaN.
+    /// `c[r, j] = max(c[r, j] + bias[j], 0)` — a hidden layer's bias and ReLU in one pass; NaN stays NaN.
     ///
     /// Written as a select between two computed values (`0 · v` rather than the literal 0) so
-    /// that the store is unconditional and the loop vectorises; with a literal the optimiser
-    /// turns it into a branch around `c[i] = 0`, which mispredicts half the time on ReLU inputs.
+    /// that the store is unconditional and the loop vectorises; with a literal the optimiser may
+    /// branch around `c = 0`, which mispredicts on half of all ReLU inputs.
     @inline(__always)
-    static func relu<S: FlowScalar>(_ c: UnsafeMutablePointer<S>, count: Int) {
-        for i in 0..<count {
-            let v = c[i]
-            c[i] = v > 0 ? v : 0 * v
+    static func addBiasReLU<S: FlowScalar>(_ c: UnsafeMutablePointer<S>, rows: Int, columns: Int, bias: UnsafePointer<S>) {
+        for r in 0..<rows {
+            let row = c + r * columns
+            for j in 0..<columns {
+                let v = row[j] + bias[j]
+                row[j] = v > 0 ? v : 0 * v
+            }
         }
     }
 
@@ -44,34 +40,48 @@ enum Kernels {
         }
     }
 
+    /// σ = tanh(s̃) and exp(σ) for every row, where `s̃ = netOutput[:, <e] + bias[<e]`: gathered
+    /// into contiguous `rows × e` blocks, then transformed in one vectorisable pass.
+    @inline(__always)
+    static func logScales<S: FlowScalar>(
+        rows: Int, transformed e: Int, netOutput o: UnsafePointer<S>, netBias bias: UnsafePointer<S>,
+        sigma: UnsafeMutablePointer<S>, expSigma: UnsafeMutablePointer<S>
+    ) {
+        for r in 0..<rows {
+            let net = o + r * 2 * e
+            let sr = sigma + r * e
+            for j in 0..<e { sr[j] = net[j] + bias[j] }
+        }
+        S.tanhThenExp(sigma, exp: expSigma, count: rows * e)
+    }
+
     /// One affine coupling, forward, followed by its permutation:
     ///
-    ///     σ = tanh(s̃),  y_b = b ⊙ exp(σ) + t,  v = [a, y_b],  next[r, inv[c]] = v[r, c],
-    ///     logDet[r] += Σ_j σ_j.
+    ///     y_b = b ⊙ exp(σ) + t,  v = [a, y_b],  next[r, inv[c]] = v[r, c],  logDet[r] += Σ_j σ_j,
     ///
-    /// `input` and `next` have row stride `D`; `netOutput` holds `[s̃, t]` with stride `2e`.
-    /// When `sigma`/`expSigma` are given (training), σ and exp(σ) are stored with stride `e`.
+    /// with σ and exp(σ) from `logScales` and `t = netOutput[:, e...] + bias[e...]`.
+    /// `input` and `next` have row stride `D`; `netOutput` (the MLP's last product without its
+    /// bias) has stride `2e`; `sigma`/`expSigma` stride `e`.
     @inline(__always)
     static func couplingForward<S: FlowScalar>(
         rows: Int, dimension D: Int, conditioner d: Int,
-        input: UnsafePointer<S>, netOutput o: UnsafePointer<S>, inversePermutation inv: UnsafePointer<Int>,
-        next: UnsafeMutablePointer<S>, logDet: UnsafeMutablePointer<S>,
-        sigma: UnsafeMutablePointer<S>?, expSigma: UnsafeMutablePointer<S>?
+        input: UnsafePointer<S>, netOutput o: UnsafePointer<S>, netBias bias: UnsafePointer<S>,
+        sigma: UnsafeMutablePointer<S>, expSigma: UnsafeMutablePointer<S>,
+        inversePermutation inv: UnsafePointer<Int>, next: UnsafeMutablePointer<S>, logDet: UnsafeMutablePointer<S>
     ) {
         let e = D - d
+        logScales(rows: rows, transformed: e, netOutput: o, netBias: bias, sigma: sigma, expSigma: expSigma)
         for r in 0..<rows {
             let x = input + r * D
             let out = next + r * D
             let net = o + r * 2 * e
+            let sr = sigma + r * e
+            let er = expSigma + r * e
             for c in 0..<d { out[inv[c]] = x[c] }
             var sum: S = 0
             for j in 0..<e {
-                let s = S.tanh(net[j])
-                let es = S.exp(s)
-                out[inv[d + j]] = x[d + j] * es + net[e + j]
-                sum += s
-                if let sigma { sigma[r * e + j] = s }
-                if let expSigma { expSigma[r * e + j] = es }
+                out[inv[d + j]] = x[d + j] * er[j] + (net[e + j] + bias[e + j])
+                sum += sr[j]
             }
             logDet[r] += sum
         }
@@ -79,27 +89,31 @@ enum Kernels {
 
     /// One affine coupling, inverse, preceded by undoing its permutation:
     ///
-    ///     v[r, c] = y[r, inv[c]],  a = v[:, <d],  b = (v_b − t) ⊙ exp(−σ),  out = [a, b],
+    ///     v[r, c] = y[r, inv[c]],  a = v[:, <d],  b = (v_b − t) / exp(σ),  out = [a, b],
     ///     logDet[r] += Σ_j σ_j  (the forward log-determinant at the recovered point).
     ///
-    /// The caller has already run the MLP on `a` (gathered with `gatherConditioner`).
+    /// The caller has already run the MLP on `a` (gathered with `gatherConditioner`). Dividing by
+    /// the same `exp(σ)` the forward pass multiplies by keeps the round trip tight.
     @inline(__always)
     static func couplingInverse<S: FlowScalar>(
         rows: Int, dimension D: Int, conditioner d: Int,
-        permuted y: UnsafePointer<S>, netOutput o: UnsafePointer<S>, inversePermutation inv: UnsafePointer<Int>,
-        out: UnsafeMutablePointer<S>, logDet: UnsafeMutablePointer<S>?
+        permuted y: UnsafePointer<S>, netOutput o: UnsafePointer<S>, netBias bias: UnsafePointer<S>,
+        sigma: UnsafeMutablePointer<S>, expSigma: UnsafeMutablePointer<S>,
+        inversePermutation inv: UnsafePointer<Int>, out: UnsafeMutablePointer<S>, logDet: UnsafeMutablePointer<S>?
     ) {
         let e = D - d
+        logScales(rows: rows, transformed: e, netOutput: o, netBias: bias, sigma: sigma, expSigma: expSigma)
         for r in 0..<rows {
             let yr = y + r * D
             let xr = out + r * D
             let net = o + r * 2 * e
+            let sr = sigma + r * e
+            let er = expSigma + r * e
             for c in 0..<d { xr[c] = yr[inv[c]] }
             var sum: S = 0
             for j in 0..<e {
-                let s = S.tanh(net[j])
-                xr[d + j] = (yr[inv[d + j]] - net[e + j]) * S.exp(-s)
-                sum += s
+                xr[d + j] = (yr[inv[d + j]] - (net[e + j] + bias[e + j])) / er[j]
+                sum += sr[j]
             }
             if let logDet { logDet[r] += sum }
         }

@@ -63,8 +63,8 @@ extension RealNVP {
                 inversePermutations[l].withUnsafeBufferPointer { inv in
                     Kernels.couplingForward(
                         rows: n, dimension: D, conditioner: d, input: input, netOutput: ws.netOutput.pointer,
-                        inversePermutation: inv.baseAddress!, next: ws.states[l + 1].pointer, logDet: ld,
-                        sigma: ws.sigma[l].pointer, expSigma: ws.expSigma[l].pointer)
+                        netBias: lastBias(l, parameters: p), sigma: ws.sigma[l].pointer, expSigma: ws.expSigma[l].pointer,
+                        inversePermutation: inv.baseAddress!, next: ws.states[l + 1].pointer, logDet: ld)
                 }
             }
             let z = ws.states[K].pointer

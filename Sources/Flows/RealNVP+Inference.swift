@@ -57,7 +57,8 @@ extension RealNVP {
                     inversePermutations[l].withUnsafeBufferPointer { inv in
                         Kernels.couplingForward(
                             rows: n, dimension: D, conditioner: d, input: current, netOutput: ws.netOutput.pointer,
-                            inversePermutation: inv.baseAddress!, next: target, logDet: ld, sigma: nil, expSigma: nil)
+                            netBias: lastBias(l, parameters: p), sigma: ws.sigma.pointer, expSigma: ws.expSigma.pointer,
+                            inversePermutation: inv.baseAddress!, next: target, logDet: ld)
                     }
                     current = UnsafePointer(target)
                     target = target == ws.stateA.pointer ? ws.stateB.pointer : ws.stateA.pointer
@@ -150,6 +151,7 @@ extension RealNVP {
                             hidden: { $0 % 2 == 0 ? ws.hiddenA.pointer : ws.hiddenB.pointer }, output: ws.netOutput.pointer)
                         Kernels.couplingInverse(
                             rows: n, dimension: D, conditioner: d, permuted: current, netOutput: ws.netOutput.pointer,
+                            netBias: lastBias(l, parameters: p), sigma: ws.sigma.pointer, expSigma: ws.expSigma.pointer,
                             inversePermutation: inv, out: target, logDet: ld)
                     }
                     current = UnsafePointer(target)

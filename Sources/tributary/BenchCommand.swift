@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
             _ = try? trainer.trainStep()
         }
         let trained = trainer.model
-        let workspace = InferenceWorkspace<Float>(configuration: flowConfig, capacity: evalBatch)
+        let workspace = InferenceWorkspace<Float>(configuration: flowConfig, capacity: 1024)
         let x = Array(data[0..<(evalBatch * shape.dimension)])
         var out = [Float](repeating: 0, count: evalBatch)
         var samples = [Float](repeating: 0, count: evalBatch * shape.dimension)

@@ -4,9 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// A file written under a temporary name in the destination's directory and renamed onto the
+/// A file being written (streamed) under a temporary name in the destination's directory and renamed onto the
 /// destination only when complete, so that readers of `path` see either the old file or the
-/// whole new one — never a partial one.
+/// whole new one — never a partial one. (Flows has `AtomicFile` for bytes already in memory;
+/// FlowData does not depend on Flows, and this one streams.)
 ///
 /// `commit()` fsyncs the file, renames it onto `path` and fsyncs the directory. `abandon()`
 /// (called by the writers' `deinit` when they were never finished) closes and removes the
@@ -14,7 +15,7 @@ import Darwin
 ///
 /// A class so that the descriptor is closed exactly once: after `commit()` or `abandon()`
 /// the file is settled and further `abandon()` calls do nothing.
-final class AtomicFile {
+final class StagedFile {
     let destination: String
     let temporaryPath: String
     let file: PosixFile
@@ -33,7 +34,7 @@ final class AtomicFile {
     /// Creates a fresh temporary file next to `destination`, named
     /// `.<name>.tmp-<pid>-<n>`: the process id separates processes, and `O_EXCL` with an
     /// increasing `n` separates writers within a process and skips stale leftovers.
-    static func create(destination: String) throws(DataError) -> AtomicFile {
+    static func create(destination: String) throws(DataError) -> StagedFile {
         let directory = PosixFile.directory(of: destination)
         let base = PosixFile.baseName(of: destination)
         let prefix = (directory == "." && !destination.hasPrefix("./")) ? "" : directory + (directory == "/" ? "" : "/")
@@ -41,7 +42,7 @@ final class AtomicFile {
         while true {
             let name = "\(prefix).\(base).tmp-\(getpid())-\(attempt)"
             if let file = try PosixFile.createExclusive(name) {
-                return AtomicFile(destination: destination, temporaryPath: name, file: file)
+                return StagedFile(destination: destination, temporaryPath: name, file: file)
             }
             attempt += 1
             if attempt > 100_000 {
@@ -53,7 +54,7 @@ final class AtomicFile {
     /// Makes the temporary file durable and atomically replaces `destination` with it.
     /// On failure the temporary file is removed and `destination` is left as it was.
     func commit() throws(DataError) {
-        precondition(!settled, "AtomicFile.commit after commit or abandon")
+        precondition(!settled, "StagedFile.commit after commit or abandon")
         do throws(DataError) {
             try file.synchronize()
         } catch {
