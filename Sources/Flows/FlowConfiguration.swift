@@ -26,9 +26,17 @@ public struct FlowConfiguration: Sendable, Equatable, Codable {
         self.couplings = couplings
         self.hidden = hidden
         self.depth = depth
-        self.permutations = Array(repeating: Array((0..<max(dimension, 0)).reversed()), count: max(couplings, 0))
+        // Only build the default permutations for sizes `validate()` can accept: a hostile model
+        // file or option must produce an error, not a multi-gigabyte allocation.
+        let sane = (2...Self.maximumDimension).contains(dimension) && (1...Self.maximumCouplings).contains(couplings)
+        self.permutations = sane ? Array(repeating: Array((0..<dimension).reversed()), count: couplings) : []
         self.standardize = standardize
     }
+
+    /// The largest accepted data dimension.
+    public static let maximumDimension = 1 << 20
+    /// The largest accepted number of couplings.
+    public static let maximumCouplings = 10_000
 
     /// Width of the unchanged (conditioning) half, `d = ⌊D/2⌋`.
     public var conditionerWidth: Int { dimension / 2 }
@@ -56,8 +64,8 @@ public struct FlowConfiguration: Sendable, Equatable, Codable {
     public func validate() throws(FlowError) {
         func bad(_ field: String, _ reason: String) -> FlowError { .invalidConfiguration(field: field, reason: reason) }
         guard dimension >= 2 else { throw bad("dimension", "must be at least 2, found \(dimension)") }
-        guard dimension <= 1 << 20 else { throw bad("dimension", "must be at most 1048576, found \(dimension)") }
-        guard couplings >= 1, couplings <= 10_000 else { throw bad("couplings", "must be in 1...10000, found \(couplings)") }
+        guard dimension <= Self.maximumDimension else { throw bad("dimension", "must be at most \(Self.maximumDimension), found \(dimension)") }
+        guard couplings >= 1, couplings <= Self.maximumCouplings else { throw bad("couplings", "must be in 1...\(Self.maximumCouplings), found \(couplings)") }
         guard hidden >= 1, hidden <= 1 << 16 else { throw bad("hidden", "must be in 1...65536, found \(hidden)") }
         guard depth >= 1, depth <= 64 else { throw bad("depth", "must be in 1...64, found \(depth)") }
         guard permutations.count == couplings else {

@@ -141,7 +141,7 @@ public enum ModelFile {
         }
         func integer(_ key: String) throws(FlowError) -> Int {
             let v = try string(key)
-            guard let i = Int(v) else { throw bad("metadata \"\(key)\" is \"\(v)\", not an integer") }
+            guard let i = strictInteger(v) else { throw bad("metadata \"\(key)\" is \"\(v)\", not an integer (decimal digits only, no sign or leading zeros)") }
             return i
         }
         if let f = meta[Key.format], f != formatName {
@@ -172,9 +172,8 @@ public enum ModelFile {
         default: throw bad("dtype \"\(dtypeName)\" is not supported (float32 or float64)")
         }
         let step = try integer(Key.step)
-        guard step >= 0 else { throw bad("step \(step) is negative") }
         let seedText = try string(Key.seed)
-        guard let seed = UInt64(seedText) else { throw bad("metadata \"seed\" is \"\(seedText)\", not an unsigned integer") }
+        guard seedText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let seed = UInt64(seedText) else { throw bad("metadata \"seed\" is \"\(seedText)\", not an unsigned integer") }
         let info = ModelFileInfo(step: step, seed: seed, metadata: meta)
 
         // The exact set of tensors, each with the right dtype and shape.
@@ -194,17 +193,22 @@ public enum ModelFile {
         if let extra = archive.tensors.first(where: { !expectedNames.contains($0.name) }) {
             throw bad("unexpected tensor \"\(extra.name)\" for a flow with \(config.couplings) couplings of depth \(config.depth)\(config.standardize ? "" : " without standardisation")")
         }
+        // Every expected tensor present with its dtype and shape before anything is allocated:
+        // the tensors' bytes are in the file, so the file's size then bounds the allocation.
+        for item in expected {
+            guard let t = archive[item.name] else { throw bad("tensor \"\(item.name)\" is missing") }
+            guard t.dtype == dtype else {
+                throw bad("tensor \"\(item.name)\" has dtype \(t.dtype.rawValue), but the metadata says \(dtypeName)")
+            }
+            guard t.shape == item.shape else {
+                throw bad("tensor \"\(item.name)\" has shape \(t.shape), expected \(item.shape)")
+            }
+        }
         func load<S: FlowScalar>(_: S.Type) throws -> RealNVP<S> {
             var parameters = [S](repeating: 0, count: layout.count)
             var mean: [S] = [], std: [S] = []
             for item in expected {
-                guard let t = archive[item.name] else { throw bad("tensor \"\(item.name)\" is missing") }
-                guard t.dtype == dtype else {
-                    throw bad("tensor \"\(item.name)\" has dtype \(t.dtype.rawValue), but the metadata says \(dtypeName)")
-                }
-                guard t.shape == item.shape else {
-                    throw bad("tensor \"\(item.name)\" has shape \(t.shape), expected \(item.shape)")
-                }
+                let t = archive[item.name]!
                 let values: [S] = dtype == .F32 ? try t.floats().map { S($0) } : try t.doubles().map { S($0) }
                 if let i = values.firstIndex(where: { !$0.isFinite }) {
                     throw bad("tensor \"\(item.name)\" element \(i) is not finite (\(values[i]))")
@@ -232,46 +236,54 @@ public enum ModelFile {
         }
     }
 
-    /// Parses `[[3,2,1,0],[…]]` strictly: JSON arrays of non-negative integers, whitespace allowed.
+    /// Parses `[[3,2,1,0],[…]]` strictly: JSON arrays of non-negative decimal integers (no
+    /// signs, no leading zeros), whitespace allowed between tokens only.
     static func parsePermutations(_ text: String, file: String) throws(FlowError) -> [[Int]] {
         let failure = FlowError.invalidModelFile(path: file, reason: "metadata \"permutations\" must be a JSON array of arrays of non-negative integers, found \"\(text.prefix(60))\"")
-        let bytes = Array(text.utf8).filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
+        let bytes = Array(text.utf8)
         var i = 0
-        func expect(_ c: UInt8) throws(FlowError) {
-            guard i < bytes.count, bytes[i] == c else { throw failure }
+        func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+        func accept(_ c: Character) -> Bool {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == c.asciiValue! else { return false }
             i += 1
+            return true
+        }
+        func number() throws(FlowError) -> Int {
+            skipSpace()
+            let start = i
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39, i - start < 10 { i += 1 }
+            guard i > start, !(bytes[start] == 0x30 && i - start > 1) else { throw failure }
+            return bytes[start..<i].reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
         var result: [[Int]] = []
-        try expect(UInt8(ascii: "["))
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1 } else {
-            while true {
-                try expect(UInt8(ascii: "["))
+        guard accept("[") else { throw failure }
+        if !accept("]") {
+            repeat {
+                guard accept("[") else { throw failure }
                 var perm: [Int] = []
-                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1 } else {
-                    while true {
-                        var value = 0, digits = 0
-                        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39, digits < 10 {
-                            value = value * 10 + Int(bytes[i] - 0x30)
-                            digits += 1
-                            i += 1
-                        }
-                        guard digits > 0 else { throw failure }
-                        perm.append(value)
-                        guard i < bytes.count else { throw failure }
-                        if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                        try expect(UInt8(ascii: "]"))
-                        break
-                    }
+                if !accept("]") {
+                    repeat { perm.append(try number()) } while accept(",")
+                    guard accept("]") else { throw failure }
                 }
                 result.append(perm)
-                guard i < bytes.count else { throw failure }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                try expect(UInt8(ascii: "]"))
-                break
-            }
+            } while accept(",")
+            guard accept("]") else { throw failure }
         }
+        skipSpace()
         guard i == bytes.count else { throw failure }
         return result
+    }
+
+    /// A non-negative decimal integer without sign or leading zeros (at most 18 digits).
+    static func strictInteger(_ text: String) -> Int? {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 18, bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              !(bytes[0] == 0x30 && bytes.count > 1)
+        else { return nil }
+        return bytes.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 
     private static func tensor<S: FlowScalar>(_ name: String, _ shape: [Int], _ values: [S]) -> SafeTensorsTensor {

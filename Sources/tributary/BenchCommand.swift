@@ -11,9 +11,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training, log-prob and sampling throughput for a benchmark configuration.",
         discussion: """
-            Configurations (DESIGN §8): toy2d (D=2, 8 couplings, H=64, batch 512, two moons),
-            tab16 (D=16, 10 couplings, H=128, batch 1024, 8-component mixture),
-            wide64 (D=64, 8 couplings, H=512, batch 1024, 8-component mixture). Each rate is the
+            Configurations (DESIGN §8): toy2d (D=2, 8 couplings, H=64, batch 512, two moons), \
+            tab16 (D=16, 10 couplings, H=128, batch 1024, 8-component mixture), \
+            wide64 (D=64, 8 couplings, H=512, batch 1024, 8-component mixture). Each rate is the \
             median of timed windows after a warm-up, as in the PyTorch peer harness.
             """
     )

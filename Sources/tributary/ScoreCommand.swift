@@ -9,8 +9,8 @@ struct ScoreCommand: ParsableCommand {
         commandName: "score",
         abstract: "Compute log p(x) for every row of a CSV/NPY file.",
         discussion: """
-            The input is streamed in chunks, so files larger than memory can be scored. The output
-            (NPY or CSV by extension) has one row per input row, in the same order. Rows holding
+            The input is streamed in chunks, so files larger than memory can be scored. The output \
+            (NPY or CSV by extension) has one row per input row, in the same order. Rows holding \
             NaN or infinity get NaN.
             """
     )

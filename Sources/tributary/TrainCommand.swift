@@ -10,8 +10,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a RealNVP flow on a built-in dataset or a CSV/NPY file.",
         discussion: """
-            Each step's batch is cut into micro-batches of --micro-batch rows drawn from a seeded,
-            sharded plan; their summed gradients are added in order and divided by the batch size,
+            Each step's batch is cut into micro-batches of --micro-batch rows drawn from a seeded, \
+            sharded plan; their summed gradients are added in order and divided by the batch size, \
             then Adam is applied once. The model file is a deterministic function of the options.
             """
     )
@@ -67,6 +67,10 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard validation >= 0, validation < 1 else { throw ValidationError("--validation must be in [0, 1), found \(validation)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        let m = microBatch ?? (batch % 256 == 0 ? 256 : batch)
+        guard batch >= 1, m >= 1, batch % m == 0 else {
+            throw ValidationError("--batch \(batch) must be a positive multiple of --micro-batch \(m)")
+        }
     }
 
     func run() throws {
@@ -79,28 +83,26 @@ struct TrainCommand: ParsableCommand {
 
     private func train<S: FlowScalar>(_: S.Type) throws {
         let table = try DataSource.load(data, rows: rows, seed: dataSeed ?? seed)
-        guard table.columns >= 2 else { throw CLIError("\(data): a flow needs at least 2 columns, found \(table.columns)") }
-        let split = try TrainValidationSplit(rows: table.rows, validationFraction: validation, seed: seed)
-        guard !split.train.isEmpty else { throw CLIError("\(data): no training rows left after the validation split") }
-        let trainRows = table.gather(rows: split.train).values.map { S($0) }
-        let validationRows = table.gather(rows: split.validation).values.map { S($0) }
-
-        var config = FlowConfiguration(
-            dimension: table.columns, couplings: shape.couplings, hidden: shape.hidden, depth: shape.depth,
+        let prepared: TrainingData<S>
+        do {
+            prepared = try TrainingData<S>(table: table, validationFraction: validation, seed: seed)
+        } catch let error as TrainingError {
+            throw CLIError("\(data): \(error)")
+        }
+        let config = FlowConfiguration(
+            dimension: prepared.dimension, couplings: shape.couplings, hidden: shape.hidden, depth: shape.depth,
             standardize: shape.standardize)
         try config.validate()
-        config.standardize = shape.standardize
-        let standardization = shape.standardize
-            ? try Standardization<S>.fit(trainRows, rows: split.train.count, dimension: table.columns) : nil
-        let model = try RealNVP<S>(configuration: config, seed: seed, standardization: standardization)
+        let model = try RealNVP<S>(
+            configuration: config, seed: seed, standardization: shape.standardize ? try prepared.fittedStandardization() : nil)
         let options = TrainingOptions(
             steps: steps, batch: batch, microBatch: microBatch ?? (batch % 256 == 0 ? 256 : batch),
             learningRate: lr, clipNorm: clipNorm, seed: seed, shardCount: shards, evaluateEvery: evalEvery)
-        let trainer = try LocalTrainer(model: model, trainRows: trainRows, validationRows: validationRows, options: options)
+        let trainer = try LocalTrainer(model: model, trainRows: prepared.trainRows, validationRows: prepared.validationRows, options: options)
 
         FileHandle.standardError.write(Data((
             "training \(config.couplings) couplings × \(config.depth)×\(config.hidden) on \(data) "
-            + "(\(split.train.count) train / \(split.validation.count) validation rows, D=\(config.dimension), "
+            + "(\(prepared.trainCount) train / \(prepared.validationCount) validation rows, D=\(config.dimension), "
             + "\(config.parameterCount) parameters, \(S.dtypeName), batch \(options.batch) = "
             + "\(options.batch / options.microBatch)×\(options.microBatch))\n").utf8))
         let metricsLog = try metrics.map { try MetricsLog(path: $0) }
