@@ -1,0 +1,23 @@
+# Sourced by scripts/demo.sh and scripts/test.sh: makes sure the system libraries and the Swift
+# toolchain are there, installing the Debian packages if they are missing.
+ensure_system_packages() {
+    local missing=()
+    for package in libzmq3-dev libopenblas-dev pkg-config; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} (Debian packages)"
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+        if [ -x /opt/swift/usr/bin/swift ]; then
+            export PATH="/opt/swift/usr/bin:$PATH"
+        else
+            echo "error: the Swift toolchain (6.0 or later) is not installed; see README.md" >&2
+            exit 1
+        fi
+    fi
+}
