@@ -24,7 +24,8 @@ public struct TrainingProgress: Sendable {
 /// micro-batches come from the `BatchPlan`, each gives a summed gradient, the sums are added in
 /// micro-batch order, divided by the row count, and Adam is applied once.
 ///
-/// After `init` a step allocates nothing but the plan's index lists.
+/// After `init` a step allocates nothing but the plan's index lists. Micro-batches run on
+/// `threads` lanes (`GradientLanes`); the result does not depend on the number of lanes.
 public final class LocalTrainer<Scalar: FlowScalar> {
     /// The model being trained.
     public private(set) var model: RealNVP<Scalar>
@@ -40,16 +41,17 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     private var cursor: BatchPlanCursor
     private let trainRows: [Scalar]
     private let validationRows: [Scalar]
-    private let workspace: GradientWorkspace<Scalar>
+    private let lanes: GradientLanes<Scalar>
     private let inference: InferenceWorkspace<Scalar>
-    private var microRows: [Scalar]
-    private var microGradient: [Scalar]
     private var sum: GradientSum<Scalar>
     private var validationLogProb: [Scalar]
 
     /// A trainer for `model` on `trainRows` (row-major, `N × D`, in the order the plan indexes),
     /// evaluating on `validationRows` (may be empty).
-    public init(model: RealNVP<Scalar>, trainRows: [Scalar], validationRows: [Scalar], options: TrainingOptions) throws {
+    ///
+    /// - Parameter threads: micro-batches computed at once (one thread and one BLAS thread each).
+    ///   The parameters do not depend on it: results are always added in micro-batch order.
+    public init(model: RealNVP<Scalar>, trainRows: [Scalar], validationRows: [Scalar], options: TrainingOptions, threads: Int = 1) throws {
         try options.validate()
         let D = model.dimension
         guard trainRows.count % D == 0, !trainRows.isEmpty else {
@@ -67,10 +69,10 @@ public final class LocalTrainer<Scalar: FlowScalar> {
             batchSize: options.batch, shardCount: options.shardCount)
         cursor = BatchPlanCursor(plan: plan)
         optimizer = AdamOptimizer(parameterCount: model.parameters.count, learningRate: options.learningRate)
-        workspace = GradientWorkspace(configuration: model.configuration, capacity: options.microBatch)
-        inference = InferenceWorkspace(configuration: model.configuration, capacity: min(8192, max(1, validationRows.count / D)))
-        microRows = [Scalar](repeating: 0, count: options.microBatch * D)
-        microGradient = [Scalar](repeating: 0, count: model.parameters.count)
+        lanes = GradientLanes(
+            configuration: model.configuration, capacity: options.microBatch,
+            lanes: min(max(1, threads), options.batch / options.microBatch))
+        inference = InferenceWorkspace(configuration: model.configuration, capacity: min(1024, max(1, validationRows.count / D)))
         sum = GradientSum(parameterCount: model.parameters.count)
         validationLogProb = [Scalar](repeating: 0, count: validationRows.count / D)
     }
@@ -79,25 +81,16 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     /// loss or gradient is not finite.
     @discardableResult
     public func trainStep() throws -> StepOutcome {
-        let D = model.dimension
-        let m = options.microBatch
+        let refs = plan.microBatches(step: step)
         sum.reset()
-        for ref in plan.microBatches(step: step) {
-            let positions = cursor.positions(of: ref)
-            trainRows.withUnsafeBufferPointer { source in
-                microRows.withUnsafeMutableBufferPointer { target in
-                    for (i, p) in positions.enumerated() {
-                        (target.baseAddress! + i * D).update(from: source.baseAddress! + p * D, count: D)
-                    }
-                }
+        var next = 0
+        while next < refs.count {
+            let wave = refs[next..<min(refs.count, next + lanes.count)].map { cursor.positions(of: $0) }
+            trainRows.withUnsafeBufferPointer { lanes.compute(model: model, source: $0.baseAddress!, batches: wave) }
+            for (lane, positions) in wave.enumerated() {
+                lanes.add(lane: lane, rows: positions.count, to: &sum)
             }
-            let loss = microRows.withUnsafeBufferPointer { x in
-                microGradient.withUnsafeMutableBufferPointer { g in
-                    model.negativeLogLikelihoodGradient(
-                        x.baseAddress!, rows: m, parameterGradient: g.baseAddress!, inputGradient: nil, workspace: workspace)
-                }
-            }
-            sum.add(gradient: microGradient, lossSum: loss, rows: m)
+            next += wave.count
         }
         let outcome = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
         step += 1

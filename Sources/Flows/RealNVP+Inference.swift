@@ -201,11 +201,37 @@ extension RealNVP {
             let n = min(ws.capacity, rows - start)
             let z = ws.noise.pointer
             for i in 0..<(n * D) { z[i] = Scalar(generator.normal()) }
-            inverseBody(z, rows: n, into: x + start * D, logDeterminant: ws.logDet.pointer, workspace: ws)
-            Kernels.logProbability(
-                rows: n, dimension: D, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out + start)
+            completeSampleBody(rows: n, into: x + start * D, logProbability: out + start, workspace: ws)
             start += n
         }
+    }
+
+    /// `x = f⁻¹(z)` and `log p(x)` for the `rows ≤ capacity` noise rows already in `ws.noise`.
+    func completeSample(
+        rows: Int, into x: UnsafeMutablePointer<Scalar>, logProbability out: UnsafeMutablePointer<Scalar>,
+        workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        if Scalar.self == Float.self {
+            Specialization.same(self, as: RealNVP<Float>.self).completeSampleBody(
+                rows: rows, into: x.same(as: Float.self), logProbability: out.same(as: Float.self),
+                workspace: Specialization.same(ws, as: InferenceWorkspace<Float>.self))
+        } else if Scalar.self == Double.self {
+            Specialization.same(self, as: RealNVP<Double>.self).completeSampleBody(
+                rows: rows, into: x.same(as: Double.self), logProbability: out.same(as: Double.self),
+                workspace: Specialization.same(ws, as: InferenceWorkspace<Double>.self))
+        } else {
+            completeSampleBody(rows: rows, into: x, logProbability: out, workspace: ws)
+        }
+    }
+
+    func completeSampleBody(
+        rows n: Int, into x: UnsafeMutablePointer<Scalar>, logProbability out: UnsafeMutablePointer<Scalar>,
+        workspace ws: InferenceWorkspace<Scalar>
+    ) {
+        let z = ws.noise.pointer
+        inverseBody(z, rows: n, into: x, logDeterminant: ws.logDet.pointer, workspace: ws)
+        Kernels.logProbability(
+            rows: n, dimension: configuration.dimension, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out)
     }
 
     @inline(__always)

@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "toy2d, tab16 or wide64.")
     var config: Config
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Threads: micro-batches (training) or row chunks (log-prob, sampling) computed at once, one BLAS thread each.")
     var threads: Int = 1
 
     @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch (default: 256, as `train`).")
@@ -49,7 +49,7 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)
         let shape = config.shape
         let evalBatch = 8192
         let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
@@ -58,22 +58,22 @@ struct BenchCommand: ParsableCommand {
         let model = try RealNVP<Float>(configuration: flowConfig, seed: 0)
         let options = TrainingOptions(
             steps: Int.max, batch: shape.batch, microBatch: min(microBatch, shape.batch), seed: 0)
-        let trainer = try LocalTrainer(model: model, trainRows: data, validationRows: [], options: options)
+        let trainer = try LocalTrainer(model: model, trainRows: data, validationRows: [], options: options, threads: threads)
 
         let train = Self.measure(items: shape.batch, windowSeconds: windowSeconds, windows: windows) {
             _ = try? trainer.trainStep()
         }
         let trained = trainer.model
-        let workspace = InferenceWorkspace<Float>(configuration: flowConfig, capacity: 1024)
+        let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<Float>(configuration: flowConfig, capacity: 1024) }
         let x = Array(data[0..<(evalBatch * shape.dimension)])
         var out = [Float](repeating: 0, count: evalBatch)
         var samples = [Float](repeating: 0, count: evalBatch * shape.dimension)
         let logProb = Self.measure(items: evalBatch, windowSeconds: windowSeconds, windows: windows) {
-            trained.logProbability(x, rows: evalBatch, into: &out, latent: nil, workspace: workspace)
+            trained.logProbability(x, rows: evalBatch, into: &out, latent: nil, workspaces: workspaces)
         }
         var generator = SeededGenerator(seed: 0)
         let sample = Self.measure(items: evalBatch, windowSeconds: windowSeconds, windows: windows) {
-            trained.sample(rows: evalBatch, generator: &generator, into: &samples, logProbability: &out, workspace: workspace)
+            trained.sample(rows: evalBatch, generator: &generator, into: &samples, logProbability: &out, workspaces: workspaces)
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -25,7 +25,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Seed of the base noise.")
     var seed: UInt64 = 0
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Threads (chunks of 1,024 samples at once); the samples do not depend on it.")
     var threads: Int = 1
 
     func validate() throws {
@@ -33,7 +33,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try sample(m)
@@ -49,12 +49,12 @@ struct SampleCommand: ParsableCommand {
         let lpWriter = try logProb.map { try TableWriter(path: $0, columns: 1, header: ["log_prob"], dtype: dtype) }
         var generator = SeededGenerator(seed: seed, stream: 0x5341_4D50)  // the stream RealNVP.sample(count:seed:) uses
         let chunk = 8192
-        let workspace = InferenceWorkspace<S>(configuration: flow.configuration, capacity: chunk)
+        let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<S>(configuration: flow.configuration, capacity: 1024) }
         var x = [S](repeating: 0, count: chunk * D), lp = [S](repeating: 0, count: chunk)
         var done = 0
         while done < count {
             let n = min(chunk, count - done)
-            flow.sample(rows: n, generator: &generator, into: &x, logProbability: &lp, workspace: workspace)
+            flow.sample(rows: n, generator: &generator, into: &x, logProbability: &lp, workspaces: workspaces)
             try writer.append(values: x[0..<(n * D)].map { Double($0) }, rows: n)
             try lpWriter?.append(values: lp[0..<n].map { Double($0) }, rows: n)
             done += n

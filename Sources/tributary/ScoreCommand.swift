@@ -27,7 +27,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Rows per chunk.")
     var chunk: Int = 65536
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Threads (row chunks scored at once, one BLAS thread each); the output does not depend on it.")
     var threads: Int = 1
 
     func validate() throws {
@@ -35,7 +35,7 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try score(m)
@@ -51,7 +51,7 @@ struct ScoreCommand: ParsableCommand {
             throw CLIError("\(input) has \(reader.columns) columns but the model \(model) expects \(D)")
         }
         let writer = try TableWriter(path: output, columns: 1, header: ["log_prob"], dtype: dtype)
-        let workspace = InferenceWorkspace<S>(configuration: flow.configuration, capacity: min(chunk, 8192))
+        let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<S>(configuration: flow.configuration, capacity: 1024) }
         var x = [S](), lp = [S](), lpDouble = [Double]()
         var done = 0, nonFinite = 0
         let start = Date()
@@ -60,7 +60,7 @@ struct ScoreCommand: ParsableCommand {
             x.removeAll(keepingCapacity: true)
             x.append(contentsOf: table.values.lazy.map { S($0) })
             lp = [S](repeating: 0, count: table.rows)
-            flow.logProbability(x, rows: table.rows, into: &lp, latent: nil, workspace: workspace)
+            flow.logProbability(x, rows: table.rows, into: &lp, latent: nil, workspaces: workspaces)
             lpDouble.removeAll(keepingCapacity: true)
             lpDouble.append(contentsOf: lp.lazy.map { Double($0) })
             nonFinite += lp.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }

@@ -55,7 +55,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("eval-every"), help: "Evaluate the validation NLL every N steps.")
     var evalEvery: Int = 100
 
-    @Option(help: "BLAS threads.")
+    @Option(help: "Micro-batches computed at once (one thread and one BLAS thread each); the result does not depend on it.")
     var threads: Int = 1
 
     @Option(help: "Where to write the model (safetensors).")
@@ -74,7 +74,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)
         switch shape.dtype {
         case .float32: try train(Float.self)
         case .float64: try train(Double.self)
@@ -98,7 +98,7 @@ struct TrainCommand: ParsableCommand {
         let options = TrainingOptions(
             steps: steps, batch: batch, microBatch: microBatch ?? (batch % 256 == 0 ? 256 : batch),
             learningRate: lr, clipNorm: clipNorm, seed: seed, shardCount: shards, evaluateEvery: evalEvery)
-        let trainer = try LocalTrainer(model: model, trainRows: prepared.trainRows, validationRows: prepared.validationRows, options: options)
+        let trainer = try LocalTrainer(model: model, trainRows: prepared.trainRows, validationRows: prepared.validationRows, options: options, threads: threads)
 
         FileHandle.standardError.write(Data((
             "training \(config.couplings) couplings × \(config.depth)×\(config.hidden) on \(data) "

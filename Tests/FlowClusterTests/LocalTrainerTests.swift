@@ -47,6 +47,23 @@ struct LocalTrainerTests {
         #expect(a.step == 30)
     }
 
+    @Test func parametersDoNotDependOnTheThreadCount() throws {
+        BLASThreads.set(1)
+        let table = try BuiltinDataset(name: "mixture:5").generate(rows: 3000, seed: 2)
+        let data = try TrainingData<Float>(table: table, validationFraction: 0.1, seed: 2)
+        let config = FlowConfiguration(dimension: 5, couplings: 3, hidden: 32)
+        let model = try RealNVP<Float>(configuration: config, seed: 2)
+        let options = TrainingOptions(steps: 20, batch: 256, microBatch: 32, seed: 2, shardCount: 16)
+        var results: [[Float]] = []
+        for threads in [1, 2, 3, 8] {
+            let trainer = try LocalTrainer(model: model, trainRows: data.trainRows, validationRows: [], options: options, threads: threads)
+            try trainer.run { _ in }
+            results.append(trainer.model.parameters)
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+        #expect(results[0] != model.parameters)
+    }
+
     @Test func aStepUsesTheMicroBatchesOfThePlanSummedInOrder() throws {
         // Recompute one step by hand from the plan and GradientSum, and compare bits.
         let table = try BuiltinDataset(name: "rings").generate(rows: 4096, seed: 1)
