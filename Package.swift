@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "FlowRandom"),
         .target(name: "Flows", dependencies: ["COpenBLAS", "FlowRandom"]),
         .target(name: "FlowData", dependencies: ["FlowRandom"]),
-        .target(name: "FlowCluster", dependencies: ["Flows", "FlowData"]),
+        .target(name: "FlowWire"),
+        .target(name: "FlowCluster", dependencies: ["Flows", "FlowData", "FlowWire", "ZeroMQ"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
 
         // MARK: Tool
         .executableTarget(
@@ -45,8 +47,10 @@ let package = Package(
         .testTarget(name: "FlowRandomTests", dependencies: ["FlowRandom"]),
         .testTarget(name: "FlowsTests", dependencies: ["Flows", "FlowRandom"]),
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
-        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData"]),
+        .testTarget(name: "FlowWireTests", dependencies: ["FlowWire"]),
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowWire"]),
         .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -37,19 +37,19 @@ public final class GradientLanes<Scalar: FlowScalar>: @unchecked Sendable {
     }
 
     /// Computes `batches.count ≤ count` micro-batches in parallel. Micro-batch `i` consists of the
-    /// rows of `source` (row-major, `D` columns) at `batches[i]`. Afterwards `gradient(lane: i)`
-    /// and `loss(lane: i)` hold its summed NLL gradient and loss.
-    public func compute(model: RealNVP<Scalar>, source: UnsafePointer<Scalar>, batches: [[Int]]) {
+    /// rows of `batches[i].rows` (row-major, `D` columns) at `batches[i].positions`. Afterwards
+    /// `gradient(lane: i)` and `loss(lane: i)` hold its summed NLL gradient and loss.
+    public func compute(model: RealNVP<Scalar>, batches: [(rows: [Scalar], positions: [Int])]) {
         precondition(batches.count <= count, "\(batches.count) micro-batches for \(count) lanes")
         let D = dimension
-        let shared = SharedPointer(pointer: source)
         let work: @Sendable (Int) -> Void = { lane in
-            let source = shared.pointer
-            let positions = batches[lane]
+            let (source, positions) = batches[lane]
             precondition(positions.count <= self.capacity, "micro-batch of \(positions.count) rows exceeds \(self.capacity)")
-            self.rows[lane].withUnsafeMutableBufferPointer { target in
-                for (i, p) in positions.enumerated() {
-                    (target.baseAddress! + i * D).update(from: source + p * D, count: D)
+            source.withUnsafeBufferPointer { from in
+                self.rows[lane].withUnsafeMutableBufferPointer { target in
+                    for (i, p) in positions.enumerated() {
+                        (target.baseAddress! + i * D).update(from: from.baseAddress! + p * D, count: D)
+                    }
                 }
             }
             let loss = self.rows[lane].withUnsafeBufferPointer { x in
@@ -78,12 +78,4 @@ public final class GradientLanes<Scalar: FlowScalar>: @unchecked Sendable {
     public func add(lane: Int, rows: Int, to sum: inout GradientSum<Scalar>) {
         gradients[lane].withUnsafeBufferPointer { sum.add(gradient: $0.baseAddress!, lossSum: losses[lane], rows: rows) }
     }
-}
-
-/// A read-only pointer handed to the iterations of `concurrentPerform`.
-///
-/// `@unchecked Sendable`: the pointee is not written while the iterations run, and the pointer
-/// does not outlive the call that created it.
-struct SharedPointer<T>: @unchecked Sendable {
-    let pointer: UnsafePointer<T>
 }

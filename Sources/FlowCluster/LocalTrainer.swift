@@ -85,10 +85,10 @@ public final class LocalTrainer<Scalar: FlowScalar> {
         sum.reset()
         var next = 0
         while next < refs.count {
-            let wave = refs[next..<min(refs.count, next + lanes.count)].map { cursor.positions(of: $0) }
-            trainRows.withUnsafeBufferPointer { lanes.compute(model: model, source: $0.baseAddress!, batches: wave) }
-            for (lane, positions) in wave.enumerated() {
-                lanes.add(lane: lane, rows: positions.count, to: &sum)
+            let wave = refs[next..<min(refs.count, next + lanes.count)].map { (rows: trainRows, positions: cursor.positions(of: $0)) }
+            lanes.compute(model: model, batches: wave)
+            for (lane, batch) in wave.enumerated() {
+                lanes.add(lane: lane, rows: batch.positions.count, to: &sum)
             }
             next += wave.count
         }

@@ -11,7 +11,10 @@ struct Tributary: ParsableCommand {
             Built-in datasets: moons, 8gaussians, checkerboard, rings, mixture:D.
             Model files are safetensors with PyTorch tensor names (see docs/model.md).
             """,
-        subcommands: [TrainCommand.self, ScoreCommand.self, SampleCommand.self, DatasetCommand.self, BenchCommand.self]
+        subcommands: [
+            TrainCommand.self, CoordinatorCommand.self, WorkerCommand.self, ScoreCommand.self, SampleCommand.self,
+            DatasetCommand.self, BenchCommand.self,
+        ]
     )
 
     static func main() {

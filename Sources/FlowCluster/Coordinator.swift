@@ -1,0 +1,303 @@
+import FlowData
+import FlowWire
+import Flows
+import Foundation
+import ZeroMQ
+
+/// Where and how often a coordinator checkpoints.
+public struct CheckpointPolicy: Sendable {
+    /// The directory holding `checkpoint.safetensors`.
+    public var directory: String
+    /// Checkpoint after every this many steps (and after the last).
+    public var every: Int
+
+    public init(directory: String, every: Int) {
+        self.directory = directory
+        self.every = every
+    }
+}
+
+/// Errors of the cluster runtimes.
+public enum ClusterError: Error, CustomStringConvertible, Sendable {
+    /// An endpoint that plain (unencrypted) TCP must not use without `--insecure`.
+    case insecureEndpoint(String)
+    /// A checkpoint that does not belong to this run.
+    case checkpointMismatch(path: String, reason: String)
+    /// A socket-level failure, with the operation.
+    case socket(operation: String, error: String)
+
+    public var description: String {
+        switch self {
+        case .insecureEndpoint(let endpoint):
+            return "\(endpoint): plain TCP is only allowed on loopback or IPC; pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
+        case .checkpointMismatch(let path, let reason):
+            return "\(path): \(reason)"
+        case .socket(let operation, let error):
+            return "\(operation): \(error)"
+        }
+    }
+
+    /// Checks that `endpoint` is IPC, in-process or loopback TCP unless `insecure`.
+    public static func checkEndpoint(_ endpoint: String, insecure: Bool) throws {
+        guard !insecure else { return }
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return }
+        if endpoint.hasPrefix("tcp://") {
+            let rest = endpoint.dropFirst("tcp://".count)
+            let host: Substring
+            if rest.hasPrefix("[") {
+                host = rest.dropFirst().prefix { $0 != "]" }
+            } else {
+                host = rest.prefix { $0 != ":" }
+            }
+            if host == "localhost" || host == "::1" || host.hasPrefix("127.") { return }
+        }
+        throw ClusterError.insecureEndpoint(endpoint)
+    }
+}
+
+/// The coordinator of a `sync=gradients` training job: binds a ROUTER, hands the plan's
+/// micro-batches to workers (with the rows and parameters they need), sums their results in
+/// micro-batch order and applies Adam — the same arithmetic as `LocalTrainer`, so the final
+/// parameters are the same bits as a single-process run with the same options.
+///
+/// The decisions live in `CoordinatorStateMachine`; this class does the socket I/O, the math
+/// and the checkpoints on one thread (the one that calls `run`).
+public final class Coordinator<Scalar: FlowScalar> {
+    /// The model (updated after every step).
+    public private(set) var model: RealNVP<Scalar>
+    /// The optimiser state.
+    public private(set) var optimizer: AdamOptimizer<Scalar>
+    /// The endpoint actually bound (with the port resolved for `tcp://…:*`).
+    public private(set) var boundEndpoint: String?
+    /// The state machine (for inspection after `run`).
+    public private(set) var machine: CoordinatorStateMachine
+
+    private let data: TrainingData<Scalar>
+    private let options: TrainingOptions
+    private let endpoint: String
+    private let checkpoint: CheckpointPolicy?
+    private let log: (String) -> Void
+    private var sum: GradientSum<Scalar>
+    private var encodedShards: [Int: [UInt8]] = [:]
+    private var encodedParameters: (version: UInt64, bytes: [UInt8])?
+    private let inference: InferenceWorkspace<Scalar>
+    private var validationLogProb: [Scalar]
+
+    /// A coordinator for `model` (fresh, or restored from `resume`) on `data`.
+    ///
+    /// - Parameters:
+    ///   - resume: a checkpoint of this run to continue from; its options must equal `options`.
+    ///   - minimumWorkers: workers to wait for before the first step.
+    public init(
+        model: RealNVP<Scalar>, data: TrainingData<Scalar>, options: TrainingOptions, bind endpoint: String,
+        minimumWorkers: Int = 1, checkpoint: CheckpointPolicy? = nil, resume: TrainingCheckpoint<Scalar>? = nil,
+        heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, log: @escaping (String) -> Void = { _ in }
+    ) throws {
+        try options.validate()
+        let plan = try BatchPlan(
+            seed: options.seed, rowCount: data.trainCount, microBatchSize: options.microBatch,
+            batchSize: options.batch, shardCount: options.shardCount)
+        var startStep = 0
+        self.model = model
+        optimizer = AdamOptimizer(parameterCount: model.parameters.count, learningRate: options.learningRate)
+        if let resume {
+            guard resume.options == options else {
+                throw ClusterError.checkpointMismatch(path: checkpoint.map { TrainingCheckpoint<Scalar>.path(in: $0.directory) } ?? "checkpoint",
+                                                      reason: "was written by a run with other options (\(resume.options)); resume with the same options")
+            }
+            guard resume.model.configuration == model.configuration else {
+                throw ClusterError.checkpointMismatch(path: "checkpoint", reason: "holds a model of another architecture")
+            }
+            self.model = resume.model
+            optimizer = resume.optimizer
+            startStep = resume.step
+        }
+        let configuration = model.configuration
+        let spec = WireMessage.JobSpec(
+            jobID: options.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.trainCount),
+            dtype: Scalar.self == Float.self ? .float32 : .float64,
+            architecture: .init(
+                dimension: UInt32(configuration.dimension), couplings: UInt32(configuration.couplings),
+                hidden: UInt32(configuration.hidden), depth: UInt32(configuration.depth),
+                permutations: configuration.permutations.map { $0.map { UInt32($0) } }),
+            standardization: model.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
+            mode: .training(.init(
+                seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
+                microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch), sync: .gradients)))
+        let job = CoordinatorStateMachine.Job(
+            spec: spec, plan: plan, steps: options.steps, checkpointEvery: checkpoint?.every,
+            minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
+            instance: UInt64.random(in: 1...UInt64.max))
+        machine = CoordinatorStateMachine(job: job, startStep: startStep)
+        self.data = data
+        self.options = options
+        self.endpoint = endpoint
+        self.checkpoint = checkpoint
+        self.log = log
+        sum = GradientSum(parameterCount: model.parameters.count)
+        inference = InferenceWorkspace(configuration: configuration, capacity: 1024)
+        validationLogProb = [Scalar](repeating: 0, count: data.validationCount)
+    }
+
+    /// Steps completed.
+    public var step: Int { machine.step }
+
+    /// Runs the job to its end. `ready` is called once the socket is bound (with the resolved
+    /// endpoint), `progress` after every step.
+    public func run(ready: (String) -> Void = { _ in }, progress: (TrainingProgress, Int) -> Void = { _, _ in }) throws {
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let router = try ZMQSocket(context: context, type: .router)
+        defer { router.close() }
+        try router.setLinger(0)
+        try router.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
+        try router.setSendHighWaterMark(0)
+        try router.setReceiveHighWaterMark(0)
+        try router.bind(endpoint)
+        boundEndpoint = (try? router.lastEndpoint) ?? endpoint
+        ready(boundEndpoint!)
+
+        let clock = ContinuousClock()
+        let origin = clock.now
+        func now() -> Double {
+            let c = (clock.now - origin).components
+            return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+        }
+        var trainingSeconds = 0.0
+        var rowsDone = 0
+        var stepStarted = now()
+        var lastTick = 0.0
+        var lastValidation: Double? = nil
+        if machine.isFinished { return }
+
+        while !machine.isFinished {
+            if let frames = try receive(router, timeoutMilliseconds: 20) {
+                var actions: [CoordinatorStateMachine.Action]
+                if frames.count == 2 {
+                    actions = machine.messageReceived(from: frames[0], bytes: frames[1], now: now())
+                } else {
+                    // Not a single-frame message behind the identity: invalid, counted by the machine.
+                    actions = machine.messageReceived(from: frames.first ?? [], bytes: [], now: now())
+                }
+                while !actions.isEmpty {
+                    actions = try perform(actions, router: router) { step in
+                        let t = now()
+                        trainingSeconds += t - stepStarted
+                        rowsDone += self.options.batch
+                        let evaluate = (step + 1) % self.options.evaluateEvery == 0 || step + 1 == self.options.steps
+                        if evaluate { lastValidation = self.validationNLL() }
+                        progress(TrainingProgress(
+                            step: step + 1, steps: self.options.steps, loss: self.sum.lossSum / Double(max(self.sum.rows, 1)),
+                            validationNLL: evaluate ? lastValidation : nil, rowsPerSecond: Double(rowsDone) / max(trainingSeconds, 1e-9),
+                            elapsedSeconds: t, gradientNorm: 0), self.machine.liveWorkerIDs.count)
+                        stepStarted = now()
+                        return self.machine.stepApplied(now: now())
+                    }
+                }
+            }
+            let t = now()
+            if t - lastTick >= 0.02 {
+                lastTick = t
+                var actions = machine.tick(now: t)
+                while !actions.isEmpty {
+                    actions = try perform(actions, router: router) { _ in [] }
+                }
+            }
+        }
+    }
+
+    /// Performs actions; `applied` is called after an update with the step index and returns
+    /// the machine's follow-up actions.
+    private func perform(
+        _ actions: [CoordinatorStateMachine.Action], router: ZMQSocket, applied: (Int) throws -> [CoordinatorStateMachine.Action]
+    ) throws -> [CoordinatorStateMachine.Action] {
+        var followUp: [CoordinatorStateMachine.Action] = []
+        for action in actions {
+            switch action {
+            case .send(let identity, let message):
+                sendFrames(router, identity, message.encoded())
+            case .sendShard(let identity, let shard):
+                sendFrames(router, identity, shardBytes(shard))
+            case .sendParameters(let identity, let version):
+                if encodedParameters?.version != version {
+                    encodedParameters = (version, WireMessage.parameters(.init(
+                        jobID: machine.job.spec.jobID, version: version, values: WireVector(model.parameters)!)).encoded())
+                }
+                sendFrames(router, identity, encodedParameters!.bytes)
+            case .applyStep(let step, let results):
+                sum.reset()
+                for result in results {
+                    guard let gradient = result.gradient.elements(as: Scalar.self) else { continue }
+                    sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
+                }
+                _ = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
+                followUp += try applied(step)
+            case .checkpoint(let steps):
+                if let checkpoint {
+                    try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
+                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: steps, options: options)
+                        .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
+                }
+            case .finished:
+                break
+            case .log(let event):
+                log(describe(event))
+            }
+        }
+        return followUp
+    }
+
+    private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
+        do {
+            _ = try router.send(frames: [ZMQFrame(identity), ZMQFrame(body)], dontWait: true)
+        } catch let error as ZeroMQError where error.isHostUnreachable || error.isTimeout {
+            // The peer is gone (or its queue is full); the heartbeat rules will notice.
+        } catch {
+            log("send to peer failed: \(error)")
+        }
+    }
+
+    private func shardBytes(_ shard: Int) -> [UInt8] {
+        if let bytes = encodedShards[shard] { return bytes }
+        let range = machine.job.plan.shardRange(shard)
+        let D = data.dimension
+        let values = Array(data.trainRows[(range.lowerBound * D)..<(range.upperBound * D)])
+        let bytes = WireMessage.shardRows(.init(
+            jobID: machine.job.spec.jobID, shard: UInt32(shard), firstPosition: UInt64(range.lowerBound),
+            rowCount: UInt32(range.count), dimension: UInt32(D), values: WireVector(values)!)).encoded()
+        encodedShards[shard] = bytes
+        return bytes
+    }
+
+    private func receive(_ socket: ZMQSocket, timeoutMilliseconds: Int) throws -> [[UInt8]]? {
+        do {
+            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4)
+        } catch let error as ZeroMQError where error.isInterrupted {
+            return nil
+        } catch let error as ZeroMQError where error.isTooManyFrames {
+            return [[], []]  // counted as invalid by the machine via an empty message
+        }
+    }
+
+    /// Mean validation NLL under the current parameters (`nil` without validation rows).
+    public func validationNLL() -> Double? {
+        let rows = data.validationCount
+        guard rows > 0 else { return nil }
+        data.validationRows.withUnsafeBufferPointer { x in
+            validationLogProb.withUnsafeMutableBufferPointer { out in
+                model.logProbability(x.baseAddress!, rows: rows, into: out.baseAddress!, latent: nil, workspace: inference)
+            }
+        }
+        return validationLogProb.reduce(0.0) { $0 - Double($1) } / Double(rows)
+    }
+
+    private func describe(_ event: CoordinatorStateMachine.LogEvent) -> String {
+        switch event {
+        case .workerJoined(let id, let name, let shards): return "worker \(id) (\(name)) joined; owns \(shards) shards"
+        case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) micro-batches reassigned"
+        case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
+        case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
+        case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,387 @@
+import FlowData
+import FlowWire
+
+/// The coordinator's decisions for a `sync=gradients` training job, as a pure state machine:
+/// events in (`messageReceived`, `tick`, `stepApplied`), actions out. It holds no sockets, no
+/// rows and no parameters — only who holds what and which results have arrived — so that every
+/// event in every state can be tested without a network (the driver does the I/O and the math).
+///
+/// The rules it enforces (DESIGN §3):
+/// - a step's micro-batches are the plan's, whatever the workers; micro-batch `g` goes to the
+///   worker that owns shard `g mod S`; shards are spread evenly over live workers and move only
+///   when their owner dies or a new worker needs a share;
+/// - the first valid result for `(step, micro-batch)` counts; duplicates and late results are
+///   dropped (any two valid results are the same bits, so which one wins does not matter);
+/// - a worker silent for `heartbeatLiveness` intervals is dead: its shards and unfinished
+///   micro-batches go to live workers (with the rows they need);
+/// - an invalid message is counted and dropped, never fatal.
+public struct CoordinatorStateMachine: Sendable {
+    /// What the driver must do.
+    public enum Action: Sendable, Equatable {
+        /// Send `message` to the worker with ROUTER identity `identity`.
+        case send(identity: [UInt8], message: WireMessage)
+        /// Send the rows of `shard` to a worker (the driver builds the `shardRows` message).
+        case sendShard(identity: [UInt8], shard: Int)
+        /// Send the current parameters (version `version`) to a worker.
+        case sendParameters(identity: [UInt8], version: UInt64)
+        /// All results of `step` are in: sum them in micro-batch order, apply the optimiser, then
+        /// call `stepApplied()`.
+        case applyStep(step: Int, results: [WireMessage.GradientResult])
+        /// Write a checkpoint of the state after `step` steps.
+        case checkpoint(steps: Int)
+        /// The job is done.
+        case finished
+        /// Something worth a log line (joins, deaths, reassignments, invalid messages).
+        case log(LogEvent)
+    }
+
+    /// Events worth logging.
+    public enum LogEvent: Sendable, Equatable {
+        case workerJoined(id: UInt32, name: String, shards: Int)
+        case workerLost(id: UInt32, name: String, reassigned: Int)
+        case workerLeft(id: UInt32, name: String)
+        /// The first invalid message from a peer (later ones are only counted).
+        case invalidMessage(peer: [UInt8], reason: String)
+        /// A message that is valid but does not fit the job (wrong job, unknown sender, …).
+        case ignored(peer: [UInt8], reason: String)
+    }
+
+    /// One live worker, as the coordinator sees it.
+    public struct Peer: Sendable, Equatable {
+        public let id: UInt32
+        public let identity: [UInt8]
+        public let name: String
+        public let instance: UInt64
+        public var lastHeard: Double
+        public var lastSent: Double
+        /// Shards this worker owns (computes micro-batches of).
+        public var shards: Set<Int> = []
+        /// Shards whose rows this worker has been sent.
+        public var rowsHeld: Set<Int> = []
+        /// The parameter version it holds.
+        public var version: UInt64?
+    }
+
+    /// Fixed facts of the job.
+    public struct Job: Sendable {
+        /// The `jobSpec` every worker receives after `welcome`.
+        public var spec: WireMessage.JobSpec
+        /// The step → micro-batch plan.
+        public var plan: BatchPlan
+        /// Steps to train in all.
+        public var steps: Int
+        /// Checkpoint every this many steps (nil: never).
+        public var checkpointEvery: Int?
+        /// Do not start (or continue) a step with fewer live workers.
+        public var minimumWorkers: Int
+        /// Heartbeat interval in seconds.
+        public var heartbeatInterval: Double
+        /// Missed intervals after which a peer is dead.
+        public var heartbeatLiveness: Int
+        /// This coordinator's instance id (new on every start).
+        public var instance: UInt64
+
+        public init(
+            spec: WireMessage.JobSpec, plan: BatchPlan, steps: Int, checkpointEvery: Int?, minimumWorkers: Int,
+            heartbeatInterval: Double, heartbeatLiveness: Int, instance: UInt64
+        ) {
+            self.spec = spec
+            self.plan = plan
+            self.steps = steps
+            self.checkpointEvery = checkpointEvery
+            self.minimumWorkers = minimumWorkers
+            self.heartbeatInterval = heartbeatInterval
+            self.heartbeatLiveness = heartbeatLiveness
+            self.instance = instance
+        }
+    }
+
+    private enum Phase: Sendable, Equatable {
+        /// Waiting for `minimumWorkers` before step `step` can be handed out.
+        case waiting
+        /// Micro-batches of `step` are out.
+        case running
+        /// All results are in; the driver is applying the update.
+        case applying
+        case finished
+    }
+
+    public let job: Job
+    public private(set) var workers: [UInt32: Peer] = [:]
+    /// Steps completed (= the parameter version the next step uses).
+    public private(set) var step: Int
+    /// Owner of each shard (`nil`: unowned, waiting for a live worker).
+    public private(set) var shardOwner: [Int: UInt32] = [:]
+    /// Invalid messages received, per peer identity.
+    public private(set) var invalidMessages: [[UInt8]: Int] = [:]
+    /// Valid but dropped messages (duplicates, late results, unknown senders).
+    public private(set) var droppedMessages = 0
+    private var phase: Phase = .waiting
+    private var identities: [[UInt8]: UInt32] = [:]
+    private var nextWorkerID: UInt32 = 1
+    /// Micro-batches of the current step → the worker computing it.
+    private var pending: [Int: UInt32] = [:]
+    private var results: [Int: WireMessage.GradientResult] = [:]
+    private var heartbeatSequence: UInt64 = 0
+
+    /// A machine that will train from `startStep` (0, or the step of a checkpoint).
+    public init(job: Job, startStep: Int = 0) {
+        self.job = job
+        self.step = startStep
+        if startStep >= job.steps { phase = .finished }
+    }
+
+    /// The live workers' ids, sorted.
+    public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
+
+    /// Whether the job is done.
+    public var isFinished: Bool { phase == .finished }
+
+    // MARK: Events
+
+    /// A message (one frame after the identity) arrived from `identity`.
+    public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
+        let message: WireMessage
+        do {
+            message = try WireMessage.decode(bytes)
+        } catch {
+            return invalid(from: identity, reason: "\(error)")
+        }
+        if let id = identities[identity] {
+            workers[id]?.lastHeard = now
+        }
+        switch message {
+        case .hello(let hello):
+            return handleHello(hello, from: identity, now: now)
+        case .gradientResult(let result):
+            return handleResult(result, from: identity, now: now)
+        case .heartbeat:
+            if identities[identity] == nil { return notRegistered(identity) }
+            return []
+        case .goodbye:
+            guard let id = identities[identity] else { return [] }
+            let name = workers[id]?.name ?? ""
+            return [.log(.workerLeft(id: id, name: name))] + remove(id, now: now, lost: false)
+        case .error(let report):
+            guard identities[identity] != nil else { return notRegistered(identity) }
+            droppedMessages += 1
+            return [.log(.ignored(peer: identity, reason: "worker reported \(report.code): \(report.message)"))]
+        default:
+            // Coordinator-to-worker messages, or kinds that do not belong to this job.
+            return invalid(from: identity, reason: "a worker may not send \(message.kind)")
+        }
+    }
+
+    /// Time passed: heartbeats to quiet workers, and the death of silent ones.
+    public mutating func tick(now: Double) -> [Action] {
+        var actions: [Action] = []
+        let deadline = job.heartbeatInterval * Double(job.heartbeatLiveness)
+        for id in liveWorkerIDs {
+            guard let peer = workers[id] else { continue }
+            if now - peer.lastHeard > deadline {
+                actions += [.log(.workerLost(id: id, name: peer.name, reassigned: pending.values.filter { $0 == id }.count))]
+                actions += remove(id, now: now, lost: true)
+            }
+        }
+        for id in liveWorkerIDs where now - (workers[id]?.lastSent ?? now) >= job.heartbeatInterval {
+            heartbeatSequence += 1
+            actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence, currentStep: UInt64(step))), now: now))
+        }
+        return actions
+    }
+
+    /// The driver applied the update of the step whose results it was given.
+    public mutating func stepApplied(now: Double) -> [Action] {
+        precondition(phase == .applying, "stepApplied() without an applyStep action")
+        step += 1
+        results.removeAll(keepingCapacity: true)
+        pending.removeAll(keepingCapacity: true)
+        var actions: [Action] = []
+        if let every = job.checkpointEvery, step % every == 0 || step == job.steps {
+            actions.append(.checkpoint(steps: step))
+        }
+        if step >= job.steps {
+            phase = .finished
+            for id in liveWorkerIDs {
+                actions.append(send(id, .goodbye(.init(reason: "job finished after \(step) steps")), now: now))
+            }
+            actions.append(.finished)
+            return actions
+        }
+        phase = .waiting
+        return actions + startStepIfPossible(now: now)
+    }
+
+    // MARK: Membership
+
+    private mutating func handleHello(_ hello: WireMessage.Hello, from identity: [UInt8], now: Double) -> [Action] {
+        guard hello.minimumVersion <= WireMessage.protocolVersion, hello.maximumVersion >= WireMessage.protocolVersion else {
+            return [.send(identity: identity, message: .error(.init(
+                code: .unsupportedVersion,
+                message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker \(hello.minimumVersion)...\(hello.maximumVersion)")))]
+        }
+        guard hello.capabilities.dtypes.contains(job.spec.dtype) else {
+            return [.send(identity: identity, message: .error(.init(code: .unsupportedDType, message: "the job needs \(job.spec.dtype)")))]
+        }
+        var actions: [Action] = []
+        if let existing = identities[identity] {
+            // The same connection says hello again (its welcome was lost, or it restarted behind
+            // the same identity): start it over.
+            actions += remove(existing, now: now, lost: true)
+        }
+        let id = nextWorkerID
+        nextWorkerID += 1
+        workers[id] = Peer(id: id, identity: identity, name: hello.name, instance: hello.instance, lastHeard: now, lastSent: now)
+        identities[identity] = id
+        actions.append(send(id, .welcome(.init(
+            workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
+            heartbeatIntervalMilliseconds: UInt32(job.heartbeatInterval * 1000), heartbeatLiveness: UInt32(job.heartbeatLiveness))), now: now))
+        actions.append(send(id, .jobSpec(job.spec), now: now))
+        if phase == .finished {
+            actions.append(send(id, .goodbye(.init(reason: "job finished")), now: now))
+            return actions
+        }
+        rebalance()
+        actions.append(.log(.workerJoined(id: id, name: hello.name, shards: workers[id]?.shards.count ?? 0)))
+        if phase == .waiting { actions += startStepIfPossible(now: now) }
+        return actions
+    }
+
+    /// Removes worker `id`; its shards become unowned and go to the others, and its unfinished
+    /// micro-batches of the current step are handed out again.
+    private mutating func remove(_ id: UInt32, now: Double, lost: Bool) -> [Action] {
+        guard let peer = workers.removeValue(forKey: id) else { return [] }
+        identities[peer.identity] = nil
+        for shard in peer.shards { shardOwner[shard] = nil }
+        guard phase == .running else { return [] }
+        rebalance()
+        let orphaned = pending.filter { $0.value == id }.keys.sorted()
+        guard !orphaned.isEmpty else { return [] }
+        if workers.count < 1 {
+            // Nobody to give them to: wait for a worker.
+            for g in orphaned { pending[g] = nil }
+            phase = .waiting
+            return []
+        }
+        return assign(orphaned, now: now)
+    }
+
+    /// Gives every unowned shard to a live worker and evens out ownership, moving as few shards
+    /// as possible (a new worker takes shards from the busiest ones). Deterministic: ties are
+    /// broken by worker id and shard index.
+    private mutating func rebalance() {
+        let ids = liveWorkerIDs
+        guard !ids.isEmpty else { return }
+        let S = job.plan.shardCount
+        let target = (S + ids.count - 1) / ids.count
+        // Take shards from owners above the target.
+        for id in ids {
+            guard var peer = workers[id], peer.shards.count > target else { continue }
+            for shard in peer.shards.sorted().suffix(peer.shards.count - target) {
+                peer.shards.remove(shard)
+                shardOwner[shard] = nil
+            }
+            workers[id] = peer
+        }
+        // Hand unowned shards to the least loaded (lowest id on ties).
+        for shard in 0..<S where shardOwner[shard] == nil {
+            let id = ids.min { (workers[$0]!.shards.count, $0) < (workers[$1]!.shards.count, $1) }!
+            workers[id]!.shards.insert(shard)
+            shardOwner[shard] = id
+        }
+    }
+
+    // MARK: Steps
+
+    private mutating func startStepIfPossible(now: Double) -> [Action] {
+        guard phase == .waiting, workers.count >= max(1, job.minimumWorkers) else { return [] }
+        phase = .running
+        rebalance()
+        let indices = job.plan.microBatches(step: step).map(\.globalIndex).filter { results[$0] == nil }
+        return assign(indices, now: now)
+    }
+
+    /// Sends micro-batches (global indices) to the owners of their shards, preceded by the rows
+    /// and parameters each owner lacks.
+    private mutating func assign(_ indices: [Int], now: Double) -> [Action] {
+        var byWorker: [UInt32: [Int]] = [:]
+        for g in indices {
+            let shard = job.plan.microBatch(globalIndex: g).shard
+            guard let owner = shardOwner[shard] else { continue }
+            pending[g] = owner
+            byWorker[owner, default: []].append(g)
+        }
+        var actions: [Action] = []
+        for id in byWorker.keys.sorted() {
+            guard var peer = workers[id], let list = byWorker[id] else { continue }
+            for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
+                actions.append(.sendShard(identity: peer.identity, shard: shard))
+                peer.rowsHeld.insert(shard)
+            }
+            if peer.version != UInt64(step) {
+                actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
+                peer.version = UInt64(step)
+            }
+            peer.lastSent = now
+            workers[id] = peer
+            actions.append(.send(identity: peer.identity, message: .assignment(.init(
+                jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
+        }
+        return actions
+    }
+
+    private mutating func handleResult(_ result: WireMessage.GradientResult, from identity: [UInt8], now: Double) -> [Action] {
+        guard identities[identity] != nil else { return notRegistered(identity) }
+        guard result.jobID == job.spec.jobID else {
+            droppedMessages += 1
+            return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
+        }
+        let g = Int(clamping: result.microBatch)
+        guard phase == .running, result.step == UInt64(step), result.version == UInt64(step),
+              pending[g] != nil, results[g] == nil
+        else {
+            // Late (an earlier step), duplicate (reassigned and computed twice) or not asked for.
+            droppedMessages += 1
+            return []
+        }
+        guard Int(result.rowCount) == job.plan.microBatchSize,
+              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
+        else {
+            return invalid(from: identity, reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
+        }
+        results[g] = result
+        guard results.count == job.plan.microBatchesPerStep else { return [] }
+        phase = .applying
+        let ordered = job.plan.microBatches(step: step).map { results[$0.globalIndex]! }
+        return [.applyStep(step: step, results: ordered)]
+    }
+
+    /// The flat parameter count implied by the job's architecture.
+    public var parameterCount: Int {
+        let a = job.spec.architecture
+        let d = Int(a.dimension) / 2, e = Int(a.dimension) - d, H = Int(a.hidden), depth = Int(a.depth)
+        var perCoupling = (d * H + H) + (2 * e * H + 2 * e)
+        perCoupling += (depth - 1) * (H * H + H)
+        return Int(a.couplings) * perCoupling
+    }
+
+    // MARK: Helpers
+
+    private mutating func send(_ id: UInt32, _ message: WireMessage, now: Double) -> Action {
+        workers[id]?.lastSent = now
+        return .send(identity: workers[id]?.identity ?? [], message: message)
+    }
+
+    private mutating func invalid(from identity: [UInt8], reason: String) -> [Action] {
+        let count = invalidMessages[identity, default: 0] + 1
+        invalidMessages[identity] = count
+        return count == 1 ? [.log(.invalidMessage(peer: identity, reason: reason))] : []
+    }
+
+    /// A registered-only message from a peer the coordinator does not know (it was declared dead,
+    /// or the coordinator restarted): tell it to say hello again.
+    private mutating func notRegistered(_ identity: [UInt8]) -> [Action] {
+        droppedMessages += 1
+        return [.send(identity: identity, message: .error(.init(code: .notRegistered, message: "not registered: send hello")))]
+    }
+}

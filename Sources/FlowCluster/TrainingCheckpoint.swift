@@ -1,0 +1,89 @@
+import Flows
+import Foundation
+
+/// The full state of a training run after some steps — parameters, Adam's moments and step,
+/// and the options that define the run — so that a restarted coordinator finishes with the same
+/// bits as an uninterrupted run. The batch plan is a pure function of the options, so the step
+/// number is the whole shuffle state.
+///
+/// Stored as a model file (DESIGN §5; loadable as a model) plus two tensors,
+/// `optimizer.first_moment` and `optimizer.second_moment`, and metadata `optimizer_step` and
+/// `training_options` (JSON). Written atomically.
+public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
+    /// The model after `step` steps.
+    public var model: RealNVP<Scalar>
+    /// The optimiser state after `step` steps.
+    public var optimizer: AdamOptimizer<Scalar>
+    /// Steps completed.
+    public var step: Int
+    /// The run's options (a resumed run must use the same ones).
+    public var options: TrainingOptions
+
+    public init(model: RealNVP<Scalar>, optimizer: AdamOptimizer<Scalar>, step: Int, options: TrainingOptions) {
+        self.model = model
+        self.optimizer = optimizer
+        self.step = step
+        self.options = options
+    }
+
+    static var firstMoment: String { "optimizer.first_moment" }
+    static var secondMoment: String { "optimizer.second_moment" }
+
+    /// The file name of the checkpoint in `directory`.
+    public static func path(in directory: String) -> String {
+        (directory as NSString).appendingPathComponent("checkpoint.safetensors")
+    }
+
+    /// Writes the checkpoint atomically (a crash leaves the previous checkpoint intact).
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
+        var archive = ModelFile.archive(
+            of: model, info: ModelFileInfo(step: step, seed: options.seed, metadata: [
+                "optimizer_step": String(optimizer.step), "training_options": optionsJSON,
+            ]))
+        let P = model.parameters.count
+        archive.tensors.append(Self.tensor(Self.firstMoment, P, optimizer.firstMoment))
+        archive.tensors.append(Self.tensor(Self.secondMoment, P, optimizer.secondMoment))
+        try archive.write(to: path)
+    }
+
+    /// Reads a checkpoint written by `write(to:)` for a model of precision `Scalar`.
+    public static func read(from path: String) throws -> TrainingCheckpoint {
+        var archive = try SafeTensorsArchive.read(from: path)
+        func bad(_ reason: String) -> FlowError { .invalidModelFile(path: path, reason: reason) }
+        guard let m = archive[firstMoment], let v = archive[secondMoment] else { throw bad("not a training checkpoint: no optimizer moments") }
+        archive.tensors.removeAll { $0.name == firstMoment || $0.name == secondMoment }
+        guard let optionsText = archive.metadata["training_options"], let adamStepText = archive.metadata["optimizer_step"],
+              let adamStep = Int(adamStepText), adamStep >= 0
+        else { throw bad("not a training checkpoint: no training_options/optimizer_step metadata") }
+        let options: TrainingOptions
+        do {
+            options = try JSONDecoder().decode(TrainingOptions.self, from: Data(optionsText.utf8))
+        } catch {
+            throw bad("training_options is not valid: \(error)")
+        }
+        let (any, info) = try ModelFile.decode(archive, file: path)
+        let model: RealNVP<Scalar>
+        switch any {
+        case .float32(let f) where Scalar.self == Float.self: model = f as! RealNVP<Scalar>
+        case .float64(let d) where Scalar.self == Double.self: model = d as! RealNVP<Scalar>
+        default: throw bad("holds \(any.configuration.parameterCount) parameters of another precision than \(Scalar.dtypeName)")
+        }
+        let P = model.parameters.count
+        let first: [Scalar] = Scalar.self == Float.self ? try m.floats().map { Scalar($0) } : try m.doubles().map { Scalar($0) }
+        let second: [Scalar] = Scalar.self == Float.self ? try v.floats().map { Scalar($0) } : try v.doubles().map { Scalar($0) }
+        guard first.count == P, second.count == P else { throw bad("optimizer moments have \(first.count)/\(second.count) values for \(P) parameters") }
+        var optimizer = AdamOptimizer<Scalar>(parameterCount: P, learningRate: options.learningRate)
+        optimizer.firstMoment = first
+        optimizer.secondMoment = second
+        optimizer.step = adamStep
+        return TrainingCheckpoint(model: model, optimizer: optimizer, step: info.step, options: options)
+    }
+
+    private static func tensor(_ name: String, _ count: Int, _ values: [Scalar]) -> SafeTensorsTensor {
+        if let floats = values as? [Float] { return SafeTensorsTensor(name: name, shape: [count], floats: floats) }
+        return SafeTensorsTensor(name: name, shape: [count], doubles: values.map { Double($0) })
+    }
+}

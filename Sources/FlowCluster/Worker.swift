@@ -1,0 +1,233 @@
+import FlowData
+import FlowWire
+import Flows
+import Foundation
+import ZeroMQ
+
+/// A worker process's runtime: connects a DEALER to the coordinator, keeps the rows and
+/// parameters it is sent, computes assigned micro-batches on `threads` lanes (one BLAS thread
+/// each) and returns one summed gradient per micro-batch. When the coordinator goes silent or
+/// forgets it, it reconnects and says hello again; it exits when the coordinator says goodbye.
+///
+/// Decisions live in `WorkerStateMachine`; this class does the I/O and the math on the thread
+/// that calls `run`.
+public final class Worker {
+    private let endpoint: String
+    private let threads: Int
+    private let log: (String) -> Void
+    private var machine: WorkerStateMachine
+    private var engine: WorkerEngine?
+    /// Test hook: exit the process after sending this many results (simulates a crash).
+    private let crashAfterResults: Int?
+    private var resultsSent = 0
+    private let parentPID: Int32?
+
+    /// A worker named `name` that will connect to `endpoint`.
+    ///
+    /// - Parameters:
+    ///   - parentPID: exit when this process is gone (workers started by `train --workers`).
+    ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
+    public init(
+        endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
+        self.endpoint = endpoint
+        self.parentPID = parentPID
+        self.threads = max(1, threads)
+        self.log = log
+        self.crashAfterResults = crashAfterResults
+        let hello = WireMessage.Hello(
+            minimumVersion: WireMessage.protocolVersion, maximumVersion: WireMessage.protocolVersion,
+            instance: UInt64.random(in: 1...UInt64.max), processID: UInt32(getpid()),
+            name: WireMessage.truncatedUTF8(name), host: WireMessage.truncatedUTF8(ProcessInfo.processInfo.hostName),
+            capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: WireMessage.truncatedUTF8(BLASThreads.coreName), maxMicroBatchRows: 1 << 20))
+        machine = WorkerStateMachine(hello: hello)
+    }
+
+    /// Runs until the coordinator ends the job.
+    public func run() throws {
+        BLASThreads.set(1)
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let clock = ContinuousClock()
+        let origin = clock.now
+        func now() -> Double {
+            let c = (clock.now - origin).components
+            return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+        }
+        var socket = try connect(context)
+        var pending = machine.start(now: now())
+        var lastTick = 0.0
+        while true {
+            while !pending.isEmpty {
+                let actions = pending
+                pending = []
+                for action in actions {
+                    switch action {
+                    case .send(let message):
+                        send(socket, message.encoded())
+                        machine.sent(now: now())
+                    case .storeJob(let spec):
+                        engine = try makeEngine(spec)
+                    case .storeShard(let rows):
+                        engine?.store(rows)
+                    case .storeParameters(let parameters):
+                        engine?.setParameters(parameters)
+                    case .compute(let step, let version, let microBatches):
+                        if let engine {
+                            engine.compute(step: step, version: version, microBatches: microBatches) { bytes in
+                                send(socket, bytes)
+                                resultsSent += 1
+                                if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
+                            }
+                        }
+                        pending += machine.computeFinished(now: now())
+                    case .reconnect(let reason):
+                        log("reconnecting: \(reason)")
+                        socket.close()
+                        engine = nil
+                        socket = try connect(context)
+                        pending += machine.start(now: now())
+                    case .finish(let reason):
+                        log("done: \(reason)")
+                        socket.close()
+                        return
+                    case .log(let line):
+                        log(line)
+                    }
+                }
+            }
+            do {
+                if let frames = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2), let body = frames.last {
+                    pending += machine.messageReceived(body, now: now())
+                }
+            } catch let error as ZeroMQError where error.isInterrupted || error.isTooManyFrames {
+                // A signal, or a malformed multipart message (dropped by the socket layer).
+            }
+            let t = now()
+            if t - lastTick >= 0.02 {
+                lastTick = t
+                pending += machine.tick(now: t)
+                if let parentPID, getppid() != parentPID {
+                    log("the launching process is gone; exiting")
+                    return
+                }
+            }
+        }
+    }
+
+    private func connect(_ context: ZMQContext) throws -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setLinger(0)
+        try socket.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
+        try socket.setSendHighWaterMark(0)
+        try socket.setReceiveHighWaterMark(0)
+        try socket.connect(endpoint)
+        return socket
+    }
+
+    private func send(_ socket: ZMQSocket, _ bytes: [UInt8]) {
+        do {
+            _ = try socket.send(frames: [ZMQFrame(bytes)], dontWait: false)
+        } catch {
+            log("send failed: \(error)")
+        }
+    }
+
+    private func makeEngine(_ spec: WireMessage.JobSpec) throws -> WorkerEngine {
+        switch spec.dtype {
+        case .float32: return try Engine<Float>(spec: spec, threads: threads)
+        case .float64: return try Engine<Double>(spec: spec, threads: threads)
+        }
+    }
+}
+
+/// The math of a worker for one job, in the job's precision.
+protocol WorkerEngine: AnyObject {
+    func store(_ rows: WireMessage.ShardRows)
+    func setParameters(_ parameters: WireMessage.Parameters)
+    /// Computes the micro-batches and hands each encoded result (or error) to `send`.
+    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: ([UInt8]) -> Void)
+}
+
+final class Engine<Scalar: FlowScalar>: WorkerEngine {
+    let spec: WireMessage.JobSpec
+    let configuration: FlowConfiguration
+    let standardization: Standardization<Scalar>?
+    let plan: BatchPlan
+    var cursor: BatchPlanCursor
+    let lanes: GradientLanes<Scalar>
+    var shards: [Int: [Scalar]] = [:]
+    var model: RealNVP<Scalar>?
+
+    init(spec: WireMessage.JobSpec, threads: Int) throws {
+        guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
+        self.spec = spec
+        let a = spec.architecture
+        var configuration = FlowConfiguration(
+            dimension: Int(a.dimension), couplings: Int(a.couplings), hidden: Int(a.hidden), depth: Int(a.depth),
+            standardize: spec.standardization != nil)
+        configuration.permutations = a.permutations.map { $0.map { Int($0) } }
+        try configuration.validate()
+        self.configuration = configuration
+        if let s = spec.standardization, let mean = s.mean.elements(as: Scalar.self), let std = s.std.elements(as: Scalar.self) {
+            standardization = try Standardization(mean: mean, std: std)
+        } else {
+            standardization = nil
+        }
+        plan = try BatchPlan(
+            seed: training.seed, rowCount: Int(training.rowCount), microBatchSize: Int(training.microBatchSize),
+            batchSize: Int(training.batchSize), shardCount: Int(training.shardCount))
+        cursor = BatchPlanCursor(plan: plan)
+        lanes = GradientLanes(configuration: configuration, capacity: plan.microBatchSize, lanes: threads)
+    }
+
+    func store(_ rows: WireMessage.ShardRows) {
+        guard let values = rows.values.elements(as: Scalar.self) else { return }
+        shards[Int(rows.shard)] = values
+    }
+
+    func setParameters(_ parameters: WireMessage.Parameters) {
+        guard let values = parameters.values.elements(as: Scalar.self) else { return }
+        model = try? RealNVP(configuration: configuration, parameters: values, standardization: standardization)
+    }
+
+    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: ([UInt8]) -> Void) {
+        func failure(_ code: WireErrorCode, _ g: UInt64, _ message: String) -> [UInt8] {
+            WireMessage.error(.init(code: code, jobID: spec.jobID, step: step, item: g, message: message)).encoded()
+        }
+        guard let model else {
+            for g in microBatches { send(failure(.missingParameters, g, "no parameters of version \(version)")) }
+            return
+        }
+        var next = 0
+        while next < microBatches.count {
+            let wave = Array(microBatches[next..<min(microBatches.count, next + lanes.count)])
+            var batches: [(rows: [Scalar], positions: [Int])] = []
+            var ready: [UInt64] = []
+            for g in wave {
+                let ref = plan.microBatch(globalIndex: Int(clamping: g))
+                guard let rows = shards[ref.shard] else {
+                    send(failure(.missingRows, g, "rows of shard \(ref.shard) were not received"))
+                    continue
+                }
+                let first = plan.shardRange(ref.shard).lowerBound
+                batches.append((rows, cursor.positions(of: ref).map { $0 - first }))
+                ready.append(g)
+            }
+            lanes.compute(model: model, batches: batches)
+            for (lane, g) in ready.enumerated() {
+                let gradient = lanes.gradient(lane: lane)
+                let loss = lanes.loss(lane: lane)
+                if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
+                    send(failure(.nonFinite, g, "the loss or gradient of micro-batch \(g) is not finite"))
+                    continue
+                }
+                send(WireMessage.gradientResult(.init(
+                    jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[lane].positions.count),
+                    lossSum: loss, gradient: WireVector(gradient)!)).encoded())
+            }
+            next += wave.count
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import FlowData
+import FlowWire
+
+/// A worker's decisions, as a pure state machine: it says hello, stores what the coordinator
+/// sends (job, shard rows, parameters), computes an assignment once it has the rows and the
+/// parameter version it names, heartbeats, and starts over when the coordinator goes silent or
+/// no longer knows it. The driver holds the socket, the rows and the math.
+public struct WorkerStateMachine: Sendable {
+    /// What the driver must do.
+    public enum Action: Sendable, Equatable {
+        /// Send `message` to the coordinator.
+        case send(WireMessage)
+        /// Keep the job (build the model and plan from it); forget rows and parameters of any other job.
+        case storeJob(WireMessage.JobSpec)
+        /// Keep these rows.
+        case storeShard(WireMessage.ShardRows)
+        /// Keep this parameter version.
+        case storeParameters(WireMessage.Parameters)
+        /// Compute these micro-batches (global indices) of `step` with parameter version
+        /// `version`, send one `gradientResult` each, then call `computeFinished`.
+        case compute(step: UInt64, version: UInt64, microBatches: [UInt64])
+        /// Drop the connection and everything received, open a new one, then call `start`.
+        case reconnect(reason: String)
+        /// The coordinator ended the job: exit.
+        case finish(reason: String)
+        /// Something worth a log line.
+        case log(String)
+    }
+
+    /// Who this worker is (sent in `hello`).
+    public let hello: WireMessage.Hello
+    /// Heartbeat interval (s) and liveness before the coordinator's `welcome` says otherwise.
+    public private(set) var heartbeatInterval: Double
+    public private(set) var heartbeatLiveness: Int
+    /// The id the coordinator gave this worker, once welcomed.
+    public private(set) var workerID: UInt32?
+    /// Invalid messages received from the coordinator (counted, dropped).
+    public private(set) var invalidMessages = 0
+
+    private var job: WireMessage.JobSpec?
+    private var plan: BatchPlan?
+    private var shards: Set<Int> = []
+    private var version: UInt64?
+    private var queue: [WireMessage.Assignment] = []
+    private var computing = false
+    private var lastHeard: Double = 0
+    private var lastSent: Double = 0
+    private var sequence: UInt64 = 0
+    private var currentStep: UInt64?
+    private var finished = false
+
+    public init(hello: WireMessage.Hello, heartbeatInterval: Double = 0.5, heartbeatLiveness: Int = 8) {
+        self.hello = hello
+        self.heartbeatInterval = heartbeatInterval
+        self.heartbeatLiveness = heartbeatLiveness
+    }
+
+    /// A (new) connection is open: say hello.
+    public mutating func start(now: Double) -> [Action] {
+        workerID = nil
+        job = nil
+        plan = nil
+        shards = []
+        version = nil
+        queue = []
+        computing = false
+        lastHeard = now
+        lastSent = now
+        return [.send(.hello(hello))]
+    }
+
+    /// A message from the coordinator.
+    public mutating func messageReceived(_ bytes: [UInt8], now: Double) -> [Action] {
+        let message: WireMessage
+        do {
+            message = try WireMessage.decode(bytes)
+        } catch {
+            invalidMessages += 1
+            return invalidMessages == 1 ? [.log("invalid message from the coordinator: \(error)")] : []
+        }
+        lastHeard = now
+        switch message {
+        case .welcome(let welcome):
+            guard welcome.workerInstance == hello.instance else { return [.log("ignored a welcome for another instance")] }
+            workerID = welcome.workerID
+            heartbeatInterval = max(0.01, Double(welcome.heartbeatIntervalMilliseconds) / 1000)
+            heartbeatLiveness = max(2, Int(welcome.heartbeatLiveness))
+            return [.log("joined as worker \(welcome.workerID)")]
+        case .jobSpec(let spec):
+            guard workerID != nil else { return [] }
+            guard case .training(let training) = spec.mode, case .gradients = training.sync else {
+                return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes sync=gradients training jobs only")))]
+            }
+            do {
+                plan = try BatchPlan(
+                    seed: training.seed, rowCount: Int(training.rowCount), microBatchSize: Int(training.microBatchSize),
+                    batchSize: Int(training.batchSize), shardCount: Int(training.shardCount))
+            } catch {
+                return [.send(.error(.init(code: .badMessage, jobID: spec.jobID, message: "bad plan: \(error)")))]
+            }
+            job = spec
+            shards = []
+            version = nil
+            queue = []
+            return [.storeJob(spec)]
+        case .shardRows(let rows):
+            guard let job, rows.jobID == job.jobID, let plan, Int(rows.shard) < plan.shardCount else { return [] }
+            let range = plan.shardRange(Int(rows.shard))
+            guard Int(rows.firstPosition) == range.lowerBound, Int(rows.rowCount) == range.count,
+                  rows.dimension == job.architecture.dimension, rows.values.dtype == job.dtype
+            else {
+                invalidMessages += 1
+                return [.log("shard \(rows.shard) rows do not match the plan; dropped")]
+            }
+            shards.insert(Int(rows.shard))
+            return [.storeShard(rows)] + startIfReady(now: now)
+        case .parameters(let parameters):
+            guard let job, parameters.jobID == job.jobID, parameters.values.dtype == job.dtype else { return [] }
+            version = parameters.version
+            return [.storeParameters(parameters)] + startIfReady(now: now)
+        case .assignment(let assignment):
+            guard let job, assignment.jobID == job.jobID else { return [] }
+            queue.append(assignment)
+            return startIfReady(now: now)
+        case .heartbeat:
+            return []
+        case .error(let report):
+            if report.code == .notRegistered {
+                return [.reconnect(reason: "the coordinator does not know this worker (\(report.message))")]
+            }
+            return [.log("coordinator error \(report.code): \(report.message)")]
+        case .goodbye(let goodbye):
+            finished = true
+            return [.finish(reason: goodbye.reason)]
+        default:
+            invalidMessages += 1
+            return invalidMessages == 1 ? [.log("the coordinator may not send \(message.kind)")] : []
+        }
+    }
+
+    /// The driver sent every result of the last `compute`.
+    public mutating func computeFinished(now: Double) -> [Action] {
+        computing = false
+        lastSent = now
+        return startIfReady(now: now)
+    }
+
+    /// Time passed: heartbeat, and give up on a silent coordinator.
+    public mutating func tick(now: Double) -> [Action] {
+        guard !finished else { return [] }
+        if now - lastHeard > heartbeatInterval * Double(heartbeatLiveness) {
+            return [.reconnect(reason: "no word from the coordinator for \(Int(now - lastHeard)) s")]
+        }
+        guard now - lastSent >= heartbeatInterval else { return [] }
+        lastSent = now
+        sequence += 1
+        return [.send(.heartbeat(.init(sequence: sequence, pendingWork: UInt32(queue.count), currentStep: currentStep)))]
+    }
+
+    /// The driver sent something (results count as liveness for the coordinator).
+    public mutating func sent(now: Double) { lastSent = now }
+
+    /// Starts the oldest assignment whose parameters and rows are here. Assignments for older
+    /// versions than the one held are dropped (the coordinator has moved on).
+    private mutating func startIfReady(now: Double) -> [Action] {
+        guard !computing, let plan, let version else { return [] }
+        queue.removeAll { $0.version < version }
+        guard let index = queue.firstIndex(where: { a in
+            a.version == version && a.microBatches.allSatisfy { shards.contains(plan.microBatch(globalIndex: Int(clamping: $0)).shard) }
+        }) else { return [] }
+        let assignment = queue.remove(at: index)
+        computing = true
+        currentStep = assignment.step
+        return [.compute(step: assignment.step, version: assignment.version, microBatches: assignment.microBatches)]
+    }
+}

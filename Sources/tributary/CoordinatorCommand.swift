@@ -1,0 +1,89 @@
+import ArgumentParser
+import FlowCluster
+import Flows
+import Foundation
+
+/// `tributary coordinator`: run a training job for workers that connect to it.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Coordinate a training job: bind an endpoint, shard the data over the workers that join, combine their gradients.",
+        discussion: """
+            Start workers with `tributary worker --connect ENDPOINT` on any host that can reach the \
+            endpoint. The final model is the same bits as `tributary train` with the same options, \
+            whatever the number of workers and whoever computed what. With --checkpoint-dir the full \
+            training state is written atomically every --checkpoint-every steps; rerun the same \
+            command with --resume to continue after a crash.
+            """)
+
+    @OptionGroup var training: TrainingOptionGroup
+
+    @Option(help: "Endpoint to bind, e.g. tcp://127.0.0.1:5570, tcp://*:5570 (with --insecure) or ipc:///tmp/tributary.ipc.")
+    var bind: String
+
+    @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
+    var minWorkers: Int = 1
+
+    @Option(name: .customLong("checkpoint-dir"), help: "Directory for the training checkpoint.")
+    var checkpointDir: String?
+
+    @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (with --checkpoint-dir).")
+    var checkpointEvery: Int = 100
+
+    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options).")
+    var resume = false
+
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds; a peer silent for 8 intervals is dead.")
+    var heartbeatMilliseconds: Int = 250
+
+    @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
+    var insecure = false
+
+    func validate() throws {
+        guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
+        guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+    }
+
+    func run() throws {
+        try ClusterError.checkEndpoint(bind, insecure: insecure)
+        if insecure && !bind.hasPrefix("ipc://") {
+            FileHandle.standardError.write(Data("warning: --insecure: \(bind) accepts any worker and sends data and parameters unencrypted\n".utf8))
+        }
+        BLASThreads.set(1)
+        switch training.shape.dtype {
+        case .float32: try coordinate(Float.self)
+        case .float64: try coordinate(Double.self)
+        }
+    }
+
+    private func coordinate<S: FlowScalar>(_: S.Type) throws {
+        let (data, model) = try training.prepare(S.self)
+        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
+        var checkpoint: TrainingCheckpoint<S>? = nil
+        if resume, let policy {
+            let path = TrainingCheckpoint<S>.path(in: policy.directory)
+            if FileManager.default.fileExists(atPath: path) {
+                checkpoint = try TrainingCheckpoint<S>.read(from: path)
+                FileHandle.standardError.write(Data("resuming from \(path) at step \(checkpoint!.step)\n".utf8))
+            } else {
+                FileHandle.standardError.write(Data("no checkpoint at \(path) yet; starting from step 0\n".utf8))
+            }
+        }
+        let coordinator = try Coordinator(
+            model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
+            checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
+            log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
+        FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
+        let report = try training.reporter(workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count })
+        var lastValidation = coordinator.validationNLL()
+        try coordinator.run(ready: { bound in
+            FileHandle.standardError.write(Data("listening on \(bound); waiting for \(minWorkers) worker(s)\n".utf8))
+        }, progress: { p, _ in
+            if let v = p.validationNLL { lastValidation = v }
+            report(p)
+        })
+        try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation)
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import FlowCluster
+import FlowData
+import Flows
+import Foundation
+
+/// The options that define a training run, shared by `train` and `coordinator`: the same
+/// options give the same model file whichever command runs them.
+struct TrainingOptionGroup: ParsableArguments {
+    @Option(help: "A built-in dataset (moons, 8gaussians, checkerboard, rings, mixture:D) or a .csv/.tsv/.npy file.")
+    var data: String
+
+    @Option(help: "Rows to generate for a built-in dataset.")
+    var rows: Int = 65536
+
+    @Option(help: "Optimiser steps.")
+    var steps: Int = 1000
+
+    @Option(help: "Rows per step (global batch).")
+    var batch: Int = 512
+
+    @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch, the unit of work (default: 256 when it divides --batch, else --batch).")
+    var microBatch: Int?
+
+    @OptionGroup(title: "Model")
+    var shape: ModelShapeOptions
+
+    @Option(help: "Adam learning rate.")
+    var lr: Double = 1e-3
+
+    @Option(name: .customLong("clip-norm"), help: "Clip the gradient norm to this value.")
+    var clipNorm: Double?
+
+    @Option(help: "Seed of the initialisation, the split and the batch plan.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("data-seed"), help: "Seed of a built-in dataset's generator (default: --seed).")
+    var dataSeed: UInt64?
+
+    @Option(help: "Fraction of the rows held out for validation.")
+    var validation: Double = 0.1
+
+    @Option(help: "Number of data shards of the batch plan (independent of the worker count).")
+    var shards: Int = 64
+
+    @Option(name: .customLong("eval-every"), help: "Evaluate the validation NLL every N steps.")
+    var evalEvery: Int = 100
+
+    @Option(help: "Where to write the model (safetensors).")
+    var out: String
+
+    @Option(help: "Write one JSON object per step to this file.")
+    var metrics: String?
+
+    var effectiveMicroBatch: Int { microBatch ?? (batch % 256 == 0 ? 256 : batch) }
+
+    func validate() throws {
+        guard validation >= 0, validation < 1 else { throw ValidationError("--validation must be in [0, 1), found \(validation)") }
+        let m = effectiveMicroBatch
+        guard batch >= 1, m >= 1, batch % m == 0 else {
+            throw ValidationError("--batch \(batch) must be a positive multiple of --micro-batch \(m)")
+        }
+    }
+
+    var trainingOptions: TrainingOptions {
+        TrainingOptions(
+            steps: steps, batch: batch, microBatch: effectiveMicroBatch, learningRate: lr, clipNorm: clipNorm,
+            seed: seed, shardCount: shards, evaluateEvery: evalEvery)
+    }
+
+    /// Loads and splits the data and builds the initial model.
+    func prepare<S: FlowScalar>(_: S.Type) throws -> (data: TrainingData<S>, model: RealNVP<S>) {
+        let table = try DataSource.load(data, rows: rows, seed: dataSeed ?? seed)
+        let prepared: TrainingData<S>
+        do {
+            prepared = try TrainingData<S>(table: table, validationFraction: validation, seed: seed)
+        } catch let error as TrainingError {
+            throw CLIError("\(data): \(error)")
+        }
+        let config = FlowConfiguration(
+            dimension: prepared.dimension, couplings: shape.couplings, hidden: shape.hidden, depth: shape.depth,
+            standardize: shape.standardize)
+        try config.validate()
+        let model = try RealNVP<S>(
+            configuration: config, seed: seed, standardization: shape.standardize ? try prepared.fittedStandardization() : nil)
+        try trainingOptions.validate()
+        return (prepared, model)
+    }
+
+    /// The banner printed before training.
+    func banner<S: FlowScalar>(_ data: TrainingData<S>, _ model: RealNVP<S>, where place: String) -> String {
+        let c = model.configuration
+        let o = trainingOptions
+        return "training \(c.couplings) couplings × \(c.depth)×\(c.hidden) on \(self.data) "
+            + "(\(data.trainCount) train / \(data.validationCount) validation rows, D=\(c.dimension), "
+            + "\(c.parameterCount) parameters, \(S.dtypeName), batch \(o.batch) = \(o.batch / o.microBatch)×\(o.microBatch)) \(place)\n"
+    }
+
+    /// A progress reporter for the display and the metrics file.
+    func reporter(workers: @escaping () -> Int) throws -> (TrainingProgress) -> Void {
+        let metricsLog = try metrics.map { try MetricsLog(path: $0) }
+        let display = ProgressDisplay(total: steps, label: "step")
+        let o = trainingOptions
+        var lastValidation: Double? = nil
+        return { p in
+            if let v = p.validationNLL { lastValidation = v }
+            var fields = [String(format: "loss %.4f", p.loss)]
+            if let v = lastValidation { fields.append(String(format: "val %.4f", v)) }
+            let w = workers()
+            if w > 0 { fields.append("\(w) workers") }
+            display.update(done: p.step, rate: p.rowsPerSecond / Double(o.batch), rateUnit: "steps/s",
+                           fields: fields + ["\(ProgressDisplay.format(p.rowsPerSecond)) samples/s"],
+                           important: p.validationNLL != nil && p.step % (o.evaluateEvery * 5) == 0)
+            metricsLog?.write([
+                "step": Double(p.step), "loss": p.loss, "val_nll": p.validationNLL,
+                "samples_per_s": p.rowsPerSecond, "elapsed_s": p.elapsedSeconds,
+                "grad_norm": p.gradientNorm > 0 ? p.gradientNorm : nil, "workers": Double(max(w, 1)),
+            ])
+        }
+    }
+
+    /// Writes the model and prints the closing line.
+    func finish<S: FlowScalar>(_ model: RealNVP<S>, steps done: Int, validationNLL: Double?) throws {
+        try ModelFile.write(model, to: out, info: ModelFileInfo(step: done, seed: seed))
+        if let v = validationNLL {
+            print(String(format: "validation NLL %.4f nats after %d steps; model written to %@", v, done, out))
+        } else {
+            print("trained \(done) steps; model written to \(out)")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import FlowCluster
+import Foundation
+
+/// `tributary worker`: compute micro-batch gradients for a coordinator.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join a coordinator and compute micro-batch gradients until the job ends.",
+        discussion: """
+            The worker needs no data files: the coordinator sends the rows of the shards it owns. \
+            It reconnects and rejoins when the coordinator goes silent or restarts.
+            """)
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5570 or ipc:///tmp/tributary.ipc.")
+    var connect: String
+
+    @Option(help: "Micro-batches computed at once (one thread and one BLAS thread each).")
+    var threads: Int = 1
+
+    @Option(help: "A name for logs (default: host-pid).")
+    var name: String?
+
+    @Flag(help: "Allow plain TCP to a non-loopback address (unencrypted, unauthenticated).")
+    var insecure = false
+
+    @Option(name: .customLong("parent-pid"), help: ArgumentHelp("Exit when this process is gone (set by train --workers).", visibility: .hidden))
+    var parentPID: Int32?
+
+    @Option(name: .customLong("test-crash-after-results"), help: ArgumentHelp("Test only: exit abruptly after sending N results.", visibility: .hidden))
+    var crashAfterResults: Int?
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try ClusterError.checkEndpoint(connect, insecure: insecure)
+        if insecure && !connect.hasPrefix("ipc://") {
+            FileHandle.standardError.write(Data("warning: --insecure: traffic to \(connect) is neither encrypted nor authenticated\n".utf8))
+        }
+        let name = self.name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        let worker = Worker(
+            endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
+            log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
+        try worker.run()
+    }
+}
