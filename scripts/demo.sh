@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages if missing, builds, and runs the main job: trains a RealNVP flow
-# on the two-moons dataset, then scores held-out rows and draws samples. Results go to out/demo/.
+# Installs the system packages if missing, builds, and runs the main job: a local cluster (a
+# coordinator and 2 worker processes over IPC) trains a RealNVP flow on the two-moons dataset,
+# then the model scores fresh rows and draws samples. Results go to out/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -11,8 +12,8 @@ bin="$(swift build -c release --show-bin-path)/tributary"
 out=out/demo
 mkdir -p "$out"
 
-echo "== train (8 couplings, H=64, 2,000 steps of 512 rows)"
-"$bin" train --data moons --steps 2000 --batch 512 --couplings 8 --hidden 64 --seed 0 \
+echo "== train on a local cluster of 2 workers (8 couplings, H=64, 2,000 steps of 512 rows)"
+"$bin" train --data moons --steps 2000 --batch 512 --couplings 8 --hidden 64 --seed 0 --workers 2 \
     --out "$out/moons.safetensors" --metrics "$out/metrics.jsonl"
 
 echo "== score 10,000 fresh rows"

@@ -37,6 +37,13 @@ public enum FlatVector {
         for i in 0..<count { vector[i] *= factor }
     }
 
+    /// `vector[i] = 0` for every element.
+    public static func zero<Scalar: FlowScalar>(_ vector: UnsafeMutablePointer<Scalar>, count: Int) {
+        if Scalar.self == Float.self { vector.same(as: Float.self).update(repeating: 0, count: count) }
+        else if Scalar.self == Double.self { vector.same(as: Double.self).update(repeating: 0, count: count) }
+        else { vector.update(repeating: 0, count: count) }
+    }
+
     /// The index of the first NaN or ±∞ element, or `nil` when all are finite.
     public static func firstNonFinite<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Int? {
         if Scalar.self == Float.self { return firstNonFiniteBody(vector.same(as: Float.self), count: count) }
@@ -45,10 +52,11 @@ public enum FlatVector {
     }
 
     static func firstNonFiniteBody<Scalar: FlowScalar>(_ vector: UnsafePointer<Scalar>, count: Int) -> Int? {
-        // Summing is branch-free and vectorises; only on a non-finite sum do we search.
-        var sum: Scalar = 0
-        for i in 0..<count { sum += vector[i] * 0 }
-        if sum.isFinite { return nil }
+        // An integer OR over the finiteness tests vectorises (a floating-point sum would be a
+        // serial dependency chain); only when something is off do we look for where.
+        var bad: UInt8 = 0
+        for i in 0..<count { bad |= vector[i].isFinite ? 0 : 1 }
+        if bad == 0 { return nil }
         for i in 0..<count where !vector[i].isFinite { return i }
         return nil
     }

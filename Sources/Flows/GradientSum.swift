@@ -24,7 +24,8 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
 
     /// Clears the sum for the next step (no allocation).
     public mutating func reset() {
-        gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        let count = gradient.count
+        gradient.withUnsafeMutableBufferPointer { FlatVector.zero($0.baseAddress!, count: count) }
         lossSum = 0
         rows = 0
         microBatches = 0

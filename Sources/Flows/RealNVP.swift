@@ -55,7 +55,9 @@ public struct RealNVP<Scalar: FlowScalar>: Sendable, Equatable {
         guard parameters.count == layout.count else {
             throw .shapeMismatch(what: "parameter vector length", expected: layout.count, found: parameters.count)
         }
-        if let i = parameters.firstIndex(where: { !$0.isFinite }) {
+        // FlatVector's scan runs as concrete Float/Double code even when this initialiser is
+        // called from generic code in another module (a worker rebuilds the model every step).
+        if let i = parameters.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) {
             throw .invalidConfiguration(field: "parameters[\(i)]", reason: "is not finite (\(parameters[i]))")
         }
         switch (configuration.standardize, standardization) {

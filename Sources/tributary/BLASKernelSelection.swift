@@ -24,6 +24,9 @@ enum BLASKernelSelection {
 
     /// Re-executes the process with better kernels when appropriate; returns when it does not.
     static func upgradeIfNeeded() {
+        // Every command computes with one BLAS thread per compute thread (parallelism comes from
+        // micro-batches and row chunks); extra OpenBLAS threads would only spin between calls.
+        BLASThreads.set(1)
         let env = ProcessInfo.processInfo.environment
         guard env["TRIBUTARY_KEEP_BLAS_KERNEL"] == nil else { return }
         if let chosen = env[marker] {
@@ -69,6 +72,8 @@ enum BLASKernelSelection {
             setenv("OPENBLAS_CORETYPE", kernel, 1)
             setenv(marker, kernel, 1)
         }
+        // Start without OpenBLAS's thread pool at all (the user's own setting wins).
+        setenv("OPENBLAS_NUM_THREADS", "1", 0)
         var arguments: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
         arguments.append(nil)
         execv("/proc/self/exe", &arguments)

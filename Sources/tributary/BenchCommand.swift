@@ -45,11 +45,24 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Number of timed windows (the median is reported).")
     var windows: Int = 7
 
-    @Flag(help: "Print one JSON object instead of a table.")
+    @Flag(help: "Print one JSON object instead of a table (one per worker count with --cluster).")
     var json = false
+
+    @Flag(help: "Measure a local cluster instead: a coordinator in this process and worker processes over IPC.")
+    var cluster = false
+
+    @Option(help: "Worker counts for --cluster, comma-separated.")
+    var workers: String = "1,2,4"
+
+    @Option(help: "Steps timed per worker count with --cluster (after 5 warm-up steps).")
+    var steps: Int = 30
 
     func run() throws {
         BLASThreads.set(1)
+        if cluster {
+            try runCluster()
+            return
+        }
         let shape = config.shape
         let evalBatch = 8192
         let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
@@ -101,6 +114,25 @@ struct BenchCommand: ParsableCommand {
             print("  log-prob  \(ProgressDisplay.format(logProb.median)) rows/s  (batch \(evalBatch))")
             print("  sample    \(ProgressDisplay.format(sample.median)) rows/s  (batch \(evalBatch))")
             print("  peak RSS  \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
+        }
+    }
+
+    private func runCluster() throws {
+        let counts = workers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--workers must list positive worker counts, e.g. 1,2,4") }
+        guard steps >= 2 else { throw CLIError("--steps must be at least 2") }
+        let results = try ClusterBench.run(config: config, workerCounts: counts, steps: steps, warmup: 5, microBatch: microBatch)
+        let base = results.first?.samplesPerSecond ?? 0
+        for r in results {
+            if json {
+                print("{\"config\": \"\(config.rawValue)\", \"workers\": \(r.workers), \"train_samples_per_s\": \(r.samplesPerSecond), "
+                      + "\"comm_fraction\": \(r.commFraction), \"step_seconds\": \(r.stepSeconds), \"compute_seconds_per_step\": \(r.computeSeconds), "
+                      + "\"micro_batch\": \(microBatch), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0)}")
+            } else {
+                print(String(format: "%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
+                             config.rawValue, r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
+                             results.first?.workers ?? 1, r.stepSeconds * 1000, r.computeSeconds * 1000, r.commFraction * 100))
+            }
         }
     }
 

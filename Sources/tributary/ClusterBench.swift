@@ -1,0 +1,77 @@
+import FlowCluster
+import FlowData
+import Flows
+import Foundation
+
+/// `bench --cluster`: training throughput of a local cluster (an in-process coordinator and W
+/// worker processes over IPC, one thread each) and the share of a step not spent computing.
+enum ClusterBench {
+    struct Result {
+        var workers: Int
+        var samplesPerSecond: Double
+        var stepSeconds: Double
+        var computeSeconds: Double
+        var commFraction: Double
+    }
+
+    /// Runs `steps` measured steps (after `warmup` steps that also move the shards) for each
+    /// worker count.
+    static func run(
+        config: BenchCommand.Config, workerCounts: [Int], steps: Int, warmup: Int, microBatch: Int
+    ) throws -> [Result] {
+        let shape = config.shape
+        let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
+        let data = try TrainingData<Float>(table: table, validationFraction: 0, seed: 0)
+        let flowConfig = FlowConfiguration(dimension: shape.dimension, couplings: shape.couplings, hidden: shape.hidden)
+        let model = try RealNVP<Float>(configuration: flowConfig, seed: 0)
+        let options = TrainingOptions(
+            steps: warmup + steps, batch: shape.batch, microBatch: min(microBatch, shape.batch), seed: 0, evaluateEvery: Int.max)
+        let perMicroBatch = try microBatchSeconds(model: model, data: data, options: options)
+        let microBatches = options.batch / options.microBatch
+
+        SignalCleanup.install()
+        var results: [Result] = []
+        for workers in workerCounts {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-bench-\(getpid())-\(workers)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
+            defer { launcher.terminateAll() }
+            let coordinator = try Coordinator(
+                model: model, data: data, options: options, bind: "ipc://\(directory)/coordinator", minimumWorkers: workers)
+            var marks: [Double] = []
+            var startError: Error?
+            try coordinator.run(ready: { endpoint in
+                do {
+                    for i in 0..<workers {
+                        try launcher.start(arguments: ["worker", "--connect", endpoint, "--name", "bench-\(i + 1)", "--parent-pid", String(getpid())])
+                    }
+                } catch { startError = error }
+            }, progress: { p, _ in
+                if p.step >= warmup { marks.append(p.elapsedSeconds) }
+            })
+            if let startError { throw startError }
+            guard marks.count >= 2 else { continue }
+            let stepSeconds = (marks.last! - marks.first!) / Double(marks.count - 1)
+            let compute = Double((microBatches + workers - 1) / workers) * perMicroBatch
+            results.append(Result(
+                workers: workers, samplesPerSecond: Double(options.batch) / stepSeconds, stepSeconds: stepSeconds,
+                computeSeconds: compute, commFraction: max(0, 1 - compute / stepSeconds)))
+        }
+        return results
+    }
+
+    /// Median time of one micro-batch gradient on one thread in this process.
+    static func microBatchSeconds(model: RealNVP<Float>, data: TrainingData<Float>, options: TrainingOptions) throws -> Double {
+        BLASThreads.set(1)
+        let lanes = GradientLanes<Float>(configuration: model.configuration, capacity: options.microBatch, lanes: 1)
+        let positions = Array(0..<options.microBatch)
+        var times: [Double] = []
+        for _ in 0..<12 {
+            let start = Date()
+            lanes.compute(model: model, batches: [(data.trainRows, positions)])
+            times.append(Date().timeIntervalSince(start))
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
