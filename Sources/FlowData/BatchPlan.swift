@@ -59,8 +59,8 @@ public struct BatchPlan: Sendable, Equatable {
     /// Creates a plan.
     ///
     /// - Throws: ``DataError/badBatchPlan(reason:)`` unless `microBatchSize ≥ 1`,
-    ///   `batchSize` is a positive multiple of `microBatchSize`, `rowCount ≥ 1` and
-    ///   `1 ≤ shardCount < 2^31`.
+    ///   `batchSize` is a positive multiple of `microBatchSize`, `1 ≤ rowCount ≤ 2^40`,
+    ///   `microBatchSize ≤ 2^30`, `batchSize ≤ 2^40` and `1 ≤ shardCount < 2^31`.
     public init(
         seed: UInt64, rowCount: Int, microBatchSize: Int, batchSize: Int,
         shardCount: Int = BatchPlan.defaultShardCount
@@ -77,6 +77,12 @@ public struct BatchPlan: Sendable, Equatable {
         }
         guard shardCount >= 1 && shardCount < (1 << 31) else {
             throw DataError.badBatchPlan(reason: "the shard count must be between 1 and 2^31 − 1, got \(shardCount)")
+        }
+        // Shard ranges compute (k + 1)·N; a plan received from a peer must not overflow it, nor
+        // the micro-batch positions (index · m), so N and m are bounded well inside Int.
+        guard rowCount <= (1 << 40), microBatchSize <= (1 << 30), batchSize <= (1 << 40) else {
+            throw DataError.badBatchPlan(
+                reason: "row count \(rowCount), micro-batch \(microBatchSize) or batch \(batchSize) exceeds the supported range (2^40 rows, 2^30-row micro-batches)")
         }
         self.seed = seed
         self.rowCount = rowCount
