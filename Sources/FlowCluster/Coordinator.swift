@@ -82,6 +82,8 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
     private let inference: InferenceWorkspace<Scalar>
     private var validationLogProb: [Scalar]
+    /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
+    private var lastGradientNorm = 0.0
 
     /// A coordinator for `model` (fresh, or restored from `resume`) on `data`.
     ///
@@ -189,7 +191,7 @@ public final class Coordinator<Scalar: FlowScalar> {
                         progress(TrainingProgress(
                             step: step + 1, steps: self.options.steps, loss: self.sum.lossSum / Double(max(self.sum.rows, 1)),
                             validationNLL: evaluate ? lastValidation : nil, rowsPerSecond: Double(rowsDone) / max(trainingSeconds, 1e-9),
-                            elapsedSeconds: t, gradientNorm: 0), self.machine.liveWorkerIDs.count)
+                            elapsedSeconds: t, gradientNorm: self.lastGradientNorm), self.machine.liveWorkerIDs.count)
                         stepStarted = now()
                         return self.machine.stepApplied(now: now())
                     }
@@ -204,6 +206,10 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             }
         }
+        // The goodbyes were only queued: give them a moment to leave before the socket closes
+        // (with linger 0 they could be dropped, and a worker would wait for a coordinator that
+        // is gone). Bounded, and only peers still connected hold it up.
+        try? router.setLinger(500)
     }
 
     /// Performs actions; `applied` is called after an update with the step index and returns
@@ -230,7 +236,7 @@ public final class Coordinator<Scalar: FlowScalar> {
                     guard let gradient = result.gradient.elements(as: Scalar.self) else { continue }
                     sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
                 }
-                _ = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
+                lastGradientNorm = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step).gradientNorm
                 followUp += try applied(step)
             case .checkpoint(let steps):
                 if let checkpoint {

@@ -72,7 +72,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var steps: Int
         /// Checkpoint every this many steps (nil: never).
         public var checkpointEvery: Int?
-        /// Do not start (or continue) a step with fewer live workers.
+        /// Do not start the first step (of this machine's run) with fewer live workers. Later
+        /// steps go on with whoever is live (at least one): losing a worker must not stall the job.
         public var minimumWorkers: Int
         /// Heartbeat interval in seconds.
         public var heartbeatInterval: Double
@@ -97,7 +98,8 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     private enum Phase: Sendable, Equatable {
-        /// Waiting for `minimumWorkers` before step `step` can be handed out.
+        /// Waiting for workers (`minimumWorkers` before the first step, then one) before step
+        /// `step` can be handed out.
         case waiting
         /// Micro-batches of `step` are out.
         case running
@@ -123,6 +125,8 @@ public struct CoordinatorStateMachine: Sendable {
     private var pending: [Int: UInt32] = [:]
     private var results: [Int: WireMessage.GradientResult] = [:]
     private var heartbeatSequence: UInt64 = 0
+    /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
+    private var started = false
 
     /// A machine that will train from `startStep` (0, or the step of a checkpoint).
     public init(job: Job, startStep: Int = 0) {
@@ -274,10 +278,15 @@ public struct CoordinatorStateMachine: Sendable {
         guard !ids.isEmpty else { return }
         let S = job.plan.shardCount
         let target = (S + ids.count - 1) / ids.count
-        // Take shards from owners above the target.
+        // Take shards from owners above the target, evenly spaced over what they own: a step's
+        // micro-batches come from consecutive shards, so contiguous ownership would put a whole
+        // step on one worker and leave the others idle.
         for id in ids {
             guard var peer = workers[id], peer.shards.count > target else { continue }
-            for shard in peer.shards.sorted().suffix(peer.shards.count - target) {
+            let owned = peer.shards.sorted()
+            let excess = owned.count - target
+            for j in 0..<excess {
+                let shard = owned[j * owned.count / excess]
                 peer.shards.remove(shard)
                 shardOwner[shard] = nil
             }
@@ -294,8 +303,9 @@ public struct CoordinatorStateMachine: Sendable {
     // MARK: Steps
 
     private mutating func startStepIfPossible(now: Double) -> [Action] {
-        guard phase == .waiting, workers.count >= max(1, job.minimumWorkers) else { return [] }
+        guard phase == .waiting, workers.count >= (started ? 1 : max(1, job.minimumWorkers)) else { return [] }
         phase = .running
+        started = true
         rebalance()
         let indices = job.plan.microBatches(step: step).map(\.globalIndex).filter { results[$0] == nil }
         return assign(indices, now: now)

@@ -149,7 +149,7 @@ public struct WorkerStateMachine: Sendable {
     public mutating func tick(now: Double) -> [Action] {
         guard !finished else { return [] }
         if now - lastHeard > heartbeatInterval * Double(heartbeatLiveness) {
-            return [.reconnect(reason: "no word from the coordinator for \(Int(now - lastHeard)) s")]
+            return [.reconnect(reason: "no word from the coordinator for \(Int((now - lastHeard) * 1000)) ms")]
         }
         guard now - lastSent >= heartbeatInterval else { return [] }
         lastSent = now

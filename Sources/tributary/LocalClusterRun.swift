@@ -13,7 +13,7 @@ enum LocalClusterRun {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let endpoint = "ipc://\(directory)/coordinator"
         let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
-        SignalCleanup.install()
+        SignalCleanup.install(removing: directory, socket: "\(directory)/coordinator")
         defer { launcher.terminateAll() }
 
         let coordinator = try Coordinator(
@@ -44,11 +44,22 @@ enum LocalClusterRun {
 }
 
 /// Kills every started worker on SIGINT/SIGTERM before the process exits.
+/// Also removes the run's IPC socket file and its (then empty) directory, which the `defer`s of
+/// a run cannot do when a signal ends the process.
 enum SignalCleanup {
-    static func install() {
+    /// C strings for the handler (`unlink` and `rmdir` are async-signal-safe; Foundation is not).
+    /// Written once, before the handlers are installed, and only read afterwards.
+    nonisolated(unsafe) private static var socketPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var directoryPath: UnsafeMutablePointer<CChar>?
+
+    static func install(removing directory: String? = nil, socket: String? = nil) {
+        if let socket { socketPath = strdup(socket) }
+        if let directory { directoryPath = strdup(directory) }
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { received in
                 WorkerLauncher.terminateAllFromSignalHandler()
+                if let path = SignalCleanup.socketPath { unlink(path) }
+                if let path = SignalCleanup.directoryPath { rmdir(path) }
                 _exit(128 + received)
             }
         }

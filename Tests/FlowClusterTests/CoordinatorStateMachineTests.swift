@@ -1,51 +1,935 @@
 import FlowData
 import FlowWire
+import Flows
+import Foundation
 import Testing
 @testable import FlowCluster
 
 /// The coordinator's decisions without sockets: every event in every phase.
+///
+/// The job, unless a test says otherwise: N = 120 rows of D = 2 in S = 6 shards of 20 rows,
+/// micro-batches of m = 10 and batches of B = 80, so a step has B/m = 8 micro-batches that do not
+/// visit the shards evenly: step 0 is g 0…7 (shards 0 1 2 3 4 5 0 1), step 1 is g 8…15 (shards
+/// 2 3 4 5 0 1 2 3). Heartbeats every 0.25 s, liveness 4: a worker silent for more than 1 s is
+/// dead. Worker n talks from ROUTER identity [n] and says hello with instance 10 + n and name
+/// "wn". Times are binary fractions, so deadlines compare exactly.
+///
+/// Which shard a worker owns is the rebalancer's business; the tests check the rules (a partition
+/// of the shards, even shares, only unowned or excess shards move, every micro-batch to the owner
+/// of its shard, rows and parameters before the assignment that needs them), not one layout.
 struct CoordinatorStateMachineTests {
-    static let spec = WireMessage.JobSpec(
-        jobID: 42, dtype: .float32,
-        architecture: .init(dimension: 2, couplings: 2, hidden: 4, depth: 1),
-        standardization: nil,
-        mode: .training(.init(seed: 1, rowCount: 100, shardCount: 4, microBatchSize: 10, batchSize: 40, sync: .gradients)))
+    typealias Action = CoordinatorStateMachine.Action
+    typealias Machine = CoordinatorStateMachine
 
-    static func machine(steps: Int = 3, minimumWorkers: Int = 1, checkpointEvery: Int? = nil) throws -> CoordinatorStateMachine {
-        let plan = try BatchPlan(seed: 1, rowCount: 100, microBatchSize: 10, batchSize: 40, shardCount: 4)
-        return CoordinatorStateMachine(job: .init(
-            spec: spec, plan: plan, steps: steps, checkpointEvery: checkpointEvery, minimumWorkers: minimumWorkers,
-            heartbeatInterval: 0.1, heartbeatLiveness: 4, instance: 7))
+    static let jobID: UInt64 = 42
+    static let rowCount = 120, shardCount = 6, microBatchSize = 10, batchSize = 80
+    static let interval = 0.25, liveness = 4
+    static let smallFlow = WireMessage.JobSpec.Architecture(dimension: 2, couplings: 2, hidden: 4, depth: 1)
+    /// P of `smallFlow`: 2 couplings × ((1·4 + 4) + (4·2 + 2)).
+    static let P = 36
+
+    static func spec(
+        dtype: WireDType = .float32, shardCount: Int = shardCount, architecture: WireMessage.JobSpec.Architecture = smallFlow
+    ) -> WireMessage.JobSpec {
+        WireMessage.JobSpec(
+            jobID: jobID, dtype: dtype, architecture: architecture, standardization: nil,
+            mode: .training(.init(
+                seed: 1, rowCount: UInt64(rowCount), shardCount: UInt32(shardCount), microBatchSize: UInt32(microBatchSize),
+                batchSize: UInt32(batchSize), sync: .gradients)))
     }
 
-    static func hello(_ instance: UInt64) -> [UInt8] {
-        WireMessage.hello(.init(
-            minimumVersion: 1, maximumVersion: 1, instance: instance, processID: 1, name: "w\(instance)", host: "h",
-            capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "k", maxMicroBatchRows: 1000))).encoded()
+    static func machine(
+        steps: Int = 3, minimumWorkers: Int = 1, checkpointEvery: Int? = nil, startStep: Int = 0, shardCount: Int = shardCount,
+        dtype: WireDType = .float32, architecture: WireMessage.JobSpec.Architecture = smallFlow
+    ) throws -> Machine {
+        let plan = try BatchPlan(
+            seed: 1, rowCount: rowCount, microBatchSize: microBatchSize, batchSize: batchSize, shardCount: shardCount)
+        return Machine(
+            job: .init(
+                spec: spec(dtype: dtype, shardCount: shardCount, architecture: architecture), plan: plan, steps: steps,
+                checkpointEvery: checkpointEvery, minimumWorkers: minimumWorkers, heartbeatInterval: interval,
+                heartbeatLiveness: liveness, instance: 7),
+            startStep: startStep)
     }
 
-    static func assignments(_ actions: [CoordinatorStateMachine.Action]) -> [[UInt8]: [UInt64]] {
-        var result: [[UInt8]: [UInt64]] = [:]
-        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []] += a.microBatches }
+    /// The global micro-batches of `step`, in plan order.
+    static func step(_ s: Int) -> [Int] { Array((s * 8)..<((s + 1) * 8)) }
+
+    static func helloMessage(_ n: UInt8, instance: UInt64? = nil, dtypes: WireDTypeSet = .all) -> WireMessage {
+        .hello(.init(
+            instance: instance ?? 10 + UInt64(n), processID: 1, name: "w\(n)", host: "h",
+            capabilities: .init(dtypes: dtypes, blasThreads: 1, blasKernel: "k", maxMicroBatchRows: 1000)))
+    }
+
+    /// A result whose loss and gradient say which micro-batch (and which `tag`) it came from.
+    static func result(
+        _ g: Int, step: Int, version: Int? = nil, job: UInt64 = jobID, rows: UInt32 = UInt32(microBatchSize), count: Int = P,
+        dtype: WireDType = .float32, tag: Double = 0
+    ) -> WireMessage.GradientResult {
+        let gradient: WireVector = dtype == .float32
+            ? .float32(Array(repeating: Float(g), count: count)) : .float64(Array(repeating: Double(g), count: count))
+        return .init(
+            jobID: job, step: UInt64(step), version: UInt64(version ?? step), microBatch: UInt64(g), rowCount: rows,
+            lossSum: Double(g) + tag, gradient: gradient)
+    }
+
+    // MARK: Reading actions
+
+    /// One line per action, the way a log would read: `assign [2] step 0 v0 [3, 4, 5]`.
+    static func summary(_ actions: [Action]) -> [String] {
+        actions.map { action -> String in
+            switch action {
+            case .send(let identity, let message):
+                switch message {
+                case .assignment(let a): return "assign \(identity) step \(a.step) v\(a.version) \(a.microBatches)"
+                case .heartbeat(let h): return "heartbeat \(identity) #\(h.sequence) step \(h.currentStep.map(String.init) ?? "-")"
+                case .error(let e): return "error \(identity) \(e.code == .notRegistered ? "notRegistered" : "\(e.code)")"
+                case .goodbye: return "goodbye \(identity)"
+                default: return "\(message.kind) \(identity)"
+                }
+            case .sendShard(let identity, let shard): return "rows \(identity) \(shard)"
+            case .sendParameters(let identity, let version): return "parameters \(identity) v\(version)"
+            case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.microBatch))"
+            case .checkpoint(let steps): return "checkpoint \(steps)"
+            case .finished: return "finished"
+            case .log(let event):
+                switch event {
+                case .workerJoined(let id, let name, let shards): return "joined \(id) \(name) \(shards) shards"
+                case .workerLost(let id, let name, let reassigned): return "lost \(id) \(name) \(reassigned) reassigned"
+                case .workerLeft(let id, let name): return "left \(id) \(name)"
+                case .invalidMessage(let peer, _): return "invalid \(peer)"
+                case .ignored(let peer, _): return "ignored \(peer)"
+                }
+            }
+        }
+    }
+
+    /// The micro-batches assigned in `actions`, per identity.
+    static func assigned(_ actions: [Action]) -> [[UInt8]: [Int]] {
+        var result: [[UInt8]: [Int]] = [:]
+        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []] += a.microBatches.map { Int($0) } }
         return result
     }
 
-    @Test func aWorkerIsWelcomedGivenTheJobRowsParametersAndWork() throws {
-        var m = try Self.machine()
-        let actions = m.messageReceived(from: [1], bytes: Self.hello(11), now: 0)
-        var kinds: [String] = []
+    static func isHandOut(_ action: Action) -> Bool {
+        switch action {
+        case .sendShard, .sendParameters, .send(_, .assignment): return true
+        default: return false
+        }
+    }
+
+    /// Checks one hand-out of work against the rules: every micro-batch of `expected` exactly once,
+    /// each to the owner of its shard (as ownership stands after the event); before its assignment
+    /// a worker gets the rows it lacks and, unless it holds version `step`, the parameters; it is
+    /// sent no rows it holds or does not need, and nobody but a live worker is sent anything.
+    /// Logs and heartbeats are skipped.
+    static func checkHandOut(
+        _ actions: [Action], before: Machine, after: Machine, step: Int, expected: [Int],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let plan = after.job.plan
+        var liveID: [[UInt8]: UInt32] = [:]
+        for peer in after.workers.values { liveID[peer.identity] = peer.id }
+        var rowsSent: [UInt32: [Int]] = [:]
+        var parametersSent: Set<UInt32> = []
+        var needed: [UInt32: Set<Int>] = [:]
+        var all: [Int] = []
         for action in actions {
             switch action {
-            case .send(_, let message): kinds.append("\(message.kind)")
-            case .sendShard: kinds.append("shard")
-            case .sendParameters: kinds.append("parameters")
-            case .log: kinds.append("log")
-            default: kinds.append("\(action)")
+            case .log, .send(_, .heartbeat):
+                continue
+            case .sendShard(let identity, let shard):
+                guard let id = liveID[identity] else {
+                    Issue.record("rows of shard \(shard) sent to \(identity), not a live worker", sourceLocation: sourceLocation)
+                    continue
+                }
+                #expect(before.workers[id]?.rowsHeld.contains(shard) != true,
+                        "worker \(id) already holds shard \(shard)", sourceLocation: sourceLocation)
+                #expect(rowsSent[id]?.contains(shard) != true, "shard \(shard) sent twice to worker \(id)", sourceLocation: sourceLocation)
+                rowsSent[id, default: []].append(shard)
+            case .sendParameters(let identity, let version):
+                guard let id = liveID[identity] else {
+                    Issue.record("parameters sent to \(identity), not a live worker", sourceLocation: sourceLocation)
+                    continue
+                }
+                #expect(version == UInt64(step), "parameters v\(version) for step \(step)", sourceLocation: sourceLocation)
+                #expect(before.workers[id]?.version != UInt64(step), "worker \(id) already holds v\(step)", sourceLocation: sourceLocation)
+                parametersSent.insert(id)
+            case .send(let identity, .assignment(let a)):
+                guard let id = liveID[identity] else {
+                    Issue.record("assignment \(a.microBatches) sent to \(identity), not a live worker", sourceLocation: sourceLocation)
+                    continue
+                }
+                #expect(a.jobID == jobID && a.step == UInt64(step) && a.version == UInt64(step),
+                        "assignment job \(a.jobID) step \(a.step) v\(a.version), expected step and version \(step)",
+                        sourceLocation: sourceLocation)
+                let gs = a.microBatches.map { Int($0) }
+                #expect(gs == gs.sorted(), "assignment not in micro-batch order: \(gs)", sourceLocation: sourceLocation)
+                for g in gs {
+                    let shard = plan.microBatch(globalIndex: g).shard
+                    #expect(after.shardOwner[shard] == id,
+                            "micro-batch \(g) (shard \(shard)) went to worker \(id); the owner is \(String(describing: after.shardOwner[shard]))",
+                            sourceLocation: sourceLocation)
+                    needed[id, default: []].insert(shard)
+                }
+                let held = (before.workers[id]?.rowsHeld ?? []).union(rowsSent[id] ?? [])
+                #expect(needed[id, default: []].isSubset(of: held),
+                        "worker \(id) assigned \(gs) before the rows of shards \(needed[id, default: []].subtracting(held).sorted())",
+                        sourceLocation: sourceLocation)
+                #expect(before.workers[id]?.version == UInt64(step) || parametersSent.contains(id),
+                        "worker \(id) assigned \(gs) before the parameters of v\(step)", sourceLocation: sourceLocation)
+                all += gs
+            default:
+                Issue.record("unexpected action in a hand-out: \(summary([action]))", sourceLocation: sourceLocation)
             }
         }
-        #expect(kinds.prefix(2) == ["welcome", "jobSpec"], "\(kinds)")
-        #expect(kinds.filter { $0 == "shard" }.count == 4, "\(kinds)")
-        #expect(kinds.contains("parameters"))
-        #expect(Self.assignments(actions)[[1]]?.count == 4)
+        for (id, shards) in rowsSent {
+            #expect(Set(shards).isSubset(of: needed[id] ?? []),
+                    "worker \(id) was sent rows of shards \(Set(shards).subtracting(needed[id] ?? []).sorted()) it was given no work on",
+                    sourceLocation: sourceLocation)
+        }
+        #expect(all.sorted() == expected.sorted(), "handed out \(all.sorted()), expected \(expected.sorted())", sourceLocation: sourceLocation)
+    }
+
+    /// Ownership is a partition of the shards over the live workers (when there are any), and
+    /// each worker's `shards` agrees with `shardOwner`.
+    static func checkOwnership(_ m: Machine, sourceLocation: SourceLocation = #_sourceLocation) {
+        let S = m.job.plan.shardCount
+        for peer in m.workers.values {
+            #expect(peer.shards == Set((0..<S).filter { m.shardOwner[$0] == peer.id }),
+                    "worker \(peer.id) owns \(peer.shards.sorted()), shardOwner disagrees", sourceLocation: sourceLocation)
+        }
+        guard !m.workers.isEmpty else { return }
+        for shard in 0..<S {
+            #expect(m.shardOwner[shard].map { m.workers[$0] != nil } == true,
+                    "shard \(shard) has no live owner", sourceLocation: sourceLocation)
+        }
+    }
+
+    static func shareCounts(_ m: Machine) -> [Int] { m.liveWorkerIDs.map { m.workers[$0]!.shards.count } }
+
+    /// Nobody owns more than its share, ⌈S/n⌉ (the bound the rebalancer holds today; that the
+    /// smallest share is ⌊S/n⌋ is `sharesStayEvenWhateverTheNumberOfWorkers`, a known issue).
+    static func checkShareBound(_ m: Machine, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let counts = shareCounts(m)
+        guard !counts.isEmpty else { return }
+        let S = m.job.plan.shardCount
+        #expect(counts.max()! <= (S + counts.count - 1) / counts.count, "\(context): shares \(counts)", sourceLocation: sourceLocation)
+    }
+
+    // MARK: Joining
+
+    @Test func aWorkerIsWelcomedGivenTheJobRowsParametersAndWork() throws {
+        var m = try Self.machine()
+        let actions = m.hello(1, at: 0)
+        #expect(Self.summary(actions) == [
+            "welcome [1]", "jobSpec [1]", "joined 1 w1 6 shards",
+            "rows [1] 0", "rows [1] 1", "rows [1] 2", "rows [1] 3", "rows [1] 4", "rows [1] 5",
+            "parameters [1] v0", "assign [1] step 0 v0 [0, 1, 2, 3, 4, 5, 6, 7]",
+        ])
+        #expect(actions.first == .send(identity: [1], message: .welcome(.init(
+            workerID: 1, workerInstance: 11, coordinatorInstance: 7, heartbeatIntervalMilliseconds: 250, heartbeatLiveness: 4))))
+        #expect(actions.dropFirst().first == .send(identity: [1], message: .jobSpec(Self.spec())))
+        #expect(m.liveWorkerIDs == [1])
+        #expect(m.workers[1]?.rowsHeld == Set(0..<6) && m.workers[1]?.version == 0)
+    }
+
+    @Test(arguments: 1...4)
+    func everyMicroBatchOfTheStepGoesToTheOwnerOfItsShard(workers n: Int) throws {
+        var m = try Self.machine(minimumWorkers: n)
+        for k in 1..<n {
+            let actions = m.hello(UInt8(k), at: 0)
+            #expect(Self.summary(actions) == ["welcome [\(k)]", "jobSpec [\(k)]", "joined \(k) w\(k) \(m.workers[UInt32(k)]!.shards.count) shards"],
+                    "below minimumWorkers nothing is handed out")
+        }
+        let before = m
+        let actions = m.hello(UInt8(n), at: 0)
+        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.workers[UInt32(n)]!.shards.count) shards"])
+        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Self.step(0))
+        Self.checkOwnership(m)
+        #expect(m.liveWorkerIDs == (1...n).map { UInt32($0) })
+    }
+
+    @Test func minimumWorkersHoldsTheFirstStepBack() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        #expect(Self.summary(m.hello(1, at: 0)) == ["welcome [1]", "jobSpec [1]", "joined 1 w1 6 shards"])
+        // Waiting: time passes, the worker is heartbeated, nothing is handed out.
+        #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 0"])
+        // Waiting: a result nobody asked for is dropped.
+        #expect(m.result(1, Self.result(0, step: 0), at: 0.25).isEmpty)
+        #expect(m.droppedMessages == 1)
+        let before = m
+        let actions = m.hello(2, at: 0.5)
+        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [2]", "jobSpec [2]", "joined 2 w2 3 shards"])
+        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Self.step(0))
+        #expect(Set(Self.assigned(actions).keys) == [[1], [2]], "both workers get work")
+    }
+
+    @Test func aWorkerLeavingBeforeTheFirstStepIsForgotten() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        #expect(Self.summary(m.receive(1, .goodbye(.init(reason: "bye")), at: 0.25)) == ["left 1 w1"])
+        #expect(m.liveWorkerIDs.isEmpty)
+        _ = m.hello(2, at: 0.5)
+        let before = m
+        let actions = m.hello(3, at: 0.5)
+        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Self.step(0))
+        Self.checkOwnership(m)
+    }
+
+    @Test func aWorkerJoiningMidStepTakesOnlyExcessShardsAndNoWorkUntilTheNextStep() throws {
+        var m = try Self.machine()
+        let first = m.hello(1, at: 0)
+        #expect(Self.assigned(first) == [[1]: Self.step(0)])
+        for n: UInt8 in [2, 3] {
+            let before = m
+            let actions = m.hello(n, at: 0.125)
+            let id = UInt32(n)
+            #expect(Self.summary(actions) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.workers[id]!.shards.count) shards"],
+                    "a mid-step joiner gets no rows or work yet")
+            Self.checkOwnership(m)
+            for shard in 0..<Self.shardCount where before.shardOwner[shard] != m.shardOwner[shard] {
+                #expect(m.shardOwner[shard] == id, "shard \(shard) moved between old workers")
+            }
+            #expect(m.workers[id]!.shards.count >= 1, "worker \(n) got no share of \(Self.shardCount) shards")
+        }
+        // Worker 1 still owes all of step 0; the step completes with its results.
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        // Step 1 follows the new ownership, with rows to the newcomers.
+        let before = m
+        let next = m.stepApplied(now: 0.25)
+        Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
+    }
+
+    @Test func joiningMovesOnlyExcessShards() throws {
+        // A shard moves only away from a worker above the new fair share ⌊S/n⌋; when the shares
+        // were even before the join, it moves only to the newcomer.
+        var m = try Self.machine(shardCount: 64)
+        for n in 1...8 {
+            let before = m
+            _ = m.hello(UInt8(n), at: 0)
+            Self.checkOwnership(m)
+            Self.checkShareBound(m, "join \(n)")
+            let counts = Self.shareCounts(before)
+            let wasEven = counts.isEmpty || counts.max()! - counts.min()! <= 1
+            for shard in 0..<64 where before.shardOwner[shard] != m.shardOwner[shard] {
+                guard let from = before.shardOwner[shard] else { continue }  // unowned: free to go anywhere
+                #expect(before.workers[from]!.shards.count > 64 / n,
+                        "join \(n): shard \(shard) taken from worker \(from), which held only \(before.workers[from]!.shards.count)")
+                if wasEven {
+                    #expect(m.shardOwner[shard] == UInt32(n), "join \(n): shard \(shard) moved from \(from) to \(m.shardOwner[shard]!)")
+                }
+            }
+        }
+    }
+
+    @Test func aLeaversShardsAndOnlyThoseGoToTheSurvivors() throws {
+        var m = try Self.machine(shardCount: 64)
+        for n: UInt8 in 1...8 { _ = m.hello(n, at: 0) }
+        for n: UInt8 in [3, 8, 1, 5, 2, 7, 4] {
+            let before = m
+            _ = m.receive(n, .goodbye(.init(reason: "bye")), at: 0.125)
+            Self.checkOwnership(m)
+            Self.checkShareBound(m, "after \(n) left")
+            for shard in 0..<64 where before.shardOwner[shard] != m.shardOwner[shard] {
+                #expect(before.shardOwner[shard] == UInt32(n), "worker \(n) left: shard \(shard) moved between survivors")
+            }
+        }
+        #expect(m.liveWorkerIDs == [6] && m.workers[6]!.shards.count == 64)
+    }
+
+    @Test func sharesStayEvenWhateverTheNumberOfWorkers() throws {
+        // Shares may differ by one shard at most. The rebalancer trims owners to ⌈S/n⌉, which can
+        // leave a newcomer with far less than the others — or nothing (S = 4, n = 3: 2, 2, 0).
+        var uneven: [String] = []
+        for S in [4, 6, 64] {
+            var m = try Self.machine(shardCount: S)
+            for n in 1...min(S, 8) {
+                _ = m.hello(UInt8(n), at: 0)
+                let counts = Self.shareCounts(m)
+                if counts.max()! - counts.min()! > 1 { uneven.append("S=\(S) n=\(n): \(counts)") }
+            }
+            for n in 1..<min(S, 8) {
+                _ = m.receive(UInt8(n), .goodbye(.init(reason: "bye")), at: 0)
+                let counts = Self.shareCounts(m)
+                if counts.max()! - counts.min()! > 1 { uneven.append("S=\(S) after \(n) left: \(counts)") }
+            }
+        }
+        withKnownIssue("rebalance() trims to ⌈S/n⌉ only: a joiner can get no shards (S=4, n=3 → 2,2,0)") {
+            #expect(uneven.isEmpty, "uneven shares: \(uneven)")
+        }
+    }
+
+    @Test func membershipDecisionsAreDeterministicAcrossProcesses() async throws {
+        // Set and Dictionary orders change with each process's hash seed: replay the same events
+        // in a child process and require the same actions.
+        let expected = try Self.churnScript()
+        await #expect(processExitsWith: .success) { [expected = expected as [String]] in
+            let actual = try CoordinatorStateMachineTests.churnScript()
+            if actual != expected { exit(1) }
+        }
+        #expect(try Self.churnScript() == expected)
+    }
+
+    /// A run of joins, a death, a goodbye and a re-hello over two steps; the action log as text.
+    static func churnScript() throws -> [String] {
+        var m = try machine(minimumWorkers: 2, shardCount: 64)
+        var log: [String] = []
+        log += summary(m.hello(1, at: 0))
+        log += summary(m.hello(2, at: 0))
+        log += summary(m.hello(3, at: 0.125))
+        log += summary(m.hello(4, at: 0.125))
+        for t in [0.5, 1.0] { for n: UInt8 in [1, 2, 4] { log += summary(m.heartbeat(n, at: t)) } }
+        log += summary(m.tick(now: 1.25))  // worker 3 silent since 0.125: dead
+        log += summary(m.receive(4, .goodbye(.init(reason: "bye")), at: 1.25))
+        log += summary(m.hello(2, instance: 99, at: 1.25))
+        log += ["owners \((0..<64).map { m.shardOwner[$0].map(String.init) ?? "-" })"]
+        return log
+    }
+
+    // MARK: Hello variants
+
+    @Test(arguments: [(WireDType.float32, WireDTypeSet.float64), (.float64, .float32)])
+    func aHelloWithoutTheJobsDTypeIsRefused(job: WireDType, worker: WireDTypeSet) throws {
+        var m = try Self.machine(dtype: job)
+        let actions = m.receive(1, Self.helloMessage(1, dtypes: worker), at: 0)
+        #expect(Self.summary(actions) == ["error [1] unsupportedDType"])
+        #expect(m.liveWorkerIDs.isEmpty)
+        // It is not registered: its heartbeats are answered notRegistered.
+        #expect(Self.summary(m.heartbeat(1, at: 0.25)) == ["error [1] notRegistered"])
+    }
+
+    @Test func aHelloInAnUnsupportedProtocolVersionIsRefused() throws {
+        var m = try Self.machine()
+        // A worker that speaks only version 2 sends its hello in a version-2 header, versions 2...2.
+        var bytes = Self.helloMessage(1).encoded()
+        bytes[4] = 2; bytes[5] = 0  // header version
+        bytes[8] = 2; bytes[9] = 0  // hello.minimumVersion
+        bytes[10] = 2; bytes[11] = 0  // hello.maximumVersion
+        let actions = m.messageReceived(from: [1], bytes: bytes, now: 0)
+        #expect(m.liveWorkerIDs.isEmpty)
+        withKnownIssue("the version guard in handleHello is unreachable: decode() rejects the header first, so the worker gets no answer") {
+            #expect(Self.summary(actions) == ["error [1] unsupportedVersion"])
+        }
+        // A version-1 header whose hello claims versions 2...3 is inconsistent: invalid, counted.
+        var inconsistent = Self.helloMessage(2).encoded()
+        inconsistent[8] = 2; inconsistent[10] = 3
+        #expect(Self.summary(m.messageReceived(from: [2], bytes: inconsistent, now: 0)) == ["invalid [2]"])
+        #expect(m.invalidMessages[[2]] == 1)
+    }
+
+    @Test func aSecondHelloOnTheSameIdentityReRegistersTheWorkerFromScratch() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        for g in 0..<3 { #expect(m.result(1, Self.result(g, step: 0), at: 0.125).isEmpty) }
+        // The worker restarted behind the same identity (new instance): it holds nothing.
+        let actions = m.hello(1, instance: 21, at: 0.25)
+        #expect(actions.first == .send(identity: [1], message: .welcome(.init(
+            workerID: 2, workerInstance: 21, coordinatorInstance: 7, heartbeatIntervalMilliseconds: 250, heartbeatLiveness: 4))))
+        #expect(Self.summary(actions) == [
+            "welcome [1]", "jobSpec [1]", "joined 2 w1 6 shards",
+            "rows [1] 0", "rows [1] 1", "rows [1] 3", "rows [1] 4", "rows [1] 5",
+            "parameters [1] v0", "assign [1] step 0 v0 [3, 4, 5, 6, 7]",
+        ], "rows and parameters again, and the micro-batches still outstanding")
+        #expect(m.liveWorkerIDs == [2])
+        Self.checkOwnership(m)
+        // The results it sent before count; the rest complete the step.
+        var last: [Action] = []
+        for g in 3..<8 { last = m.result(1, Self.result(g, step: 0, tag: 0.5), at: 0.375) }
+        guard case .applyStep(0, let results) = last.first else { Issue.record("\(Self.summary(last))"); return }
+        #expect(results == (0..<3).map { Self.result($0, step: 0) } + (3..<8).map { Self.result($0, step: 0, tag: 0.5) })
+    }
+
+    // MARK: Results
+
+    enum Order: String, CaseIterable, Sendable { case ascending, descending, interleaved }
+
+    @Test(arguments: Order.allCases)
+    func theStepCompletesOnlyWhenEveryResultIsInAndListsThemInMicroBatchOrder(order: Order) throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        let handOut = m.hello(2, at: 0)
+        let owner = Self.assigned(handOut).flatMap { identity, gs in gs.map { ($0, identity) } }
+        let byG = Dictionary(uniqueKeysWithValues: owner)
+        let gs: [Int]
+        switch order {
+        case .ascending: gs = Self.step(0)
+        case .descending: gs = Self.step(0).reversed()
+        case .interleaved: gs = [5, 0, 7, 2, 4, 1, 6, 3]
+        }
+        for (i, g) in gs.enumerated() {
+            let actions = m.messageReceived(from: byG[g]!, bytes: WireMessage.gradientResult(Self.result(g, step: 0)).encoded(), now: 0.125)
+            if i < gs.count - 1 {
+                #expect(actions.isEmpty, "after \(i + 1) of 8 results: \(Self.summary(actions))")
+            } else {
+                #expect(actions == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })])
+            }
+        }
+        #expect(m.droppedMessages == 0 && m.invalidMessages.isEmpty)
+    }
+
+    @Test func aDuplicateResultIsDroppedAndCounted() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        #expect(m.result(1, Self.result(3, step: 0), at: 0.125).isEmpty)
+        #expect(m.result(1, Self.result(3, step: 0, tag: 0.5), at: 0.125).isEmpty)
+        #expect(m.droppedMessages == 1)
+        #expect(m.invalidMessages.isEmpty)
+        var last: [Action] = []
+        for g in Self.step(0) where g != 3 { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(last == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })], "the first result counts")
+        #expect(m.droppedMessages == 1)
+    }
+
+    @Test func lateAndUnaskedResultsAreDropped() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        // Applying: nothing more is taken for the step.
+        #expect(m.result(1, Self.result(0, step: 0), at: 0.125).isEmpty)
+        #expect(m.droppedMessages == 1)
+        _ = m.stepApplied(now: 0.25)
+        let late: [(String, WireMessage.GradientResult)] = [
+            ("previous step", Self.result(0, step: 0)),
+            ("previous version", Self.result(8, step: 1, version: 0)),
+            ("future version", Self.result(8, step: 1, version: 2)),
+            ("not in this step", Self.result(0, step: 1)),
+            ("future step", Self.result(16, step: 2)),
+        ]
+        for (i, (what, result)) in late.enumerated() {
+            #expect(m.result(1, result, at: 0.375).isEmpty, "\(what)")
+            #expect(m.droppedMessages == 2 + i, "\(what)")
+        }
+        #expect(m.invalidMessages.isEmpty)
+        for g in Self.step(1) { last = m.result(1, Self.result(g, step: 1), at: 0.5) }
+        #expect(last == [.applyStep(step: 1, results: Self.step(1).map { Self.result($0, step: 1) })])
+    }
+
+    @Test func aResultForAnotherJobIsDropped() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        #expect(Self.summary(m.result(1, Self.result(0, step: 0, job: 43), at: 0.125)) == ["ignored [1]"])
+        #expect(m.droppedMessages == 1 && m.invalidMessages.isEmpty)
+    }
+
+    enum Malformation: String, CaseIterable, Sendable { case rowCount, gradientLength, dtype }
+
+    @Test(arguments: Malformation.allCases)
+    func aMalformedResultIsCountedInvalidAndTheMicroBatchStaysOpen(_ malformation: Malformation) throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        func bad(_ g: Int) -> WireMessage.GradientResult {
+            switch malformation {
+            case .rowCount: return Self.result(g, step: 0, rows: 9)
+            case .gradientLength: return Self.result(g, step: 0, count: Self.P - 1)
+            case .dtype: return Self.result(g, step: 0, dtype: .float64)
+            }
+        }
+        #expect(Self.summary(m.result(1, bad(0), at: 0.125)) == ["invalid [1]"])
+        #expect(m.result(1, bad(1), at: 0.125).isEmpty, "logged once per peer")
+        #expect(m.invalidMessages[[1]] == 2)
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(last == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })])
+    }
+
+    @Test func aResultFromAnUnregisteredPeerIsAnsweredNotRegistered() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        let actions = m.result(9, Self.result(0, step: 0), at: 0.125)
+        #expect(Self.summary(actions) == ["error [9] notRegistered"])
+        #expect(m.droppedMessages == 1)
+        // It did not count: the step still needs micro-batch 0.
+        var last: [Action] = []
+        for g in Self.step(0).dropFirst() { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(last.isEmpty)
+        #expect(Self.summary(m.result(1, Self.result(0, step: 0), at: 0.25)) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+    }
+
+    @Test func aWorkersErrorReportAboutAPendingMicroBatchDoesNotStallTheStep() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        for g in Self.step(0) where g != 3 { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        // The worker could not compute micro-batch 3 (non-finite gradient, missing rows, …) and says so.
+        let report = WireMessage.error(.init(code: .computeFailed, jobID: Self.jobID, step: 0, item: 3, message: "out of memory"))
+        var actions = m.receive(1, report, at: 0.25)
+        #expect(m.droppedMessages == 1)
+        // The worker stays alive (heartbeats), so nothing else will ever hand micro-batch 3 out again.
+        for t in stride(from: 0.5, through: 10, by: 0.5) {
+            _ = m.heartbeat(1, at: t)
+            actions += m.tick(now: t)
+        }
+        withKnownIssue("an error report is logged and dropped: the micro-batch stays pending with a live worker and the step never completes") {
+            #expect(actions.contains { if case .log = $0 { return false }; if case .send(_, .heartbeat) = $0 { return false }; return true },
+                    "no reassignment, resend or failure after the report: \(Self.summary(actions).prefix(3))…")
+        }
+    }
+
+    // MARK: Invalid and unknown messages
+
+    static let garbage: [[UInt8]] = {
+        let hello = helloMessage(1).encoded()
+        var badMagic = hello; badMagic[0] = 0x58
+        var unknownKind = hello; unknownKind[6] = 0x7F
+        var flags = hello; flags[7] = 1
+        return [[], [0x54, 0x52], badMagic, unknownKind, flags, Array(hello.dropLast()), hello + [0]]
+    }()
+
+    static let coordinatorOnly: [WireMessage] = [
+        .welcome(.init(workerID: 1, workerInstance: 1, coordinatorInstance: 1, heartbeatIntervalMilliseconds: 1, heartbeatLiveness: 1)),
+        .jobSpec(spec()),
+        .shardRows(.init(jobID: jobID, shard: 0, firstPosition: 0, rowCount: 1, dimension: 2, values: .float32([0, 0]))),
+        .parameters(.init(jobID: jobID, version: 0, values: .float32([0]))),
+        .assignment(.init(jobID: jobID, step: 0, version: 0, microBatches: [0])),
+        .scoreChunk(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, dimension: 2, values: .float32([0, 0]))),
+        .scoreResult(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil)),
+        .localResult(.init(jobID: jobID, round: 0, baseVersion: 0, rowCount: 1, lossSum: 0, parameters: .float32([0]))),
+    ]
+
+    @Test func garbageAndCoordinatorOnlyKindsAreCountedAndLoggedOncePerPeer() throws {
+        for message in Self.coordinatorOnly {
+            #expect(throws: Never.self, "\(message.kind) must be a valid message") { try message.validate() }
+        }
+        var m = try Self.machine()
+        let handOut = m.hello(1, at: 0)
+        let inputs = Self.garbage + Self.coordinatorOnly.map { $0.encoded() }
+        for peer: UInt8 in [1, 9] {
+            for (i, bytes) in inputs.enumerated() {
+                let actions = m.messageReceived(from: [peer], bytes: bytes, now: 0.125)
+                #expect(Self.summary(actions) == (i == 0 ? ["invalid [\(peer)]"] : []), "input \(i) from [\(peer)]")
+            }
+            #expect(m.invalidMessages[[peer]] == inputs.count)
+        }
+        #expect(m.droppedMessages == 0)
+        #expect(m.liveWorkerIDs == [1])
+        // Nothing changed: worker 1 still owes step 0 and completes it.
+        #expect(Self.assigned(handOut) == [[1]: Self.step(0)])
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+    }
+
+    @Test func heartbeatsAndErrorReportsFromUnregisteredPeersAreAnsweredNotRegistered() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        let expected = Action.send(identity: [9], message: .error(.init(code: .notRegistered, message: "not registered: send hello")))
+        #expect(m.heartbeat(9, at: 0.125) == [expected])
+        #expect(m.receive(9, .error(.init(code: .computeFailed, message: "x")), at: 0.125) == [expected])
+        #expect(m.droppedMessages == 2)
+        // From a registered worker: a heartbeat is taken silently, an error report logged and dropped.
+        #expect(m.heartbeat(1, at: 0.125).isEmpty)
+        #expect(Self.summary(m.receive(1, .error(.init(code: .computeFailed, message: "x")), at: 0.125)) == ["ignored [1]"])
+        #expect(m.droppedMessages == 3)
+        // A goodbye from a stranger is ignored.
+        #expect(m.receive(9, .goodbye(.init(reason: "")), at: 0.125).isEmpty)
+        #expect(m.liveWorkerIDs == [1] && m.invalidMessages.isEmpty)
+    }
+
+    // MARK: Time
+
+    @Test func heartbeatsGoToWorkersQuietForOneInterval() throws {
+        var m = try Self.machine()
+        #expect(m.tick(now: 0).isEmpty, "no workers, nothing to do")
+        _ = m.hello(1, at: 0)  // sends to worker 1 at t = 0
+        #expect(m.tick(now: 0.125).isEmpty)
+        #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 0"])
+        #expect(m.tick(now: 0.375).isEmpty)
+        _ = m.hello(2, at: 0.375)  // sends to worker 2 at 0.375
+        _ = m.heartbeat(1, at: 0.375)  // hearing from a worker does not postpone heartbeats to it
+        #expect(Self.summary(m.tick(now: 0.5)) == ["heartbeat [1] #2 step 0"])
+        #expect(Self.summary(m.tick(now: 0.625)) == ["heartbeat [2] #3 step 0"])
+        #expect(Self.summary(m.tick(now: 0.75)) == ["heartbeat [1] #4 step 0"])
+    }
+
+    @Test func aWorkerSilentForLivenessIntervalsIsDead() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        _ = m.tick(now: 0.5)
+        #expect(!m.tick(now: 1.0).contains { if case .log(.workerLost) = $0 { return true }; return false }, "exactly 4 intervals: still alive")
+        #expect(m.liveWorkerIDs == [1])
+        // Any message is a sign of life: a heartbeat, or a result.
+        _ = m.heartbeat(1, at: 1.0)
+        _ = m.tick(now: 2.0)
+        _ = m.result(1, Self.result(0, step: 0), at: 2.0)
+        _ = m.tick(now: 3.0)
+        #expect(m.liveWorkerIDs == [1])
+        let actions = m.tick(now: 3.125)
+        #expect(Self.summary(actions).first?.hasPrefix("lost 1 w1") == true, "\(Self.summary(actions))")
+        #expect(m.liveWorkerIDs.isEmpty)
+        // Its identity is forgotten.
+        #expect(Self.summary(m.heartbeat(1, at: 3.25)) == ["error [1] notRegistered"])
+    }
+
+    @Test func aDeadWorkersMicroBatchesGoToTheOthersWithRowsAndParametersFirst() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)        // worker 1 owes all of step 0
+        _ = m.hello(2, at: 0.125)    // worker 2 joins mid-step: some shards, no rows, no parameters
+        _ = m.hello(3, at: 0.125)
+        for t in [0.5, 1.0] { _ = m.heartbeat(2, at: t); _ = m.heartbeat(3, at: t) }
+        let before = m
+        let actions = m.tick(now: 1.125)
+        #expect(Self.summary(actions).first == "lost 1 w1 8 reassigned")
+        #expect(m.liveWorkerIDs == [2, 3])
+        Self.checkOwnership(m)
+        for shard in 0..<Self.shardCount where before.shardOwner[shard] != 1 {
+            #expect(m.shardOwner[shard] == before.shardOwner[shard], "shard \(shard) moved between survivors")
+        }
+        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Self.step(0))
+        // The survivors complete the step.
+        var last: [Action] = []
+        for (identity, gs) in Self.assigned(actions) { for g in gs { last = m.result(identity[0], Self.result(g, step: 0), at: 1.25) } }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+    }
+
+    @Test func onlyTheDeadWorkersUnfinishedMicroBatchesAreReassigned() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        let handOut = m.hello(2, at: 0)
+        let owed = Self.assigned(handOut)[[2]]!
+        // Worker 2 returns its first micro-batch and falls silent.
+        _ = m.result(2, Self.result(owed[0], step: 0), at: 0.125)
+        for t in [0.5, 1.0] { _ = m.heartbeat(1, at: t) }
+        let before = m
+        let actions = m.tick(now: 1.25)
+        #expect(m.liveWorkerIDs == [1])
+        withKnownIssue("remove() reassigns every micro-batch the dead worker was given, results already in or not") {
+            #expect(Self.summary(actions).first == "lost 2 w2 \(owed.count - 1) reassigned")
+            Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Array(owed.dropFirst()))
+        }
+        // Whatever was resent, the step completes with the first result of each micro-batch.
+        var last: [Action] = []
+        for g in Self.assigned(actions)[[1]] ?? [] { last = m.result(1, Self.result(g, step: 0, tag: 0.5), at: 1.375) }
+        for g in Self.assigned(handOut)[[1]]! { last = m.result(1, Self.result(g, step: 0), at: 1.375) }
+        guard case .applyStep(0, let results) = last.first else { Issue.record("\(Self.summary(last))"); return }
+        #expect(results.map(\.microBatch) == Self.step(0).map(UInt64.init))
+        #expect(results.first { $0.microBatch == UInt64(owed[0]) } == Self.result(owed[0], step: 0))
+    }
+
+    @Test func twoWorkersDyingInOneTickAreSentNothing() throws {
+        var m = try Self.machine(minimumWorkers: 3)
+        _ = m.hello(1, at: 0)
+        _ = m.hello(2, at: 0)
+        let handOut = m.hello(3, at: 0)
+        for t in [0.5, 1.0] { _ = m.heartbeat(3, at: t) }
+        let before = m
+        let actions = m.tick(now: 1.125)
+        #expect(m.liveWorkerIDs == [3])
+        let owed = (Self.assigned(handOut)[[1]] ?? []) + (Self.assigned(handOut)[[2]] ?? [])
+        #expect((Self.assigned(actions)[[3]] ?? []).sorted() == owed.sorted(), "the survivor gets all the dead workers' work")
+        withKnownIssue("tick() removes dead workers one at a time: the first one's work is handed to the second before it is removed") {
+            Self.checkHandOut(actions, before: before, after: m, step: 0, expected: owed)
+        }
+    }
+
+    @Test func whenEveryWorkerIsLostTheStepWaitsAndANewWorkerGetsWhatIsOutstanding() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        for g in 0..<3 { _ = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        let death = m.tick(now: 1.5)
+        #expect(Self.summary(death).count == 1 && Self.summary(death)[0].hasPrefix("lost 1 w1"), "\(Self.summary(death))")
+        #expect(m.liveWorkerIDs.isEmpty && !m.isFinished)
+        #expect(m.tick(now: 1.75).isEmpty)
+        // Waiting: the dead worker's late result is refused.
+        #expect(Self.summary(m.result(1, Self.result(3, step: 0), at: 1.75)) == ["error [1] notRegistered"])
+        let before = m
+        let actions = m.hello(5, at: 2)
+        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [5]", "jobSpec [5]", "joined 2 w5 6 shards"])
+        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Array(3..<8))
+        var last: [Action] = []
+        for g in 3..<8 { last = m.result(5, Self.result(g, step: 0, tag: 0.5), at: 2.25) }
+        #expect(last == [.applyStep(step: 0, results: (0..<3).map { Self.result($0, step: 0) } + (3..<8).map { Self.result($0, step: 0, tag: 0.5) })])
+    }
+
+    @Test func aGoodbyeHandsTheWorkersMicroBatchesToTheOthers() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        let handOut = m.hello(2, at: 0)
+        let before = m
+        let actions = m.receive(2, .goodbye(.init(reason: "shutting down")), at: 0.125)
+        #expect(Self.summary(actions).first == "left 2 w2")
+        #expect(m.liveWorkerIDs == [1])
+        Self.checkOwnership(m)
+        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Self.assigned(handOut)[[2]]!)
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+    }
+
+    @Test func aWorkerLostWhileTheStepIsAppliedLeavesTheNextStepToTheOthers() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        let handOut = m.hello(2, at: 0)
+        for (identity, gs) in Self.assigned(handOut) { for g in gs { _ = m.result(identity[0], Self.result(g, step: 0), at: 0.25) } }
+        _ = m.heartbeat(1, at: 1.0)
+        let death = m.tick(now: 1.5)
+        #expect(Self.summary(death).first?.hasPrefix("lost 2 w2") == true && Self.summary(death).dropFirst() == ["heartbeat [1] #1 step 0"],
+                "nothing is reassigned while the step is applied: \(Self.summary(death))")
+        withKnownIssue("the workerLost log counts micro-batches whose results are already in") {
+            #expect(Self.summary(death).first == "lost 2 w2 0 reassigned")
+        }
+        let before = m
+        let next = m.stepApplied(now: 1.5)
+        #expect(m.liveWorkerIDs == [1])
+        Self.checkOwnership(m)
+        Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
+        #expect(Set(Self.assigned(next).keys) == [[1]])
+    }
+
+    @Test func aWorkerJoiningWhileTheStepIsAppliedGetsWorkInTheNextStep() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        let join = m.hello(2, at: 0.25)
+        #expect(Self.summary(join) == ["welcome [2]", "jobSpec [2]", "joined 2 w2 \(m.workers[2]!.shards.count) shards"])
+        let before = m
+        let next = m.stepApplied(now: 0.375)
+        Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
+        #expect(Set(Self.assigned(next).keys) == [[1], [2]], "step 1 visits every shard: both workers have work")
+    }
+
+    // MARK: Steps
+
+    @Test func stepAppliedHandsOutTheNextStepWithNewParameters() throws {
+        var m = try Self.machine(minimumWorkers: 3)
+        for n: UInt8 in 1...3 { _ = m.hello(n, at: 0) }
+        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        let before = m
+        let actions = m.stepApplied(now: 0.25)
+        Self.checkHandOut(actions, before: before, after: m, step: 1, expected: Self.step(1))
+        let parameters = actions.compactMap { if case .sendParameters(let identity, let v) = $0 { return "\(identity) v\(v)" }; return nil }
+        #expect(parameters.count == Self.assigned(actions).count, "every worker with work gets version 1: \(parameters)")
+        #expect(Self.summary(m.tick(now: 0.5)).allSatisfy { $0.hasSuffix("step 1") })
+    }
+
+    @Test(arguments: [(nil, []), (1, [1, 2, 3, 4, 5]), (2, [2, 4, 5]), (5, [5]), (7, [5])] as [(Int?, [Int])])
+    func checkpointsComeEveryNStepsAndAtTheEnd(every: Int?, expected: [Int]) throws {
+        var m = try Self.machine(steps: 5, checkpointEvery: every)
+        var actions = m.hello(1, at: 0)
+        var checkpoints: [Int] = []
+        var applied: [Int] = []
+        var t = 0.0
+        while !m.isFinished {
+            let owed = Self.assigned(actions)[[1]] ?? []
+            #expect(!owed.isEmpty, "no work after step \(m.step)")
+            if owed.isEmpty { break }
+            actions = []
+            for g in owed { actions += m.result(1, Self.result(g, step: m.step), at: t) }
+            guard case .applyStep(let s, let results) = actions.last else { Issue.record("\(Self.summary(actions))"); return }
+            applied.append(s)
+            #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
+            t += 0.125
+            actions = m.stepApplied(now: t)
+            for case .checkpoint(let steps) in actions { checkpoints.append(steps) }
+        }
+        #expect(applied == [0, 1, 2, 3, 4])
+        #expect(checkpoints == expected)
+    }
+
+    @Test func theLastStepEndsWithCheckpointGoodbyesAndFinished() throws {
+        var m = try Self.machine(steps: 1, minimumWorkers: 2, checkpointEvery: 10)
+        _ = m.hello(1, at: 0)
+        _ = m.hello(2, at: 0)
+        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        let actions = m.stepApplied(now: 0.25)
+        #expect(Self.summary(actions) == ["checkpoint 1", "goodbye [1]", "goodbye [2]", "finished"])
+        #expect(m.isFinished && m.step == 1)
+        // Finished: a late result is dropped, a newcomer is told goodbye.
+        #expect(m.result(1, Self.result(0, step: 0), at: 0.375).isEmpty)
+        #expect(Self.summary(m.hello(3, at: 0.375)) == ["welcome [3]", "jobSpec [3]", "goodbye [3]"])
+    }
+
+    @Test func aResumedMachineStartsAtItsStep() throws {
+        var m = try Self.machine(steps: 3, startStep: 2)
+        #expect(m.step == 2 && !m.isFinished)
+        let actions = m.hello(1, at: 0)
+        #expect(Self.summary(Array(actions.suffix(2))) == ["parameters [1] v2", "assign [1] step 2 v2 [16, 17, 18, 19, 20, 21, 22, 23]"])
+        #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 2"])
+        var last: [Action] = []
+        for g in Self.step(2) { last = m.result(1, Self.result(g, step: 2), at: 0.25) }
+        #expect(Self.summary(last) == ["apply step 2 [16, 17, 18, 19, 20, 21, 22, 23]"])
+        #expect(Self.summary(m.stepApplied(now: 0.375)) == ["goodbye [1]", "finished"])
+
+        var done = try Self.machine(steps: 3, startStep: 3)
+        #expect(done.isFinished)
+        #expect(Self.summary(done.hello(1, at: 0)) == ["welcome [1]", "jobSpec [1]", "goodbye [1]"])
+    }
+
+    @Test func afterTheFirstStepWorkGoesOnWithFewerThanMinimumWorkers() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        _ = m.hello(2, at: 0)
+        _ = m.receive(2, .goodbye(.init(reason: "bye")), at: 0.125)
+        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        let before = m
+        let next = m.stepApplied(now: 0.375)
+        Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
+    }
+
+    @Test func aRunWithJoinsDeathsAndGoodbyesAppliesEveryStepOnceInOrder() throws {
+        // A simulated cluster: every 0.125 s each answering worker returns its oldest micro-batch
+        // (or heartbeats), then the coordinator ticks. Worker 2 hangs at the start of step 1,
+        // worker 3 joins once it is declared dead, worker 4 joins during step 2, worker 1 leaves
+        // during step 3.
+        var m = try Self.machine(steps: 4, minimumWorkers: 2)
+        var owed: [UInt8: [Int]] = [:]  // the workers that answer, and what they owe
+        func take(_ actions: [Action]) { for (identity, gs) in Self.assigned(actions) where owed[identity[0]] != nil { owed[identity[0]]! += gs } }
+        func join(_ n: UInt8, at t: Double) { owed[n] = []; take(m.hello(n, at: t)) }
+        var done: Set<String> = []
+        var applied: [Int] = []
+        var t = 0.0
+        join(1, at: t)
+        join(2, at: t)
+        while !m.isFinished && t < 30 {
+            t += 0.125
+            if m.step == 1, done.insert("hang 2").inserted { owed[2] = nil }
+            if m.step == 1, m.workers.count == 1, done.insert("join 3").inserted { join(3, at: t) }
+            if m.step == 2, done.insert("join 4").inserted { join(4, at: t) }
+            if m.step == 3, done.insert("leave 1").inserted { owed[1] = nil; take(m.receive(1, .goodbye(.init(reason: "bye")), at: t)) }
+            for n in owed.keys.sorted() {
+                guard let g = owed[n]?.first else { _ = m.heartbeat(n, at: t); continue }
+                owed[n]!.removeFirst()
+                for case .applyStep(let s, let results) in m.result(n, Self.result(g, step: g / 8), at: t) {
+                    applied.append(s)
+                    #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
+                    take(m.stepApplied(now: t))
+                }
+            }
+            take(m.tick(now: t))
+        }
+        #expect(m.isFinished, "stuck at step \(m.step) at t = \(t)")
+        #expect(applied == [0, 1, 2, 3])
+        #expect(done == ["hang 2", "join 3", "join 4", "leave 1"])
+        #expect(m.droppedMessages == 0 && m.invalidMessages.isEmpty)
+    }
+
+    @Test(arguments: [(2, 2, 4, 1), (2, 8, 64, 2), (3, 1, 5, 2), (5, 4, 8, 3), (7, 2, 1, 1)])
+    func parameterCountMatchesTheFlowsLayout(dimension: Int, couplings: Int, hidden: Int, depth: Int) throws {
+        let m = try Self.machine(architecture: .init(
+            dimension: UInt32(dimension), couplings: UInt32(couplings), hidden: UInt32(hidden), depth: UInt32(depth)))
+        let configuration = FlowConfiguration(dimension: dimension, couplings: couplings, hidden: hidden, depth: depth)
+        #expect(m.parameterCount == configuration.parameterCount)
+        #expect(m.parameterCount == ParameterLayout(configuration).count)
+    }
+}
+
+private extension CoordinatorStateMachine {
+    mutating func receive(_ n: UInt8, _ message: WireMessage, at now: Double) -> [Action] {
+        messageReceived(from: [n], bytes: message.encoded(), now: now)
+    }
+
+    mutating func hello(_ n: UInt8, instance: UInt64? = nil, at now: Double) -> [Action] {
+        receive(n, CoordinatorStateMachineTests.helloMessage(n, instance: instance), at: now)
+    }
+
+    mutating func heartbeat(_ n: UInt8, at now: Double) -> [Action] {
+        receive(n, .heartbeat(.init(sequence: 1)), at: now)
+    }
+
+    mutating func result(_ n: UInt8, _ result: WireMessage.GradientResult, at now: Double) -> [Action] {
+        receive(n, .gradientResult(result), at: now)
     }
 }

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+extension ClusterTests {
+    /// `train --workers N`: the same model bytes as one process, and no worker outlives it —
+    /// whether it finishes, is interrupted, or is SIGKILLed.
+    @Suite struct ClusterWorkerCountTests {
+        /// Watches `train` until it exits and returns every `tributary worker` child it had.
+        static func watchWorkers(of train: ClusterProcess, timeout: Double) -> [pid_t: ProcessEntry] {
+            var seen: [pid_t: ProcessEntry] = [:]
+            let deadline = Date().addingTimeInterval(timeout)
+            while train.isRunning && Date() < deadline {
+                for child in ProcessEntry.children(of: train.pid) where child.commandLine.contains(" worker ") {
+                    seen[child.pid] = child
+                }
+                usleep(5_000)
+            }
+            return seen
+        }
+
+        /// Workers of `seen` still alive after waiting up to `timeout` (a zombie has exited; its
+        /// command line is empty, so a reused pid is not mistaken for a worker either).
+        static func survivors(_ seen: [pid_t: ProcessEntry], timeout: Double) -> [ProcessEntry] {
+            var left: [ProcessEntry] = []
+            let deadline = Date().addingTimeInterval(timeout)
+            repeat {
+                left = seen.keys.compactMap { ProcessEntry(pid: $0) }.filter { $0.state != "Z" && $0.commandLine.contains(" worker ") }
+                if left.isEmpty { break }
+                usleep(10_000)
+            } while Date() < deadline
+            return left
+        }
+
+        /// The metrics lines without the timing fields (and the worker count).
+        static func numbers(_ path: String) -> [String] {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").map { line in
+                line.dropFirst().dropLast().split(separator: ",")
+                    .filter { field in !["\"samples_per_s\"", "\"elapsed_s\"", "\"workers\""].contains { field.hasPrefix($0) } }
+                    .joined(separator: ",")
+            }
+        }
+
+        @Test func oneProcessOneWorkerAndThreeWorkersWriteTheSameModelFile() throws {
+            let steps = 300
+            let single = try TemporaryDirectory()
+            defer { single.remove() }
+            try CLI.succeed(["train"] + ClusterFixture.options(steps: steps) + ["--out", "model.safetensors", "--metrics", "metrics.jsonl"],
+                            in: single.path, timeout: 60)
+            let reference = try single.bytes("model.safetensors")
+            let referenceNumbers = Self.numbers(single.file("metrics.jsonl"))
+            #expect(referenceNumbers.count == steps)
+            for workers in [1, 3] {
+                let h = try ClusterHarness()
+                defer { h.finish() }
+                let train = try h.start("train", ["train"] + ClusterFixture.options(steps: steps) + [
+                    "--workers", String(workers), "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+                ])
+                let seen = Self.watchWorkers(of: train, timeout: 60)
+                h.expectSuccess(train, timeout: 5)
+                #expect(seen.count == workers, "train --workers \(workers) had these worker children: \(Array(seen.values))\n\(h.report())")
+                // No worker outlives train.
+                let left = Self.survivors(seen, timeout: 2)
+                #expect(left.isEmpty, "workers outlived train --workers \(workers): \(left)")
+
+                let model = try h.dir.bytes("model.safetensors")
+                let (same, difference) = sameBytes(model, reference)
+                #expect(same, "train --workers \(workers) vs one process: \(difference)\n\(h.report())")
+                // The same losses, validation NLLs and gradient norms, step by step.
+                let numbers = Self.numbers(h.dir.file("metrics.jsonl"))
+                let firstDifference = zip(numbers, referenceNumbers).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                #expect(numbers.count == steps && firstDifference == nil,
+                        "metrics of --workers \(workers) differ from one process's at line \(firstDifference.map { $0 + 1 } ?? numbers.count): \(firstDifference.map { numbers[$0] + " vs " + referenceNumbers[$0] } ?? "")")
+                #expect(train.stdout.contains("after \(steps) steps"), "\(train)")
+            }
+        }
+
+        /// One of the workers of `train --workers 2` is SIGKILLed mid-run: the other carries on
+        /// alone (`train` starts no replacement) and the model is still the same bytes.
+        @Test func trainFinishesWhenOneOfItsWorkersDies() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let train = try h.start("train", ["train"] + ClusterFixture.options(steps: ClusterFixture.faultSteps) + [
+                "--workers", "2", "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+            ])
+            guard h.waitForStep(300, metrics: "metrics.jsonl", while: train) else { return }
+            let children = ProcessEntry.children(of: train.pid).filter { $0.commandLine.contains(" worker ") }
+            let victim = try #require(children.first, "no worker children: \(h.report())")
+            kill(victim.pid, SIGKILL)
+            h.note("SIGKILL → worker \(victim.pid) of train")
+            h.expectSuccess(train, timeout: 60)
+            #expect(lines(of: train.stderr, containing: "lost").count == 1, "\(train)")
+            #expect(h.lastStep(metrics: "metrics.jsonl") == ClusterFixture.faultSteps)
+            try ClusterFaultTests.expectReferenceModel(h)
+        }
+
+        /// The directories `train --workers` (process `pid`) made for its IPC endpoint.
+        static func endpointDirectories(of pid: pid_t) -> [String] {
+            let temporary = FileManager.default.temporaryDirectory.path
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+            return names.filter { $0.hasPrefix("tributary-\(pid)-") }.map { temporary + "/" + $0 }
+        }
+
+        /// SIGTERM (Ctrl-C alike) ends `train --workers` and its workers at once, and removes
+        /// its IPC endpoint's directory.
+        @Test func aTerminatedTrainTakesItsWorkersWithIt() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let train = try h.start("train", ["train"] + ClusterFixture.options(steps: 100_000) + [
+                "--workers", "2", "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+            ])
+            guard h.waitForStep(100, metrics: "metrics.jsonl", while: train) else { return }
+            let seen = Dictionary(uniqueKeysWithValues: ProcessEntry.children(of: train.pid)
+                .filter { $0.commandLine.contains(" worker ") }.map { ($0.pid, $0) })
+            #expect(seen.count == 2, "\(Array(seen.values))")
+            h.signal(train, SIGTERM)
+            #expect(train.wait(timeout: 10), "train ignored SIGTERM")
+            #expect(train.exitCode == 128 + SIGTERM, "\(train)")
+            let left = Self.survivors(seen, timeout: 2)
+            #expect(left.isEmpty, "workers outlived a SIGTERMed train: \(left)")
+            #expect(!FileManager.default.fileExists(atPath: h.dir.file("model.safetensors")))
+            let leftDirectories = Self.endpointDirectories(of: train.pid)
+            #expect(leftDirectories.isEmpty, "a SIGTERMed train left \(leftDirectories)")
+            for path in leftDirectories { try? FileManager.default.removeItem(atPath: path) }
+        }
+
+        /// A SIGKILLed `train --workers` cannot clean up: its workers notice that their parent is
+        /// gone and exit by themselves.
+        @Test func workersOfAKilledTrainExitByThemselves() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let train = try h.start("train", ["train"] + ClusterFixture.options(steps: 100_000) + [
+                "--workers", "2", "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+            ])
+            guard h.waitForStep(100, metrics: "metrics.jsonl", while: train) else { return }
+            let seen = Dictionary(uniqueKeysWithValues: ProcessEntry.children(of: train.pid)
+                .filter { $0.commandLine.contains(" worker ") }.map { ($0.pid, $0) })
+            #expect(seen.count == 2, "\(Array(seen.values))")
+            h.signal(train, SIGKILL)
+            train.wait(timeout: 5)
+            let left = Self.survivors(seen, timeout: 5)
+            #expect(left.isEmpty, "workers outlived a SIGKILLed train by 5 s: \(left)")
+            // A SIGKILLed process cannot remove its IPC endpoint's directory: the test does.
+            for path in Self.endpointDirectories(of: train.pid) { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
+}
