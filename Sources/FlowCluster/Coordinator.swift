@@ -25,6 +25,8 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     case checkpointMismatch(path: String, reason: String)
     /// A socket-level failure, with the operation.
     case socket(operation: String, error: String)
+    /// The job cannot go on.
+    case jobFailed(String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,8 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
             return "\(path): \(reason)"
         case .socket(let operation, let error):
             return "\(operation): \(error)"
+        case .jobFailed(let reason):
+            return reason
         }
     }
 
@@ -246,6 +250,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             case .finished:
                 break
+            case .failed(let reason):
+                throw ClusterError.jobFailed(reason)
             case .log(let event):
                 log(describe(event))
             }

@@ -31,6 +31,8 @@ public struct CoordinatorStateMachine: Sendable {
         case checkpoint(steps: Int)
         /// The job is done.
         case finished
+        /// The job cannot go on (e.g. training diverged); the driver stops with this reason.
+        case failed(reason: String)
         /// Something worth a log line (joins, deaths, reassignments, invalid messages).
         case log(LogEvent)
     }
@@ -149,6 +151,12 @@ public struct CoordinatorStateMachine: Sendable {
         do {
             message = try WireMessage.decode(bytes)
         } catch {
+            if case .unsupportedVersion(let found) = error, bytes.count > 6, bytes[6] == WireMessage.Kind.hello.rawValue {
+                // A hello in another protocol version: say which one we speak, so the worker can
+                // tell its operator instead of retrying forever.
+                return invalid(from: identity, reason: "\(error)") + [.send(identity: identity, message: .error(.init(
+                    code: .unsupportedVersion, message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker sent \(found)")))]
+            }
             return invalid(from: identity, reason: "\(error)")
         }
         if let id = identities[identity] {
@@ -167,9 +175,8 @@ public struct CoordinatorStateMachine: Sendable {
             let name = workers[id]?.name ?? ""
             return [.log(.workerLeft(id: id, name: name))] + remove(id, now: now, lost: false)
         case .error(let report):
-            guard identities[identity] != nil else { return notRegistered(identity) }
-            droppedMessages += 1
-            return [.log(.ignored(peer: identity, reason: "worker reported \(report.code): \(report.message)"))]
+            guard let id = identities[identity] else { return notRegistered(identity) }
+            return handleErrorReport(report, from: id, now: now)
         default:
             // Coordinator-to-worker messages, or kinds that do not belong to this job.
             return invalid(from: identity, reason: "a worker may not send \(message.kind)")
@@ -180,13 +187,13 @@ public struct CoordinatorStateMachine: Sendable {
     public mutating func tick(now: Double) -> [Action] {
         var actions: [Action] = []
         let deadline = job.heartbeatInterval * Double(job.heartbeatLiveness)
-        for id in liveWorkerIDs {
-            guard let peer = workers[id] else { continue }
-            if now - peer.lastHeard > deadline {
-                actions += [.log(.workerLost(id: id, name: peer.name, reassigned: pending.values.filter { $0 == id }.count))]
-                actions += remove(id, now: now, lost: true)
-            }
+        // All the dead first, then one reassignment: work must never go to a worker that is
+        // about to be declared dead in the same tick.
+        let dead = liveWorkerIDs.filter { now - (workers[$0]?.lastHeard ?? now) > deadline }
+        for id in dead {
+            actions.append(.log(.workerLost(id: id, name: workers[id]?.name ?? "", reassigned: pending.values.filter { $0 == id }.count)))
         }
+        if !dead.isEmpty { actions += remove(dead, now: now) }
         for id in liveWorkerIDs where now - (workers[id]?.lastSent ?? now) >= job.heartbeatInterval {
             heartbeatSequence += 1
             actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence, currentStep: UInt64(step))), now: now))
@@ -254,14 +261,24 @@ public struct CoordinatorStateMachine: Sendable {
     /// Removes worker `id`; its shards become unowned and go to the others, and its unfinished
     /// micro-batches of the current step are handed out again.
     private mutating func remove(_ id: UInt32, now: Double, lost: Bool) -> [Action] {
-        guard let peer = workers.removeValue(forKey: id) else { return [] }
-        identities[peer.identity] = nil
-        for shard in peer.shards { shardOwner[shard] = nil }
-        guard phase == .running else { return [] }
+        remove([id], now: now)
+    }
+
+    /// Removes several workers at once, then rebalances and reassigns their unfinished
+    /// micro-batches to the workers that remain.
+    private mutating func remove(_ ids: [UInt32], now: Double) -> [Action] {
+        var gone: Set<UInt32> = []
+        for id in ids {
+            guard let peer = workers.removeValue(forKey: id) else { continue }
+            identities[peer.identity] = nil
+            for shard in peer.shards { shardOwner[shard] = nil }
+            gone.insert(id)
+        }
+        guard phase == .running, !gone.isEmpty else { return [] }
         rebalance()
-        let orphaned = pending.filter { $0.value == id }.keys.sorted()
+        let orphaned = pending.filter { gone.contains($0.value) }.keys.sorted()
         guard !orphaned.isEmpty else { return [] }
-        if workers.count < 1 {
+        if workers.isEmpty {
             // Nobody to give them to: wait for a worker.
             for g in orphaned { pending[g] = nil }
             phase = .waiting
@@ -297,6 +314,18 @@ public struct CoordinatorStateMachine: Sendable {
             let id = ids.min { (workers[$0]!.shards.count, $0) < (workers[$1]!.shards.count, $1) }!
             workers[id]!.shards.insert(shard)
             shardOwner[shard] = id
+        }
+        // Even out: trimming to ⌈S/n⌉ can leave a newcomer with nothing (S = 4, n = 3 → 2, 2, 0);
+        // move single shards from the largest share to the smallest until they differ by ≤ 1.
+        while true {
+            let largest = ids.max { (workers[$0]!.shards.count, $1) < (workers[$1]!.shards.count, $0) }!
+            let smallest = ids.min { (workers[$0]!.shards.count, $0) < (workers[$1]!.shards.count, $1) }!
+            let owned = workers[largest]!.shards.sorted()
+            guard owned.count - workers[smallest]!.shards.count > 1 else { break }
+            let shard = owned[owned.count / 2]
+            workers[largest]!.shards.remove(shard)
+            workers[smallest]!.shards.insert(shard)
+            shardOwner[shard] = smallest
         }
     }
 
@@ -360,10 +389,35 @@ public struct CoordinatorStateMachine: Sendable {
             return invalid(from: identity, reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
         }
         results[g] = result
+        pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
         guard results.count == job.plan.microBatchesPerStep else { return [] }
         phase = .applying
         let ordered = job.plan.microBatches(step: step).map { results[$0.globalIndex]! }
         return [.applyStep(step: step, results: ordered)]
+    }
+
+    /// A worker could not compute a micro-batch it was given. Missing rows or parameters are sent
+    /// again and the micro-batch reassigned; a non-finite result fails the job, as it fails
+    /// single-process training (every worker would compute the same bits).
+    private mutating func handleErrorReport(_ report: WireMessage.ErrorReport, from id: UInt32, now: Double) -> [Action] {
+        let note: [Action] = [.log(.ignored(peer: workers[id]?.identity ?? [], reason: "worker reported \(report.code): \(report.message)"))]
+        guard phase == .running, report.jobID == job.spec.jobID, report.step == UInt64(step),
+              let item = report.item, let g = Int(exactly: item), pending[g] == id
+        else {
+            droppedMessages += 1
+            return note
+        }
+        switch report.code {
+        case .nonFinite:
+            phase = .finished
+            return note + [.failed(reason: "step \(step): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
+        default:
+            // Forget what we believed it held, so that the reassignment resends rows and parameters.
+            workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: g).shard)
+            workers[id]?.version = nil
+            pending[g] = nil
+            return note + assign([g], now: now)
+        }
     }
 
     /// The flat parameter count implied by the job's architecture.

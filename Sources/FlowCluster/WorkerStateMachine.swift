@@ -92,8 +92,11 @@ public struct WorkerStateMachine: Sendable {
                 return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes sync=gradients training jobs only")))]
             }
             do {
+                guard let rows = Int(exactly: training.rowCount) else {
+                    throw TrainingError.invalidData("row count \(training.rowCount) is out of range")
+                }
                 plan = try BatchPlan(
-                    seed: training.seed, rowCount: Int(training.rowCount), microBatchSize: Int(training.microBatchSize),
+                    seed: training.seed, rowCount: rows, microBatchSize: Int(training.microBatchSize),
                     batchSize: Int(training.batchSize), shardCount: Int(training.shardCount))
             } catch {
                 return [.send(.error(.init(code: .badMessage, jobID: spec.jobID, message: "bad plan: \(error)")))]
@@ -104,9 +107,13 @@ public struct WorkerStateMachine: Sendable {
             queue = []
             return [.storeJob(spec)]
         case .shardRows(let rows):
-            guard let job, rows.jobID == job.jobID, let plan, Int(rows.shard) < plan.shardCount else { return [] }
+            guard let job, rows.jobID == job.jobID, let plan else { return [] }
+            guard Int(rows.shard) < plan.shardCount else {
+                invalidMessages += 1
+                return [.log("rows for shard \(rows.shard) of a plan with \(plan.shardCount) shards; dropped")]
+            }
             let range = plan.shardRange(Int(rows.shard))
-            guard Int(rows.firstPosition) == range.lowerBound, Int(rows.rowCount) == range.count,
+            guard Int(exactly: rows.firstPosition) == range.lowerBound, Int(rows.rowCount) == range.count,
                   rows.dimension == job.architecture.dimension, rows.values.dtype == job.dtype
             else {
                 invalidMessages += 1
@@ -119,7 +126,13 @@ public struct WorkerStateMachine: Sendable {
             version = parameters.version
             return [.storeParameters(parameters)] + startIfReady(now: now)
         case .assignment(let assignment):
-            guard let job, assignment.jobID == job.jobID else { return [] }
+            guard let job, assignment.jobID == job.jobID, let plan else { return [] }
+            // Micro-batch g reads stream positions up to (g/S + 1)·m: refuse indices that would overflow.
+            let limit = UInt64(Int.max / 2) / UInt64(max(plan.microBatchSize, 1))
+            guard assignment.microBatches.allSatisfy({ $0 / UInt64(plan.shardCount) < limit }) else {
+                invalidMessages += 1
+                return [.log("an assignment names micro-batch indices beyond the plan's range; dropped")]
+            }
             queue.append(assignment)
             return startIfReady(now: now)
         case .heartbeat:
@@ -127,6 +140,11 @@ public struct WorkerStateMachine: Sendable {
         case .error(let report):
             if report.code == .notRegistered {
                 return [.reconnect(reason: "the coordinator does not know this worker (\(report.message))")]
+            }
+            if workerID == nil, report.code == .unsupportedVersion || report.code == .unsupportedDType {
+                // Refused at the door: retrying would be refused again, forever.
+                finished = true
+                return [.finish(reason: "the coordinator refused this worker: \(report.message)")]
             }
             return [.log("coordinator error \(report.code): \(report.message)")]
         case .goodbye(let goodbye):

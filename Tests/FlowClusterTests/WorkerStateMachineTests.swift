@@ -192,9 +192,7 @@ struct WorkerStateMachineTests {
         var m = Self.joined()
         let actions = m.receive(.shardRows(Self.rows(6, first: 120)), at: 0)
         #expect(!actions.contains { if case .storeShard = $0 { return true }; return false })
-        withKnownIssue("shard index ≥ S is dropped silently, unlike the other mismatches") {
-            #expect(m.invalidMessages == 1)
-        }
+        #expect(m.invalidMessages == 1)
     }
 
     @Test func parametersOfTheJobAreStored() {
@@ -417,31 +415,29 @@ struct WorkerStateMachineTests {
     // MARK: Hostile input
 
     enum Hostile: String, CaseIterable, Codable, Sendable {
-        /// A jobSpec whose N does not fit an Int: `Int(training.rowCount)` traps.
+        /// A jobSpec whose N does not fit an Int (once trapped in `Int(training.rowCount)`).
         case rowCountBeyondInt
-        /// A jobSpec whose N × S overflows: `BatchPlan.shardRange` traps on the first shardRows.
+        /// A jobSpec whose N × S would overflow `BatchPlan.shardRange` (now refused by the plan).
         case rowCountTimesShardsOverflows
-        /// shardRows whose firstPosition does not fit an Int: `Int(rows.firstPosition)` traps.
+        /// shardRows whose firstPosition does not fit an Int (once trapped in `Int(rows.firstPosition)`).
         case firstPositionBeyondInt
     }
 
     @Test(arguments: Hostile.allCases)
     func wellFormedButHostileMessagesDoNotTrapTheWorker(_ hostile: Hostile) async {
-        await withKnownIssue("WorkerStateMachine converts wire integers with Int(_:) and trusts BatchPlan arithmetic: a valid message traps the worker") {
-            await #expect(processExitsWith: .success) { [hostile = hostile as Hostile] in
-                var m = WorkerStateMachine(hello: WorkerStateMachineTests.hello)
-                _ = m.start(now: 0)
-                _ = m.receive(.welcome(WorkerStateMachineTests.welcome), at: 0)
-                switch hostile {
-                case .rowCountBeyondInt:
-                    _ = m.receive(.jobSpec(WorkerStateMachineTests.spec(rowCount: .max)), at: 0)
-                case .rowCountTimesShardsOverflows:
-                    _ = m.receive(.jobSpec(WorkerStateMachineTests.spec(rowCount: 1 << 62, shardCount: UInt32(Int32.max))), at: 0)
-                    _ = m.receive(.shardRows(WorkerStateMachineTests.rows(Int(Int32.max) - 1, first: 0, count: 1)), at: 0)
-                case .firstPositionBeyondInt:
-                    _ = m.receive(.jobSpec(WorkerStateMachineTests.spec()), at: 0)
-                    _ = m.receive(.shardRows(WorkerStateMachineTests.rows(0, first: .max - 20)), at: 0)
-                }
+        await #expect(processExitsWith: .success) { [hostile = hostile as Hostile] in
+            var m = WorkerStateMachine(hello: WorkerStateMachineTests.hello)
+            _ = m.start(now: 0)
+            _ = m.receive(.welcome(WorkerStateMachineTests.welcome), at: 0)
+            switch hostile {
+            case .rowCountBeyondInt:
+                _ = m.receive(.jobSpec(WorkerStateMachineTests.spec(rowCount: .max)), at: 0)
+            case .rowCountTimesShardsOverflows:
+                _ = m.receive(.jobSpec(WorkerStateMachineTests.spec(rowCount: 1 << 62, shardCount: UInt32(Int32.max))), at: 0)
+                _ = m.receive(.shardRows(WorkerStateMachineTests.rows(Int(Int32.max) - 1, first: 0, count: 1)), at: 0)
+            case .firstPositionBeyondInt:
+                _ = m.receive(.jobSpec(WorkerStateMachineTests.spec()), at: 0)
+                _ = m.receive(.shardRows(WorkerStateMachineTests.rows(0, first: .max - 20)), at: 0)
             }
         }
     }
@@ -486,7 +482,7 @@ struct WorkerStateMachineTests {
                     applied.append(step)
                     if step == 1 { dead.insert([2]) }
                     coordinatorDoes(coordinator.stepApplied(now: t))
-                case .checkpoint, .finished, .log:
+                case .checkpoint, .finished, .failed, .log:
                     break
                 }
             }
@@ -547,5 +543,15 @@ struct WorkerStateMachineTests {
 private extension WorkerStateMachine {
     mutating func receive(_ message: WireMessage, at now: Double) -> [Action] {
         messageReceived(message.encoded(), now: now)
+    }
+}
+
+extension WorkerStateMachineTests {
+    @Test func aRefusalAtTheDoorEndsTheWorkerInsteadOfRetryingForever() {
+        var m = WorkerStateMachine(hello: Self.hello)
+        _ = m.start(now: 0)
+        let actions = m.receive(.error(.init(code: .unsupportedDType, message: "the job needs float64")), at: 0.1)
+        #expect(actions.contains { if case .finish = $0 { return true }; return false }, "\(actions)")
+        #expect(m.tick(now: 100).isEmpty)
     }
 }
