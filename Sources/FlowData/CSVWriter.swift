@@ -11,7 +11,7 @@
 ///
 /// Like ``NPYWriter`` the file is written under a temporary name and renamed onto `path` by
 /// ``finish()``; a writer that is never finished leaves no file at `path`.
-public final class CSVWriter {
+public final class CSVWriter: RowWriter {
     /// The destination path.
     public let path: String
     /// Number of fields of every line.
@@ -73,17 +73,6 @@ public final class CSVWriter {
 
     deinit {
         file.abandon()  // removes the temporary file unless finish() committed it
-    }
-
-    /// Appends the rows of `table`.
-    ///
-    /// - Throws: ``DataError/columnCountMismatch(file:expected:found:)`` if the table's width
-    ///   is not ``columns``; ``DataError/ioError(file:operation:errno:)`` on a write failure.
-    public func append(_ table: Table) throws(DataError) {
-        guard table.columns == columns else {
-            throw DataError.columnCountMismatch(file: path, expected: columns, found: table.columns)
-        }
-        try append(values: table.values, rows: table.rows)
     }
 
     /// Appends `rows` rows given as row-major `values` (`values.count == rows * columns`).

@@ -29,16 +29,19 @@ public enum DataFormat: Sendable, Equatable {
     ///
     /// - Parameter dtype: NPY element type, or the precision CSV numbers are printed with.
     public static func write(_ table: Table, to path: String, dtype: DataType = .float64) throws(DataError) {
+        let output = try writer(path: path, columns: table.columns, header: table.columnNames, dtype: dtype)
+        try output.append(table)
+        try output.finish()
+    }
+
+    /// A streaming writer for `path` in the format its extension names. CSV/TSV files get a
+    /// header line when `header` is given.
+    public static func writer(path: String, columns: Int, header: [String]?, dtype: DataType) throws(DataError) -> any RowWriter {
         switch try DataFormat(path: path) {
         case .npy:
-            let writer = try NPYWriter(path: path, columns: table.columns, dtype: dtype)
-            try writer.append(table)
-            try writer.finish()
+            return try NPYWriter(path: path, columns: columns, dtype: dtype)
         case .csv, .tsv:
-            let writer = try CSVWriter(path: path, columns: table.columns, header: table.columnNames,
-                                       delimiter: .auto, dtype: dtype)
-            try writer.append(table)
-            try writer.finish()
+            return try CSVWriter(path: path, columns: columns, header: header, delimiter: .auto, dtype: dtype)
         }
     }
 

@@ -9,7 +9,7 @@
 ///
 /// Values are stored as `Float(value)` for `.float32` (round to nearest) and unchanged for
 /// `.float64`; NaN and infinity are written as they are.
-public final class NPYWriter {
+public final class NPYWriter: RowWriter {
     /// The destination path.
     public let path: String
     /// Number of columns of every row.
@@ -43,17 +43,6 @@ public final class NPYWriter {
 
     deinit {
         file.abandon()  // removes the temporary file unless finish() committed it
-    }
-
-    /// Appends the rows of `table`.
-    ///
-    /// - Throws: ``DataError/columnCountMismatch(file:expected:found:)`` if the table's width
-    ///   is not ``columns``; ``DataError/ioError(file:operation:errno:)`` on a write failure.
-    public func append(_ table: Table) throws(DataError) {
-        guard table.columns == columns else {
-            throw DataError.columnCountMismatch(file: path, expected: columns, found: table.columns)
-        }
-        try append(values: table.values, rows: table.rows)
     }
 
     /// Appends `rows` rows given as row-major `values` (`values.count == rows * columns`).

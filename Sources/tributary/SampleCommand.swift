@@ -45,8 +45,8 @@ struct SampleCommand: ParsableCommand {
         let D = flow.dimension
         let dtype: DataType = S.self == Float.self ? .float32 : .float64
         let names = (0..<D).map { "x\($0)" }
-        let writer = try TableWriter(path: output, columns: D, header: names, dtype: dtype)
-        let lpWriter = try logProb.map { try TableWriter(path: $0, columns: 1, header: ["log_prob"], dtype: dtype) }
+        let writer = try DataFormat.writer(path: output, columns: D, header: names, dtype: dtype)
+        let lpWriter = try logProb.map { try DataFormat.writer(path: $0, columns: 1, header: ["log_prob"], dtype: dtype) }
         var generator = SeededGenerator(seed: seed, stream: 0x5341_4D50)  // the stream RealNVP.sample(count:seed:) uses
         let chunk = 8192
         let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<S>(configuration: flow.configuration, capacity: 1024) }

@@ -50,7 +50,7 @@ struct ScoreCommand: ParsableCommand {
         guard reader.columns == D else {
             throw CLIError("\(input) has \(reader.columns) columns but the model \(model) expects \(D)")
         }
-        let writer = try TableWriter(path: output, columns: 1, header: ["log_prob"], dtype: dtype)
+        let writer = try DataFormat.writer(path: output, columns: 1, header: ["log_prob"], dtype: dtype)
         let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<S>(configuration: flow.configuration, capacity: 1024) }
         var x = [S](), lp = [S](), lpDouble = [Double]()
         var done = 0, nonFinite = 0

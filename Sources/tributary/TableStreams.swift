@@ -41,36 +41,3 @@ final class ChunkedTableReader {
         }
     }
 }
-
-/// Writes rows to an NPY or CSV/TSV file, whichever its extension names; atomic on `finish()`.
-final class TableWriter {
-    private enum Sink {
-        case csv(CSVWriter)
-        case npy(NPYWriter)
-    }
-
-    private let sink: Sink
-
-    init(path: String, columns: Int, header: [String]?, dtype: DataType) throws {
-        switch try DataFormat(path: path) {
-        case .npy:
-            sink = .npy(try NPYWriter(path: path, columns: columns, dtype: dtype))
-        case .csv, .tsv:
-            sink = .csv(try CSVWriter(path: path, columns: columns, header: header, delimiter: .auto, dtype: dtype))
-        }
-    }
-
-    func append(values: [Double], rows: Int) throws {
-        switch sink {
-        case .csv(let w): try w.append(values: values, rows: rows)
-        case .npy(let w): try w.append(values: values, rows: rows)
-        }
-    }
-
-    func finish() throws {
-        switch sink {
-        case .csv(let w): try w.finish()
-        case .npy(let w): try w.finish()
-        }
-    }
-}
