@@ -120,6 +120,8 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var invalidMessages: [[UInt8]: Int] = [:]
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public private(set) var droppedMessages = 0
+    /// Micro-batch results accepted from each worker (by id) since this machine started.
+    public private(set) var acceptedResults: [UInt32: Int] = [:]
     private var phase: Phase = .waiting
     private var identities: [[UInt8]: UInt32] = [:]
     private var nextWorkerID: UInt32 = 1
@@ -389,6 +391,7 @@ public struct CoordinatorStateMachine: Sendable {
             return invalid(from: identity, reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
         }
         results[g] = result
+        if let id = identities[identity] { acceptedResults[id, default: 0] += 1 }
         pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
         guard results.count == job.plan.microBatchesPerStep else { return [] }
         phase = .applying

@@ -76,7 +76,12 @@ struct CoordinatorCommand: ParsableCommand {
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
             log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
-        let report = try training.reporter(workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count })
+        let report = try training.reporter(
+            workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
+            perWorker: { [unowned coordinator] in
+                let m = coordinator.machine
+                return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
+            })
         var lastValidation = coordinator.validationNLL()
         try coordinator.run(ready: { bound in
             FileHandle.standardError.write(Data("listening on \(bound); waiting for \(minWorkers) worker(s)\n".utf8))

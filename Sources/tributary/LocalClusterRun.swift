@@ -20,7 +20,12 @@ enum LocalClusterRun {
             model: model, data: data, options: training.trainingOptions, bind: endpoint, minimumWorkers: workers,
             log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "on \(workers) local workers").utf8))
-        let report = try training.reporter(workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count })
+        let report = try training.reporter(
+            workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
+            perWorker: { [unowned coordinator] in
+                let m = coordinator.machine
+                return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
+            })
         var startError: Error?
         var lastValidation = coordinator.validationNLL()
         try coordinator.run(ready: { bound in

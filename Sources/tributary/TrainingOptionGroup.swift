@@ -97,7 +97,10 @@ struct TrainingOptionGroup: ParsableArguments {
     }
 
     /// A progress reporter for the display and the metrics file.
-    func reporter(workers: @escaping () -> Int) throws -> (TrainingProgress) -> Void {
+    ///
+    /// - Parameter perWorker: micro-batches each live worker has computed so far (cluster runs),
+    ///   shown as per-worker samples/s.
+    func reporter(workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }) throws -> (TrainingProgress) -> Void {
         let metricsLog = try metrics.map { try MetricsLog(path: $0) }
         let display = ProgressDisplay(total: steps, label: "step")
         let o = trainingOptions
@@ -108,6 +111,10 @@ struct TrainingOptionGroup: ParsableArguments {
             if let v = lastValidation { fields.append(String(format: "val %.4f", v)) }
             let w = workers()
             if w > 0 { fields.append("\(w) workers") }
+            let shares = perWorker()
+            if !shares.isEmpty, p.elapsedSeconds > 0 {
+                fields.append(shares.map { "w\($0.id) \(ProgressDisplay.format(Double($0.microBatches * o.microBatch) / p.elapsedSeconds))/s" }.joined(separator: " "))
+            }
             display.update(done: p.step, rate: p.rowsPerSecond / Double(o.batch), rateUnit: "steps/s",
                            fields: fields + ["\(ProgressDisplay.format(p.rowsPerSecond)) samples/s"],
                            important: p.validationNLL != nil && p.step % (o.evaluateEvery * 5) == 0)

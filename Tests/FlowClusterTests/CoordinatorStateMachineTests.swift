@@ -935,3 +935,13 @@ private extension CoordinatorStateMachine {
         receive(n, .gradientResult(result), at: now)
     }
 }
+
+extension CoordinatorStateMachineTests {
+    @Test func acceptedResultsAreCountedPerWorkerAndDuplicatesAreNot() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.1) }
+        _ = m.result(1, Self.result(0, step: 0), at: 0.2)  // a duplicate
+        #expect(m.acceptedResults == [1: Self.step(0).count])
+    }
+}
