@@ -149,8 +149,12 @@ public final class Coordinator<Scalar: FlowScalar> {
     public var step: Int { machine.step }
 
     /// Runs the job to its end. `ready` is called once the socket is bound (with the resolved
-    /// endpoint), `progress` after every step.
-    public func run(ready: (String) -> Void = { _ in }, progress: (TrainingProgress, Int) -> Void = { _, _ in }) throws {
+    /// endpoint), `progress` after every step, and `watch` about every 20 ms: it may throw to
+    /// abandon the run (e.g. when every worker process the caller started has exited).
+    public func run(
+        ready: (String) -> Void = { _ in }, progress: (TrainingProgress, Int) -> Void = { _, _ in },
+        watch: () throws -> Void = {}
+    ) throws {
         let context = try ZMQContext()
         defer { context.terminate() }
         let router = try ZMQSocket(context: context, type: .router)
@@ -204,6 +208,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             let t = now()
             if t - lastTick >= 0.02 {
                 lastTick = t
+                try watch()
                 var actions = machine.tick(now: t)
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { _ in [] }

@@ -55,6 +55,15 @@ public final class WorkerLauncher {
         return pid
     }
 
+    /// Reaps the processes that have exited and returns how many are still running.
+    public func running() -> Int {
+        pids.removeAll { pid in
+            var status: Int32 = 0
+            return waitpid(pid, &status, WNOHANG) == pid
+        }
+        return pids.count
+    }
+
     /// Sends SIGTERM to every process, waits up to `grace` seconds, then SIGKILLs the rest and
     /// reaps them all.
     public func terminateAll(grace: Double = 2) {

@@ -42,6 +42,12 @@ enum LocalClusterRun {
         }, progress: { p, _ in
             if let v = p.validationNLL { lastValidation = v }
             report(p)
+        }, watch: {
+            // Every worker we started is gone (crashed, killed): nothing will finish the job.
+            if let startError { throw startError }
+            if launcher.running() == 0 {
+                throw CLIError("all \(workers) worker processes exited before the job finished; their messages are above")
+            }
         })
         if let startError { throw startError }
         try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation)

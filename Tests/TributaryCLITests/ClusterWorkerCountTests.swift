@@ -100,6 +100,25 @@ extension ClusterTests {
             try ClusterFaultTests.expectReferenceModel(h)
         }
 
+        /// When every worker it started has died, `train --workers` fails with a message instead
+        /// of waiting forever for workers that will never come.
+        @Test func trainFailsWhenAllOfItsWorkersDie() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let train = try h.start("train", ["train"] + ClusterFixture.options(steps: 100_000) + [
+                "--workers", "1", "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+            ])
+            guard h.waitForStep(50, metrics: "metrics.jsonl", while: train) else { return }
+            let children = ProcessEntry.children(of: train.pid).filter { $0.commandLine.contains(" worker ") }
+            let victim = try #require(children.first, "no worker children: \(h.report())")
+            kill(victim.pid, SIGKILL)
+            h.note("SIGKILL → the only worker \(victim.pid) of train")
+            #expect(train.wait(timeout: 20), "train kept waiting after its last worker died")
+            #expect(train.exitCode == 1, "\(train)")
+            #expect(train.stderr.contains("all 1 worker processes exited"), "\(train)")
+            #expect(!FileManager.default.fileExists(atPath: h.dir.file("model.safetensors")))
+        }
+
         /// The directories `train --workers` (process `pid`) made for its IPC endpoint.
         static func endpointDirectories(of pid: pid_t) -> [String] {
             let temporary = FileManager.default.temporaryDirectory.path
