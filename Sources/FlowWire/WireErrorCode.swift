@@ -27,6 +27,9 @@ public struct WireErrorCode: RawRepresentable, Sendable, Hashable, CustomStringC
     public static let unsupportedDType = WireErrorCode(rawValue: 9)
     /// An unexpected internal failure.
     public static let `internal` = WireErrorCode(rawValue: 10)
+    /// The coordinator does not know the sender (declared dead, or the coordinator restarted):
+    /// the worker must say hello again on a new connection.
+    public static let notRegistered = WireErrorCode(rawValue: 11)
 
     /// The code's name (`nonFinite`), or `code 42` for one this version does not name.
     public var description: String {
@@ -41,6 +44,7 @@ public struct WireErrorCode: RawRepresentable, Sendable, Hashable, CustomStringC
         case 8: return "capacity"
         case 9: return "unsupportedDType"
         case 10: return "internal"
+        case 11: return "notRegistered"
         default: return "code \(rawValue)"
         }
     }
