@@ -81,6 +81,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let endpoint: String
     private let checkpoint: CheckpointPolicy?
     private let log: (String) -> Void
+    private let security: ClusterSecurity.Server?
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
@@ -94,10 +95,13 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// - Parameters:
     ///   - resume: a checkpoint of this run to continue from; its options must equal `options`.
     ///   - minimumWorkers: workers to wait for before the first step.
+    ///   - security: CURVE with a ZAP allow-list (nil: plain, for loopback, IPC or `--insecure`).
+    ///   - limits: what peers may make the coordinator hold or do.
     public init(
         model: RealNVP<Scalar>, data: TrainingData<Scalar>, options: TrainingOptions, bind endpoint: String,
         minimumWorkers: Int = 1, checkpoint: CheckpointPolicy? = nil, resume: TrainingCheckpoint<Scalar>? = nil,
-        heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, log: @escaping (String) -> Void = { _ in }
+        heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, security: ClusterSecurity.Server? = nil,
+        limits: ClusterLimits = ClusterLimits(), log: @escaping (String) -> Void = { _ in }
     ) throws {
         try options.validate()
         let plan = try BatchPlan(
@@ -130,16 +134,18 @@ public final class Coordinator<Scalar: FlowScalar> {
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch), sync: .gradients)))
-        let job = CoordinatorStateMachine.Job(
+        var job = CoordinatorStateMachine.Job(
             spec: spec, plan: plan, steps: options.steps, checkpointEvery: checkpoint?.every,
             minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
             instance: UInt64.random(in: 1...UInt64.max))
+        job.limits = limits
         machine = CoordinatorStateMachine(job: job, startStep: startStep)
         self.data = data
         self.options = options
         self.endpoint = endpoint
         self.checkpoint = checkpoint
         self.log = log
+        self.security = security
         sum = GradientSum(parameterCount: model.parameters.count)
         inference = InferenceWorkspace(configuration: configuration, capacity: 1024)
         validationLogProb = [Scalar](repeating: 0, count: data.validationCount)
@@ -160,9 +166,16 @@ public final class Coordinator<Scalar: FlowScalar> {
         let router = try ZMQSocket(context: context, type: .router)
         defer { router.close() }
         try router.setLinger(0)
-        try router.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
-        try router.setSendHighWaterMark(0)
-        try router.setReceiveHighWaterMark(0)
+        // Nothing a worker legitimately sends is larger than a gradient result; queues hold a
+        // step's worth of messages per peer (ClusterLimits explains both numbers).
+        try router.setMaxMessageSize(ClusterLimits.largestWorkerMessage(
+            parameterCount: model.parameters.count, dtype: machine.job.spec.dtype))
+        try router.setSendHighWaterMark(ClusterLimits.coordinatorSendHighWaterMark(shardCount: machine.job.plan.shardCount))
+        try router.setReceiveHighWaterMark(ClusterLimits.coordinatorReceiveHighWaterMark(
+            microBatchesPerStep: machine.job.plan.microBatchesPerStep))
+        // The ZAP handler runs (proven) before the socket binds, and outlives it.
+        let zap = try security?.protect(router)
+        defer { zap?.stop() }
         try router.bind(endpoint)
         boundEndpoint = (try? router.lastEndpoint) ?? endpoint
         ready(boundEndpoint!)
@@ -315,6 +328,8 @@ public final class Coordinator<Scalar: FlowScalar> {
         case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
+        case .helloRefused(let peer, let reason, let total):
+            return "refused a hello from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (\(total) hellos refused so far)"
         }
     }
 }

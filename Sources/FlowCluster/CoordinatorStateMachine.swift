@@ -46,6 +46,9 @@ public struct CoordinatorStateMachine: Sendable {
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job (wrong job, unknown sender, …).
         case ignored(peer: [UInt8], reason: String)
+        /// A hello refused by a limit (`ClusterLimits`): logged for the 1st, 2nd, 4th, 8th, …
+        /// refusal, with the count so far, so that a flood cannot flood the log.
+        case helloRefused(peer: [UInt8], reason: String, total: Int)
     }
 
     /// One live worker, as the coordinator sees it.
@@ -83,6 +86,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var heartbeatLiveness: Int
         /// This coordinator's instance id (new on every start).
         public var instance: UInt64
+        /// What peers may make the coordinator hold or do.
+        public var limits = ClusterLimits()
 
         public init(
             spec: WireMessage.JobSpec, plan: BatchPlan, steps: Int, checkpointEvery: Int?, minimumWorkers: Int,
@@ -116,11 +121,19 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var step: Int
     /// Owner of each shard (`nil`: unowned, waiting for a live worker).
     public private(set) var shardOwner: [Int: UInt32] = [:]
-    /// Invalid messages received, per peer identity.
+    /// Invalid messages received, per peer identity (at most `limits.maxTrackedPeers` peers;
+    /// see `invalidMessagesFromUntrackedPeers`).
     public private(set) var invalidMessages: [[UInt8]: Int] = [:]
+    /// Invalid messages from peers beyond the `limits.maxTrackedPeers` tracked one by one.
+    public private(set) var invalidMessagesFromUntrackedPeers = 0
+    /// Hellos refused by the rate limit or the worker cap.
+    public private(set) var refusedHellos = 0
+    /// The hello token bucket: tokens left, and when it was last refilled (nil: full).
+    private var helloTokens: Double = 0
+    private var helloRefilled: Double?
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public private(set) var droppedMessages = 0
-    /// Micro-batch results accepted from each worker (by id) since this machine started.
+    /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
     public private(set) var acceptedResults: [UInt32: Int] = [:]
     private var phase: Phase = .waiting
     private var identities: [[UInt8]: UInt32] = [:]
@@ -228,6 +241,23 @@ public struct CoordinatorStateMachine: Sendable {
     // MARK: Membership
 
     private mutating func handleHello(_ hello: WireMessage.Hello, from identity: [UInt8], now: Double) -> [Action] {
+        // Every hello costs a token, whoever sends it: a flood (a peer re-saying hello, or many
+        // peers) cannot make the coordinator redistribute shards and resend rows at will.
+        let limits = job.limits
+        if let last = helloRefilled {
+            helloTokens = min(Double(limits.helloBurst), helloTokens + (now - last) * limits.hellosPerSecond)
+        } else {
+            helloTokens = Double(limits.helloBurst)
+        }
+        helloRefilled = now
+        guard helloTokens >= 1 else {
+            return refuseHello(from: identity, reason: "over the rate limit of \(limits.hellosPerSecond) hellos/s", reply: nil)
+        }
+        helloTokens -= 1
+        if identities[identity] == nil, workers.count >= limits.maxWorkers {
+            return refuseHello(from: identity, reason: "the cluster is full (\(limits.maxWorkers) workers)",
+                               reply: .error(.init(code: .capacity, message: "the coordinator admits at most \(limits.maxWorkers) workers")))
+        }
         guard hello.minimumVersion <= WireMessage.protocolVersion, hello.maximumVersion >= WireMessage.protocolVersion else {
             return [.send(identity: identity, message: .error(.init(
                 code: .unsupportedVersion,
@@ -273,6 +303,7 @@ public struct CoordinatorStateMachine: Sendable {
         for id in ids {
             guard let peer = workers.removeValue(forKey: id) else { continue }
             identities[peer.identity] = nil
+            acceptedResults[id] = nil
             for shard in peer.shards { shardOwner[shard] = nil }
             gone.insert(id)
         }
@@ -439,7 +470,25 @@ public struct CoordinatorStateMachine: Sendable {
         return .send(identity: workers[id]?.identity ?? [], message: message)
     }
 
+    private mutating func refuseHello(from identity: [UInt8], reason: String, reply: WireMessage?) -> [Action] {
+        refusedHellos += 1
+        var actions: [Action] = []
+        if let reply { actions.append(.send(identity: identity, message: reply)) }
+        if refusedHellos & (refusedHellos - 1) == 0 {
+            actions.append(.log(.helloRefused(peer: identity, reason: reason, total: refusedHellos)))
+        }
+        return actions
+    }
+
     private mutating func invalid(from identity: [UInt8], reason: String) -> [Action] {
+        if invalidMessages[identity] == nil, invalidMessages.count >= job.limits.maxTrackedPeers {
+            // Bounded state: one shared counter for the peers beyond the tracked ones, and one
+            // log line for all of them.
+            invalidMessagesFromUntrackedPeers += 1
+            return invalidMessagesFromUntrackedPeers == 1
+                ? [.log(.invalidMessage(peer: identity, reason: "\(reason) (more than \(job.limits.maxTrackedPeers) peers sent invalid messages; those beyond are counted together)"))]
+                : []
+        }
         let count = invalidMessages[identity, default: 0] + 1
         invalidMessages[identity] = count
         return count == 1 ? [.log(.invalidMessage(peer: identity, reason: reason))] : []

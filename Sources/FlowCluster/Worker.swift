@@ -21,16 +21,19 @@ public final class Worker {
     private let crashAfterResults: Int?
     private var resultsSent = 0
     private let parentPID: Int32?
+    private let security: ClusterSecurity.Client?
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
     /// - Parameters:
     ///   - parentPID: exit when this process is gone (workers started by `train --workers`).
     ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
+    ///   - security: CURVE keys (nil: plain, for loopback, IPC or `--insecure`).
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
-        log: @escaping (String) -> Void = { _ in }
+        security: ClusterSecurity.Client? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
+        self.security = security
         self.endpoint = endpoint
         self.parentPID = parentPID
         self.threads = max(1, threads)
@@ -119,16 +122,29 @@ public final class Worker {
     private func connect(_ context: ZMQContext) throws -> ZMQSocket {
         let socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setLinger(0)
+        // The worker learns the model's size only from the jobSpec, after connecting, so its
+        // inbound bound is the protocol's frame limit; with CURVE only the pinned coordinator
+        // can send to it at all. Queues are bounded; a send that cannot be queued within the
+        // timeout is logged and the coordinator's heartbeat rules take over.
         try socket.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
-        try socket.setSendHighWaterMark(0)
-        try socket.setReceiveHighWaterMark(0)
+        try socket.setSendHighWaterMark(Worker.highWaterMark)
+        try socket.setReceiveHighWaterMark(Worker.highWaterMark)
+        try socket.setSendTimeout(Worker.sendTimeoutMilliseconds)
+        try security?.protect(socket)
         try socket.connect(endpoint)
         return socket
     }
 
+    /// Messages queued per direction (a step's results, with room to spare).
+    static let highWaterMark = 4096
+    /// How long a send may wait for room in the queue.
+    static let sendTimeoutMilliseconds = 10_000
+
     private func send(_ socket: ZMQSocket, _ bytes: [UInt8]) {
         do {
-            _ = try socket.send(frames: [ZMQFrame(bytes)], dontWait: false)
+            if try !socket.send(frames: [ZMQFrame(bytes)], dontWait: false) {
+                log("send dropped: the queue to the coordinator stayed full for \(Worker.sendTimeoutMilliseconds / 1000) s")
+            }
         } catch {
             log("send failed: \(error)")
         }
