@@ -80,8 +80,8 @@ public enum CurveKeyFile {
 
     /// The keys of a file with their labels and 1-based line numbers: every line that is not
     /// blank and not a comment must start with a 40-character Z85 key, optionally followed by
-    /// white space and a label. A comment starts with `#`; since `#` is also a Z85 character, a
-    /// line whose first word is a valid 40-character key is a key even when it starts with `#`.
+    /// white space and a label. A comment starts with `#`. (`#` is a Z85 digit, but worth 84:
+    /// a group starting with it would exceed 2³²−1, so no key starts with `#`.)
     public static func keyLines(path: String) throws -> [(key: CurveKey, label: String, line: Int)] {
         let text: String
         do {
@@ -99,10 +99,8 @@ public enum CurveKeyFile {
         var result: [(key: CurveKey, label: String, line: Int)] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
+            if line.isEmpty || line.hasPrefix("#") { continue }
             let token = line.prefix { !$0.isWhitespace }
-            // Z85 keys may start with `#`: a line is a comment unless it starts with a key.
-            if line.hasPrefix("#"), token.utf8.count != 40 || (try? CurveKey(z85: String(token))) == nil { continue }
             let label = line.dropFirst(token.count).trimmingCharacters(in: .whitespaces)
             guard token.utf8.count == 40 else {
                 throw SecurityError.keyFile(path: path, line: index + 1, reason: "expected a 40-character Z85 key, found \(token.utf8.count) characters")

@@ -100,6 +100,7 @@ struct CoordinatorStateMachineTests {
                 case .workerLeft(let id, let name): return "left \(id) \(name)"
                 case .invalidMessage(let peer, _): return "invalid \(peer)"
                 case .ignored(let peer, _): return "ignored \(peer)"
+                case .helloRefused(let peer, _, let total): return "hello refused \(peer) #\(total)"
                 }
             }
         }
