@@ -31,7 +31,7 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .insecureEndpoint(let endpoint):
-            return "\(endpoint): plain TCP is only allowed on loopback or IPC; pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
+            return "\(endpoint): plain TCP is only allowed on loopback or IPC; secure it with CURVE (--key with --authorized-keys or --server-key, see docs/security.md), or pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
         case .checkpointMismatch(let path, let reason):
             return "\(path): \(reason)"
         case .socket(let operation, let error):
