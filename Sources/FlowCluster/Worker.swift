@@ -22,6 +22,7 @@ public final class Worker {
     private var resultsSent = 0
     private let parentPID: Int32?
     private let security: ClusterSecurity.Client?
+    private var monitor: SecureConnectionMonitor?
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
@@ -52,6 +53,10 @@ public final class Worker {
         BLASThreads.set(1)
         let context = try ZMQContext()
         defer { context.terminate() }
+        defer {
+            monitor?.stop()  // its socket must be closed before the context can terminate
+            monitor = nil
+        }
         let clock = ContinuousClock()
         let origin = clock.now
         func now() -> Double {
@@ -111,6 +116,7 @@ public final class Worker {
             if t - lastTick >= 0.02 {
                 lastTick = t
                 pending += machine.tick(now: t)
+                monitor?.poll(now: t, log: log)
                 if let parentPID, getppid() != parentPID {
                     log("the launching process is gone; exiting")
                     return
@@ -131,6 +137,8 @@ public final class Worker {
         try socket.setReceiveHighWaterMark(Worker.highWaterMark)
         try socket.setSendTimeout(Worker.sendTimeoutMilliseconds)
         try security?.protect(socket)
+        monitor?.stop()
+        monitor = try security.map { try SecureConnectionMonitor(socket: socket, security: $0) }
         try socket.connect(endpoint)
         return socket
     }

@@ -114,9 +114,11 @@ extension ClusterTests {
             h.expectSuccess(w1, timeout: 10)
             try ClusterFaultTests.expectReferenceModel(h)
             #expect(lines(of: coordinator.stderr, containing: "(w2) joined").count == 1, "w2 got back in\n\(coordinator)")
-            // Locked out, w2 never hears the goodbye: stop it.
+            // Locked out, w2 never hears the goodbye: stop it. It said why it cannot get in.
             h.signal(w2, SIGTERM)
             w2.wait(timeout: 5)
+            let explained = lines(of: w2.stderr, containing: "the coordinator refused this worker's key \(keys["w2"]!.publicKey.fingerprint) (ZAP status 400)")
+            #expect(explained.count == 1, "\(w2)")
         }
 
         /// On a plain loopback coordinator (where an unauthenticated client does reach the
