@@ -92,6 +92,10 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var validationLogProb: [Scalar]
     /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
     private var lastGradientNorm = 0.0
+    /// The step whose results `sum` holds and how many of them (a prefix in micro-batch order):
+    /// results are added as soon as every earlier one is in, so that when the last arrives only
+    /// it is left to add before the update.
+    private var summed = (step: -1, count: 0)
     /// The last step's (round's) mean training loss, for the progress report.
     private var lastMeanLoss = 0.0
     /// `sync=parameters`: the weighted sum of the workers' parameters, in `Double`.
@@ -198,14 +202,12 @@ public final class Coordinator<Scalar: FlowScalar> {
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if let frames = try receive(router, timeoutMilliseconds: 20) {
-                var actions: [CoordinatorStateMachine.Action]
-                if frames.count == 2 {
-                    actions = machine.messageReceived(from: frames[0], bytes: frames[1], now: now())
-                } else {
-                    // Not a single-frame message behind the identity: invalid, counted by the machine.
-                    actions = machine.messageReceived(from: frames.first ?? [], bytes: [], now: now())
-                }
+            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames in
+                // Not a single-frame message behind the identity: invalid, counted by the machine.
+                machine.messageReceived(
+                    from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
+                    now: now())
+            }) {                addResultsInOrder()
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
                         let t = now()
@@ -259,11 +261,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
                 sendFrames(router, identity, encodedParameters!.bytes)
             case .applyStep(let step, let results):
-                sum.reset()
-                for result in results {
-                    guard let gradient = result.gradient.elements(as: Scalar.self) else { continue }
-                    sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
-                }
+                if summed.step != step { sum.reset(); summed = (step, 0) }
+                for result in results[summed.count...] { add(result) }
+                summed = (-1, 0)
                 let outcome = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
                 lastGradientNorm = outcome.gradientNorm
                 lastMeanLoss = outcome.meanLoss
@@ -286,6 +286,24 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
         }
         return followUp
+    }
+
+    /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
+    private func addResultsInOrder() {
+        guard options.localSteps == nil, !machine.isFinished else { return }
+        let step = machine.step
+        if summed.step != step { sum.reset(); summed = (step, 0) }
+        let range = machine.job.microBatches(unit: step)
+        while summed.count < range.count, let result = machine.acceptedResult(microBatch: range.lowerBound + summed.count) {
+            add(result)
+            summed.count += 1
+        }
+    }
+
+    /// Adds one micro-batch result to `sum` (the machine checked its dtype and length).
+    private func add(_ result: WireMessage.GradientResult) {
+        guard let gradient = result.gradient.elements(as: Scalar.self) else { return }
+        sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
     }
 
     /// `sync=parameters`: θ ← Σᵤ nᵤθᵤ / Σᵤ nᵤ over the round's units (in the machine's order, in
@@ -334,13 +352,18 @@ public final class Coordinator<Scalar: FlowScalar> {
         return bytes
     }
 
-    private func receive(_ socket: ZMQSocket, timeoutMilliseconds: Int) throws -> [[UInt8]]? {
+    /// Receives one message and hands its frames, in place, to `handle`; nil on timeout or a signal.
+    private func receive<R>(
+        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer]) -> R
+    ) throws -> R? {
         do {
-            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4)
+            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, lending: handle)
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
-            return [[], []]  // counted as invalid by the machine via an empty message
+            // Counted as invalid by the machine via an empty message.
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            return handle([empty, empty])
         }
     }
 

@@ -175,6 +175,10 @@ public struct CoordinatorStateMachine: Sendable {
         if startStep >= job.units { phase = .finished }
     }
 
+    /// The accepted result of micro-batch `g` of the current step, if it is in (`sync=gradients`).
+    /// Lets the driver add results in micro-batch order while later ones are still computed.
+    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? { results[g] }
+
     /// The live workers' ids, sorted.
     public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
 
@@ -185,6 +189,12 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// A message (one frame after the identity) arrived from `identity`.
     public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
+        bytes.withUnsafeBytes { messageReceived(from: identity, bytes: $0, now: now) }
+    }
+
+    /// A message arrived from `identity`, read in place (the driver lends libzmq's buffer:
+    /// decoding copies what it keeps, once).
+    public mutating func messageReceived(from identity: [UInt8], bytes: UnsafeRawBufferPointer, now: Double) -> [Action] {
         let message: WireMessage
         do {
             message = try WireMessage.decode(bytes)

@@ -98,8 +98,10 @@ public final class Worker {
                 }
             }
             do {
-                if let frames = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2), let body = frames.last {
-                    pending += machine.messageReceived(body, now: now())
+                if let actions = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2, lending: { frames in
+                    machine.messageReceived(frames.last!, now: now())
+                }) {
+                    pending += actions
                 }
             } catch let error as ZeroMQError where error.isInterrupted || error.isTooManyFrames {
                 // A signal, or a malformed multipart message (dropped by the socket layer).

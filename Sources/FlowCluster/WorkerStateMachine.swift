@@ -72,6 +72,11 @@ public struct WorkerStateMachine: Sendable {
 
     /// A message from the coordinator.
     public mutating func messageReceived(_ bytes: [UInt8], now: Double) -> [Action] {
+        bytes.withUnsafeBytes { messageReceived($0, now: now) }
+    }
+
+    /// A message from the coordinator, read in place (decoding copies what it keeps, once).
+    public mutating func messageReceived(_ bytes: UnsafeRawBufferPointer, now: Double) -> [Action] {
         let message: WireMessage
         do {
             message = try WireMessage.decode(bytes)
