@@ -59,10 +59,14 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The coordinator of a `sync=gradients` training job: binds a ROUTER, hands the plan's
-/// micro-batches to workers (with the rows and parameters they need), sums their results in
-/// micro-batch order and applies Adam — the same arithmetic as `LocalTrainer`, so the final
-/// parameters are the same bits as a single-process run with the same options.
+/// The coordinator of a training job: binds a ROUTER, hands the plan's micro-batches to
+/// workers (with the rows and parameters they need), sums their results in micro-batch order
+/// and applies Adam — the same arithmetic as `LocalTrainer`, so the final parameters are the
+/// same bits as a single-process run with the same options.
+///
+/// With `options.localSteps` set (`sync=parameters`), workers take that many local Adam steps
+/// per round and the coordinator averages their parameters weighted by rows instead: less
+/// traffic, different numbers (see docs/usage.md).
 ///
 /// The decisions live in `CoordinatorStateMachine`; this class does the socket I/O, the math
 /// and the checkpoints on one thread (the one that calls `run`).
@@ -89,6 +93,14 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var validationLogProb: [Scalar]
     /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
     private var lastGradientNorm = 0.0
+    /// The step whose results `sum` holds and how many of them (a prefix in micro-batch order):
+    /// results are added as soon as every earlier one is in, so that when the last arrives only
+    /// it is left to add before the update.
+    private var summed = (step: -1, count: 0)
+    /// The last step's (round's) mean training loss, for the progress report.
+    private var lastMeanLoss = 0.0
+    /// `sync=parameters`: the weighted sum of the workers' parameters, in `Double`.
+    private lazy var average = [Double](repeating: 0, count: model.parameters.count)
 
     /// A coordinator for `model` (fresh, or restored from `resume`) on `data`.
     ///
@@ -120,7 +132,9 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
             self.model = resume.model
             optimizer = resume.optimizer
-            startStep = resume.step
+            // A checkpoint counts plan steps; with sync=parameters the machine counts rounds
+            // (checkpoints are written at round boundaries, or after the last step).
+            startStep = options.localSteps.map { (resume.step + $0 - 1) / $0 } ?? resume.step
         }
         let configuration = model.configuration
         let spec = WireMessage.JobSpec(
@@ -133,11 +147,13 @@ public final class Coordinator<Scalar: FlowScalar> {
             standardization: model.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
-                microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch), sync: .gradients)))
+                microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
+                sync: options.localSteps.map { .parameters(.init(
+                    localSteps: UInt32($0), learningRate: options.learningRate, clipNorm: options.clipNorm)) } ?? .gradients)))
         var job = CoordinatorStateMachine.Job(
             spec: spec, plan: plan, steps: options.steps, checkpointEvery: checkpoint?.every,
             minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
-            instance: UInt64.random(in: 1...UInt64.max))
+            instance: UInt64.random(in: 1...UInt64.max), localSteps: options.localSteps)
         job.limits = limits
         machine = CoordinatorStateMachine(job: job, startStep: startStep)
         self.data = data
@@ -151,8 +167,13 @@ public final class Coordinator<Scalar: FlowScalar> {
         validationLogProb = [Scalar](repeating: 0, count: data.validationCount)
     }
 
-    /// Steps completed.
-    public var step: Int { machine.step }
+    /// Plan steps completed (rounds × local steps with `sync=parameters`, at most `options.steps`).
+    public var step: Int { planSteps(afterUnits: machine.step) }
+
+    /// Plan steps done after `units` steps or rounds.
+    private func planSteps(afterUnits units: Int) -> Int {
+        options.localSteps.map { min(units * $0, options.steps) } ?? units
+    }
 
     /// Runs the job to its end. `ready` is called once the socket is bound (with the resolved
     /// endpoint), `progress` after every step, and `watch` about every 20 ms: it may throw to
@@ -194,23 +215,23 @@ public final class Coordinator<Scalar: FlowScalar> {
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if let frames = try receive(router, timeoutMilliseconds: 20) {
-                var actions: [CoordinatorStateMachine.Action]
-                if frames.count == 2 {
-                    actions = machine.messageReceived(from: frames[0], bytes: frames[1], now: now())
-                } else {
-                    // Not a single-frame message behind the identity: invalid, counted by the machine.
-                    actions = machine.messageReceived(from: frames.first ?? [], bytes: [], now: now())
-                }
+            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames in
+                // Not a single-frame message behind the identity: invalid, counted by the machine.
+                machine.messageReceived(
+                    from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
+                    now: now())
+            }) {                addResultsInOrder()
                 while !actions.isEmpty {
-                    actions = try perform(actions, router: router) { step in
+                    actions = try perform(actions, router: router) { unit in
                         let t = now()
                         trainingSeconds += t - stepStarted
-                        rowsDone += self.options.batch
-                        let evaluate = (step + 1) % self.options.evaluateEvery == 0 || step + 1 == self.options.steps
+                        let before = self.planSteps(afterUnits: unit), after = self.planSteps(afterUnits: unit + 1)
+                        rowsDone += self.options.batch * (after - before)
+                        let every = self.options.evaluateEvery
+                        let evaluate = after / every > before / every || after == self.options.steps
                         if evaluate { lastValidation = self.validationNLL() }
                         progress(TrainingProgress(
-                            step: step + 1, steps: self.options.steps, loss: self.sum.lossSum / Double(max(self.sum.rows, 1)),
+                            step: after, steps: self.options.steps, loss: self.lastMeanLoss,
                             validationNLL: evaluate ? lastValidation : nil, rowsPerSecond: Double(rowsDone) / max(trainingSeconds, 1e-9),
                             elapsedSeconds: t, gradientNorm: self.lastGradientNorm), self.machine.liveWorkerIDs.count)
                         stepStarted = now()
@@ -253,17 +274,20 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
                 sendFrames(router, identity, encodedParameters!.bytes)
             case .applyStep(let step, let results):
-                sum.reset()
-                for result in results {
-                    guard let gradient = result.gradient.elements(as: Scalar.self) else { continue }
-                    sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
-                }
-                lastGradientNorm = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step).gradientNorm
+                if summed.step != step { sum.reset(); summed = (step, 0) }
+                for result in results[summed.count...] { add(result) }
+                summed = (-1, 0)
+                let outcome = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
+                lastGradientNorm = outcome.gradientNorm
+                lastMeanLoss = outcome.meanLoss
                 followUp += try applied(step)
+            case .averageRound(let round, let results):
+                try averageParameters(results, round: round)
+                followUp += try applied(round)
             case .checkpoint(let steps):
                 if let checkpoint {
                     try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
-                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: steps, options: options)
+                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
             case .finished:
@@ -275,6 +299,48 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
         }
         return followUp
+    }
+
+    /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
+    private func addResultsInOrder() {
+        guard options.localSteps == nil, !machine.isFinished else { return }
+        let step = machine.step
+        if summed.step != step { sum.reset(); summed = (step, 0) }
+        let range = machine.job.microBatches(unit: step)
+        while summed.count < range.count, let result = machine.acceptedResult(microBatch: range.lowerBound + summed.count) {
+            add(result)
+            summed.count += 1
+        }
+    }
+
+    /// Adds one micro-batch result to `sum` (the machine checked its dtype and length).
+    private func add(_ result: WireMessage.GradientResult) {
+        guard let gradient = result.gradient.elements(as: Scalar.self) else { return }
+        sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
+    }
+
+    /// `sync=parameters`: θ ← Σᵤ nᵤθᵤ / Σᵤ nᵤ over the round's units (in the machine's order, in
+    /// `Double`, rounded once to the job's precision). The round's loss goes to the progress
+    /// report through `sum`.
+    private func averageParameters(_ results: [WireMessage.LocalResult], round: Int) throws {
+        let P = model.parameters.count
+        average.withUnsafeMutableBufferPointer { FlatVector.zero($0.baseAddress!, count: P) }
+        var rows = 0.0, lossSum = 0.0
+        for result in results {
+            guard let values = result.parameters.elements(as: Scalar.self) else { continue }
+            let weight = Double(result.rowCount)
+            average.withUnsafeMutableBufferPointer { a in
+                for i in 0..<P { a[i] += weight * Double(values[i]) }
+            }
+            rows += weight
+            lossSum += result.lossSum
+        }
+        guard rows > 0 else { throw ClusterError.jobFailed("round \(round): no rows to average") }
+        model.parameters.withUnsafeMutableBufferPointer { p in
+            for i in 0..<P { p[i] = Scalar(average[i] / rows) }
+        }
+        lastGradientNorm = 0
+        lastMeanLoss = lossSum / rows
     }
 
     private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
@@ -299,13 +365,18 @@ public final class Coordinator<Scalar: FlowScalar> {
         return bytes
     }
 
-    private func receive(_ socket: ZMQSocket, timeoutMilliseconds: Int) throws -> [[UInt8]]? {
+    /// Receives one message and hands its frames, in place, to `handle`; nil on timeout or a signal.
+    private func receive<R>(
+        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer]) -> R
+    ) throws -> R? {
         do {
-            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4)
+            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, lending: handle)
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
-            return [[], []]  // counted as invalid by the machine via an empty message
+            // Counted as invalid by the machine via an empty message.
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            return handle([empty, empty])
         }
     }
 

@@ -1,7 +1,7 @@
 import FlowData
 import FlowWire
 
-/// The coordinator's decisions for a `sync=gradients` training job, as a pure state machine:
+/// The coordinator's decisions for a training job, as a pure state machine:
 /// events in (`messageReceived`, `tick`, `stepApplied`), actions out. It holds no sockets, no
 /// rows and no parameters — only who holds what and which results have arrived — so that every
 /// event in every state can be tested without a network (the driver does the I/O and the math).
@@ -15,6 +15,13 @@ import FlowWire
 /// - a worker silent for `heartbeatLiveness` intervals is dead: its shards and unfinished
 ///   micro-batches go to live workers (with the rows they need);
 /// - an invalid message is counted and dropped, never fatal.
+///
+/// With `sync=parameters` (``Job/localSteps`` set) the unit of coordination is a *round* of `H`
+/// plan steps instead of one step: each owner is sent all micro-batches of the round's steps from
+/// its shards as one assignment (a *unit*), takes `H` local Adam steps on them and returns one
+/// `localResult`; the coordinator averages the units' parameters weighted by rows. A lost
+/// worker's unfinished units are regrouped by their new owners and computed again from the
+/// round's starting parameters. Results of a worker arrive in the order its units were sent.
 public struct CoordinatorStateMachine: Sendable {
     /// What the driver must do.
     public enum Action: Sendable, Equatable {
@@ -27,7 +34,10 @@ public struct CoordinatorStateMachine: Sendable {
         /// All results of `step` are in: sum them in micro-batch order, apply the optimiser, then
         /// call `stepApplied()`.
         case applyStep(step: Int, results: [WireMessage.GradientResult])
-        /// Write a checkpoint of the state after `step` steps.
+        /// `sync=parameters`: all units of `round` are in (ordered by their first micro-batch):
+        /// average their parameters weighted by rows, then call `stepApplied()`.
+        case averageRound(round: Int, results: [WireMessage.LocalResult])
+        /// Write a checkpoint of the state after `steps` steps (rounds with `sync=parameters`).
         case checkpoint(steps: Int)
         /// The job is done.
         case finished
@@ -73,9 +83,11 @@ public struct CoordinatorStateMachine: Sendable {
         public var spec: WireMessage.JobSpec
         /// The step → micro-batch plan.
         public var plan: BatchPlan
-        /// Steps to train in all.
+        /// Optimiser steps of the plan to train in all.
         public var steps: Int
-        /// Checkpoint every this many steps (nil: never).
+        /// `sync=parameters`: plan steps per round (`H`); `nil` for `sync=gradients`.
+        public var localSteps: Int?
+        /// Checkpoint every this many steps (rounds with `sync=parameters`; nil: never).
         public var checkpointEvery: Int?
         /// Do not start the first step (of this machine's run) with fewer live workers. Later
         /// steps go on with whoever is live (at least one): losing a worker must not stall the job.
@@ -91,8 +103,10 @@ public struct CoordinatorStateMachine: Sendable {
 
         public init(
             spec: WireMessage.JobSpec, plan: BatchPlan, steps: Int, checkpointEvery: Int?, minimumWorkers: Int,
-            heartbeatInterval: Double, heartbeatLiveness: Int, instance: UInt64
+            heartbeatInterval: Double, heartbeatLiveness: Int, instance: UInt64, localSteps: Int? = nil
         ) {
+            precondition(localSteps.map { $0 >= 1 } ?? true, "localSteps must be at least 1")
+            self.localSteps = localSteps
             self.spec = spec
             self.plan = plan
             self.steps = steps
@@ -101,6 +115,20 @@ public struct CoordinatorStateMachine: Sendable {
             self.heartbeatInterval = heartbeatInterval
             self.heartbeatLiveness = heartbeatLiveness
             self.instance = instance
+        }
+
+        /// Units of coordination in all: `steps`, or rounds of `localSteps` (the last may be shorter).
+        public var units: Int {
+            guard let localSteps else { return steps }
+            return (steps + localSteps - 1) / localSteps
+        }
+
+        /// The global micro-batch indices of unit `u` (a step, or a round's steps), in order.
+        public func microBatches(unit u: Int) -> Range<Int> {
+            let perStep = plan.microBatchesPerStep
+            guard let localSteps else { return (u * perStep)..<((u + 1) * perStep) }
+            let first = u * localSteps, end = min(first + localSteps, steps)
+            return (first * perStep)..<(end * perStep)
         }
     }
 
@@ -117,7 +145,7 @@ public struct CoordinatorStateMachine: Sendable {
 
     public let job: Job
     public private(set) var workers: [UInt32: Peer] = [:]
-    /// Steps completed (= the parameter version the next step uses).
+    /// Steps (rounds with `sync=parameters`) completed (= the parameter version the next one uses).
     public private(set) var step: Int
     /// Owner of each shard (`nil`: unowned, waiting for a live worker).
     public private(set) var shardOwner: [Int: UInt32] = [:]
@@ -141,16 +169,28 @@ public struct CoordinatorStateMachine: Sendable {
     /// Micro-batches of the current step → the worker computing it.
     private var pending: [Int: UInt32] = [:]
     private var results: [Int: WireMessage.GradientResult] = [:]
+    /// `sync=parameters`: each worker's units of the current round not yet returned, in the
+    /// order they were sent (a unit is a sorted list of micro-batches).
+    private var units: [UInt32: [[Int]]] = [:]
+    /// `sync=parameters`: returned units of the current round, by first micro-batch.
+    private var localResults: [Int: WireMessage.LocalResult] = [:]
+    /// `sync=parameters`: micro-batches of the current round whose unit has returned.
+    private var roundMicroBatchesDone = 0
     private var heartbeatSequence: UInt64 = 0
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
     private var started = false
 
-    /// A machine that will train from `startStep` (0, or the step of a checkpoint).
+    /// A machine that will train from `startStep` (0, or the step — round with
+    /// `sync=parameters` — of a checkpoint).
     public init(job: Job, startStep: Int = 0) {
         self.job = job
         self.step = startStep
-        if startStep >= job.steps { phase = .finished }
+        if startStep >= job.units { phase = .finished }
     }
+
+    /// The accepted result of micro-batch `g` of the current step, if it is in (`sync=gradients`).
+    /// Lets the driver add results in micro-batch order while later ones are still computed.
+    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? { results[g] }
 
     /// The live workers' ids, sorted.
     public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
@@ -162,6 +202,12 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// A message (one frame after the identity) arrived from `identity`.
     public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
+        bytes.withUnsafeBytes { messageReceived(from: identity, bytes: $0, now: now) }
+    }
+
+    /// A message arrived from `identity`, read in place (the driver lends libzmq's buffer:
+    /// decoding copies what it keeps, once).
+    public mutating func messageReceived(from identity: [UInt8], bytes: UnsafeRawBufferPointer, now: Double) -> [Action] {
         let message: WireMessage
         do {
             message = try WireMessage.decode(bytes)
@@ -182,6 +228,8 @@ public struct CoordinatorStateMachine: Sendable {
             return handleHello(hello, from: identity, now: now)
         case .gradientResult(let result):
             return handleResult(result, from: identity, now: now)
+        case .localResult(let result):
+            return handleLocalResult(result, from: identity, now: now)
         case .heartbeat:
             if identities[identity] == nil { return notRegistered(identity) }
             return []
@@ -222,14 +270,18 @@ public struct CoordinatorStateMachine: Sendable {
         step += 1
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
+        units.removeAll(keepingCapacity: true)
+        localResults.removeAll(keepingCapacity: true)
+        roundMicroBatchesDone = 0
         var actions: [Action] = []
-        if let every = job.checkpointEvery, step % every == 0 || step == job.steps {
+        if let every = job.checkpointEvery, step % every == 0 || step == job.units {
             actions.append(.checkpoint(steps: step))
         }
-        if step >= job.steps {
+        if step >= job.units {
             phase = .finished
+            let done = job.localSteps == nil ? "\(step) steps" : "\(step) rounds"
             for id in liveWorkerIDs {
-                actions.append(send(id, .goodbye(.init(reason: "job finished after \(step) steps")), now: now))
+                actions.append(send(id, .goodbye(.init(reason: "job finished after \(done)")), now: now))
             }
             actions.append(.finished)
             return actions
@@ -305,6 +357,7 @@ public struct CoordinatorStateMachine: Sendable {
             identities[peer.identity] = nil
             acceptedResults[id] = nil
             for shard in peer.shards { shardOwner[shard] = nil }
+            units[id] = nil
             gone.insert(id)
         }
         guard phase == .running, !gone.isEmpty else { return [] }
@@ -369,7 +422,7 @@ public struct CoordinatorStateMachine: Sendable {
         phase = .running
         started = true
         rebalance()
-        let indices = job.plan.microBatches(step: step).map(\.globalIndex).filter { results[$0] == nil }
+        let indices = job.microBatches(unit: step).filter { results[$0] == nil }
         return assign(indices, now: now)
     }
 
@@ -396,6 +449,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
             peer.lastSent = now
             workers[id] = peer
+            if job.localSteps != nil { units[id, default: []].append(list) }
             actions.append(.send(identity: peer.identity, message: .assignment(.init(
                 jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
         }
@@ -404,6 +458,9 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func handleResult(_ result: WireMessage.GradientResult, from identity: [UInt8], now: Double) -> [Action] {
         guard identities[identity] != nil else { return notRegistered(identity) }
+        guard job.localSteps == nil else {
+            return invalid(from: identity, reason: "a gradientResult in a sync=parameters job")
+        }
         guard result.jobID == job.spec.jobID else {
             droppedMessages += 1
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
@@ -430,6 +487,37 @@ public struct CoordinatorStateMachine: Sendable {
         return [.applyStep(step: step, results: ordered)]
     }
 
+    /// `sync=parameters`: a worker's parameters after the local steps of its oldest unit.
+    private mutating func handleLocalResult(_ result: WireMessage.LocalResult, from identity: [UInt8], now: Double) -> [Action] {
+        guard job.localSteps != nil else {
+            return invalid(from: identity, reason: "a localResult in a sync=gradients job")
+        }
+        guard let id = identities[identity] else { return notRegistered(identity) }
+        guard result.jobID == job.spec.jobID else {
+            droppedMessages += 1
+            return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
+        }
+        guard phase == .running, result.round == UInt64(step), result.baseVersion == UInt64(step),
+              let unit = units[id]?.first
+        else {
+            // Late (an earlier round, or a unit that was taken back), or not asked for.
+            droppedMessages += 1
+            return []
+        }
+        let rows = unit.count * job.plan.microBatchSize
+        guard result.rowCount == UInt64(rows), result.parameters.count == parameterCount, result.parameters.dtype == job.spec.dtype else {
+            return invalid(from: identity, reason: "local result of round \(step) has \(result.rowCount) rows and \(result.parameters.count) \(result.parameters.dtype) values; expected \(rows) and \(parameterCount) \(job.spec.dtype)")
+        }
+        units[id]!.removeFirst()
+        localResults[unit[0]] = result
+        for g in unit { pending[g] = nil }
+        roundMicroBatchesDone += unit.count
+        acceptedResults[id, default: 0] += unit.count
+        guard roundMicroBatchesDone == job.microBatches(unit: step).count else { return [] }
+        phase = .applying
+        return [.averageRound(round: step, results: localResults.keys.sorted().map { localResults[$0]! })]
+    }
+
     /// A worker could not compute a micro-batch it was given. Missing rows or parameters are sent
     /// again and the micro-batch reassigned; a non-finite result fails the job, as it fails
     /// single-process training (every worker would compute the same bits).
@@ -446,11 +534,22 @@ public struct CoordinatorStateMachine: Sendable {
             phase = .finished
             return note + [.failed(reason: "step \(step): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
         default:
+            // The work to redo: the micro-batch, or (sync=parameters) the unit it starts.
+            var redo = [g]
+            if job.localSteps != nil {
+                guard let index = units[id]?.firstIndex(where: { $0.first == g }) else {
+                    droppedMessages += 1
+                    return note
+                }
+                redo = units[id]!.remove(at: index)
+            }
             // Forget what we believed it held, so that the reassignment resends rows and parameters.
-            workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: g).shard)
+            for m in redo {
+                workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
+                pending[m] = nil
+            }
             workers[id]?.version = nil
-            pending[g] = nil
-            return note + assign([g], now: now)
+            return note + assign(redo, now: now)
         }
     }
 

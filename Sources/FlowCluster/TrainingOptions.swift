@@ -19,11 +19,16 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var shardCount: Int
     /// Evaluate the validation NLL every this many steps (and after the last).
     public var evaluateEvery: Int
+    /// `nil` for `sync=gradients` (the default: one Adam step per global batch, bit-identical to
+    /// one process); `H` for `sync=parameters` (local SGD: each worker takes `H` local Adam steps
+    /// on its own micro-batches of `H` consecutive steps, then the coordinator averages the
+    /// workers' parameters weighted by rows — a different, cheaper algorithm).
+    public var localSteps: Int?
 
     /// Options with DESIGN §1's defaults (Adam 1e-3, no clipping, 64 shards).
     public init(
         steps: Int, batch: Int, microBatch: Int, learningRate: Double = 1e-3, clipNorm: Double? = nil,
-        seed: UInt64 = 0, shardCount: Int = 64, evaluateEvery: Int = 100
+        seed: UInt64 = 0, shardCount: Int = 64, evaluateEvery: Int = 100, localSteps: Int? = nil
     ) {
         self.steps = steps
         self.batch = batch
@@ -33,6 +38,14 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         self.seed = seed
         self.shardCount = shardCount
         self.evaluateEvery = evaluateEvery
+        self.localSteps = localSteps
+    }
+
+    /// Units of coordinated work: optimiser steps with `sync=gradients`, averaging rounds of
+    /// `localSteps` steps (the last one possibly shorter) with `sync=parameters`.
+    public var rounds: Int {
+        guard let localSteps else { return steps }
+        return (steps + localSteps - 1) / localSteps
     }
 
     /// Checks ranges and the batch/micro-batch relation; throws `TrainingError.invalidOption`.
@@ -49,6 +62,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         }
         guard shardCount >= 1 else { throw .invalidOption("--shards must be at least 1, found \(shardCount)") }
         guard evaluateEvery >= 1 else { throw .invalidOption("--eval-every must be at least 1, found \(evaluateEvery)") }
+        if let localSteps, !(1...1_000_000).contains(localSteps) {
+            throw .invalidOption("--local-steps must be in 1...1000000, found \(localSteps)")
+        }
     }
 }
 

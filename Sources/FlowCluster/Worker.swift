@@ -106,8 +106,10 @@ public final class Worker {
                 }
             }
             do {
-                if let frames = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2), let body = frames.last {
-                    pending += machine.messageReceived(body, now: now())
+                if let actions = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2, lending: { frames in
+                    machine.messageReceived(frames.last!, now: now())
+                }) {
+                    pending += actions
                 }
             } catch let error as ZeroMQError where error.isInterrupted || error.isTooManyFrames {
                 // A signal, or a malformed multipart message (dropped by the socket layer).
@@ -183,6 +185,8 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     let lanes: GradientLanes<Scalar>
     var shards: [Int: [Scalar]] = [:]
     var model: RealNVP<Scalar>?
+    /// `sync=parameters`: the running sum of one local step (reused across rounds).
+    lazy var roundSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
 
     init(spec: WireMessage.JobSpec, threads: Int) throws {
         guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
@@ -217,6 +221,10 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     }
 
     func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: ([UInt8]) -> Void) {
+        if case .training(let training) = spec.mode, case .parameters(let settings) = training.sync {
+            computeRound(round: step, version: version, microBatches: microBatches, settings: settings, send: send)
+            return
+        }
         func failure(_ code: WireErrorCode, _ g: UInt64, _ message: String) -> [UInt8] {
             WireMessage.error(.init(code: code, jobID: spec.jobID, step: step, item: g, message: message)).encoded()
         }

@@ -17,7 +17,8 @@ public struct WorkerStateMachine: Sendable {
         /// Keep this parameter version.
         case storeParameters(WireMessage.Parameters)
         /// Compute these micro-batches (global indices) of `step` with parameter version
-        /// `version`, send one `gradientResult` each, then call `computeFinished`.
+        /// `version`, send one `gradientResult` each (with `sync=parameters`: take the local
+        /// steps of round `step` on them and send one `localResult`), then call `computeFinished`.
         case compute(step: UInt64, version: UInt64, microBatches: [UInt64])
         /// Drop the connection and everything received, open a new one, then call `start`.
         case reconnect(reason: String)
@@ -71,6 +72,11 @@ public struct WorkerStateMachine: Sendable {
 
     /// A message from the coordinator.
     public mutating func messageReceived(_ bytes: [UInt8], now: Double) -> [Action] {
+        bytes.withUnsafeBytes { messageReceived($0, now: now) }
+    }
+
+    /// A message from the coordinator, read in place (decoding copies what it keeps, once).
+    public mutating func messageReceived(_ bytes: UnsafeRawBufferPointer, now: Double) -> [Action] {
         let message: WireMessage
         do {
             message = try WireMessage.decode(bytes)
@@ -88,8 +94,8 @@ public struct WorkerStateMachine: Sendable {
             return [.log("joined as worker \(welcome.workerID)")]
         case .jobSpec(let spec):
             guard workerID != nil else { return [] }
-            guard case .training(let training) = spec.mode, case .gradients = training.sync else {
-                return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes sync=gradients training jobs only")))]
+            guard case .training(let training) = spec.mode else {
+                return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes training jobs only")))]
             }
             do {
                 guard let rows = Int(exactly: training.rowCount) else {

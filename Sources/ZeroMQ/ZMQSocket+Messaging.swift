@@ -115,6 +115,61 @@ extension ZMQSocket {
         }
     }
 
+    /// Receives a multipart message and lends its frames to `body` without copying them: the
+    /// buffers point into libzmq's messages and are valid only during the call (copy what you
+    /// keep). For large messages this saves the copy ``receive(timeoutMilliseconds:maxFrames:)``
+    /// makes.
+    ///
+    /// Timeout, frame limit and errors as ``receive(timeoutMilliseconds:maxFrames:)``; every
+    /// message is closed exactly once, also when `body` throws.
+    ///
+    /// - Returns: what `body` returned, or nil when the timeout expired.
+    public func receive<R>(
+        timeoutMilliseconds: Int? = nil,
+        maxFrames: Int = ZMQSocket.defaultMaxFrames,
+        lending body: ([UnsafeRawBufferPointer]) throws -> R
+    ) throws -> R? {
+        let socket = try open("receive")
+        guard maxFrames >= 1 else {
+            throw ZeroMQError.outOfRange(name: "maxFrames", value: Int64(maxFrames), range: 1...Int64(Int.max))
+        }
+        if let timeoutMilliseconds, timeoutMilliseconds < 0 {
+            throw ZeroMQError.outOfRange(
+                name: "timeoutMilliseconds", value: Int64(timeoutMilliseconds), range: 0...Int64(Int.max))
+        }
+        return try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: maxFrames) { messages in
+            var used = 0
+            defer { for i in 0..<used { zmq_msg_close(messages.baseAddress! + i) } }
+            zmq_msg_init(messages.baseAddress!)  // cannot fail
+            used = 1
+            guard try Self.receiveFirstFrame(messages.baseAddress!, socket: socket, timeoutMilliseconds: timeoutMilliseconds)
+            else { return nil }
+            while zmq_msg_more(messages.baseAddress! + used - 1) != 0 {
+                guard used < maxFrames else {
+                    // Drain the rest into the last message, then report.
+                    let last = messages.baseAddress! + used - 1
+                    var count = used
+                    while zmq_msg_more(last) != 0 {
+                        try call("zmq_msg_recv") { zmq_msg_recv(last, socket, 0) }
+                        count += 1
+                    }
+                    throw ZeroMQError.tooManyFrames(limit: maxFrames, frames: count)
+                }
+                let next = messages.baseAddress! + used
+                zmq_msg_init(next)
+                used += 1
+                try call("zmq_msg_recv") { zmq_msg_recv(next, socket, 0) }
+            }
+            let frames = (0..<used).map { i -> UnsafeRawBufferPointer in
+                let message = messages.baseAddress! + i
+                let count = zmq_msg_size(message)
+                guard count > 0, let data = zmq_msg_data(message) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+                return UnsafeRawBufferPointer(start: data, count: count)
+            }
+            return try body(frames)
+        }
+    }
+
     // MARK: Implementation
 
     /// Sends one frame; false on `EAGAIN`. The message is closed on every path; after a

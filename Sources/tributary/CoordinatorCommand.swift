@@ -10,10 +10,10 @@ struct CoordinatorCommand: ParsableCommand {
         abstract: "Coordinate a training job: bind an endpoint, shard the data over the workers that join, combine their gradients.",
         discussion: """
             Start workers with `tributary worker --connect ENDPOINT` on any host that can reach the \
-            endpoint. The final model is the same bits as `tributary train` with the same options, \
+            endpoint. With the default --sync gradients the final model is the same bits as `tributary train` with the same options, \
             whatever the number of workers and whoever computed what. With --checkpoint-dir the full \
-            training state is written atomically every --checkpoint-every steps; rerun the same \
-            command with --resume to continue after a crash.
+            training state is written atomically every --checkpoint-every steps (rounds with \
+            --sync parameters); rerun the same command with --resume to continue after a crash.
             """)
 
     @OptionGroup var training: TrainingOptionGroup
@@ -27,7 +27,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("checkpoint-dir"), help: "Directory for the training checkpoint.")
     var checkpointDir: String?
 
-    @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (with --checkpoint-dir).")
+    @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (rounds with --sync parameters; with --checkpoint-dir).")
     var checkpointEvery: Int = 100
 
     @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options).")
@@ -93,7 +93,7 @@ struct CoordinatorCommand: ParsableCommand {
             perWorker: { [unowned coordinator] in
                 let m = coordinator.machine
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            })
+            }, resumedAt: checkpoint?.step)
         var lastValidation = coordinator.validationNLL()
         try coordinator.run(ready: { bound in
             FileHandle.standardError.write(Data("listening on \(bound); waiting for \(minWorkers) worker(s)\n".utf8))

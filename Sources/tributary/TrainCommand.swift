@@ -28,6 +28,9 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if training.sync == .parameters && workers == nil {
+            throw ValidationError("--sync parameters averages the parameters of several workers: use it with --workers N (or tributary coordinator)")
+        }
     }
 
     func run() throws {

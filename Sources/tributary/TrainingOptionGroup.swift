@@ -46,6 +46,12 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(name: .customLong("eval-every"), help: "Evaluate the validation NLL every N steps.")
     var evalEvery: Int = 100
 
+    @Option(help: "How a cluster combines the workers' work: gradients (exact: the same bits as one process) or parameters (local SGD: --local-steps local Adam steps per round, then a row-weighted average of the workers' parameters; cheaper, different numbers).")
+    var sync: SyncMode = .gradients
+
+    @Option(name: .customLong("local-steps"), help: "With --sync parameters: local Adam steps per averaging round (H, default 8).")
+    var localSteps: Int?
+
     @Option(help: "Where to write the model (safetensors).")
     var out: String
 
@@ -60,12 +66,17 @@ struct TrainingOptionGroup: ParsableArguments {
         guard batch >= 1, m >= 1, batch % m == 0 else {
             throw ValidationError("--batch \(batch) must be a positive multiple of --micro-batch \(m)")
         }
+        if let localSteps {
+            guard sync == .parameters else { throw ValidationError("--local-steps applies to --sync parameters only") }
+            guard (1...1_000_000).contains(localSteps) else { throw ValidationError("--local-steps must be in 1...1000000, found \(localSteps)") }
+        }
     }
 
     var trainingOptions: TrainingOptions {
         TrainingOptions(
             steps: steps, batch: batch, microBatch: effectiveMicroBatch, learningRate: lr, clipNorm: clipNorm,
-            seed: seed, shardCount: shards, evaluateEvery: evalEvery)
+            seed: seed, shardCount: shards, evaluateEvery: evalEvery,
+            localSteps: sync == .parameters ? (localSteps ?? 8) : nil)
     }
 
     /// Loads and splits the data and builds the initial model.
@@ -91,17 +102,22 @@ struct TrainingOptionGroup: ParsableArguments {
     func banner<S: FlowScalar>(_ data: TrainingData<S>, _ model: RealNVP<S>, where place: String) -> String {
         let c = model.configuration
         let o = trainingOptions
+        let sync = o.localSteps.map { ", sync=parameters with \($0) local steps per round" } ?? ""
         return "training \(c.couplings) couplings × \(c.depth)×\(c.hidden) on \(self.data) "
             + "(\(data.trainCount) train / \(data.validationCount) validation rows, D=\(c.dimension), "
-            + "\(c.parameterCount) parameters, \(S.dtypeName), batch \(o.batch) = \(o.batch / o.microBatch)×\(o.microBatch)) \(place)\n"
+            + "\(c.parameterCount) parameters, \(S.dtypeName), batch \(o.batch) = \(o.batch / o.microBatch)×\(o.microBatch)\(sync)) \(place)\n"
     }
 
     /// A progress reporter for the display and the metrics file.
     ///
     /// - Parameter perWorker: micro-batches each live worker has computed so far (cluster runs),
     ///   shown as per-worker samples/s.
-    func reporter(workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }) throws -> (TrainingProgress) -> Void {
-        let metricsLog = try metrics.map { try MetricsLog(path: $0) }
+    /// - Parameter resumedAt: the step a resumed run starts from: the metrics file keeps its lines
+    ///   up to that step and the new ones are appended (a fresh run truncates it).
+    func reporter(
+        workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }, resumedAt: Int? = nil
+    ) throws -> (TrainingProgress) -> Void {
+        let metricsLog = try metrics.map { try MetricsLog(path: $0, keepingStepsThrough: resumedAt) }
         let display = ProgressDisplay(total: steps, label: "step")
         let o = trainingOptions
         var lastValidation: Double? = nil
@@ -135,4 +151,12 @@ struct TrainingOptionGroup: ParsableArguments {
             print("trained \(done) steps; model written to \(out)")
         }
     }
+}
+
+/// How a cluster combines its workers' work (`--sync`).
+enum SyncMode: String, ExpressibleByArgument, CaseIterable {
+    /// Per-micro-batch gradients summed in order: bit-identical to one process.
+    case gradients
+    /// Local SGD: workers take local steps, the coordinator averages parameters.
+    case parameters
 }

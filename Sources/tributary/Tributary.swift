@@ -18,6 +18,7 @@ struct Tributary: ParsableCommand {
     )
 
     static func main() {
+        AllocatorTuning.apply()
         BLASKernelSelection.upgradeIfNeeded()
         do {
             var command = try parseAsRoot()

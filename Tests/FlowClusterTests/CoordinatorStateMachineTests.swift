@@ -90,6 +90,7 @@ struct CoordinatorStateMachineTests {
             case .sendShard(let identity, let shard): return "rows \(identity) \(shard)"
             case .sendParameters(let identity, let version): return "parameters \(identity) v\(version)"
             case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.microBatch))"
+            case .averageRound(let round, let results): return "average round \(round) \(results.map(\.rowCount))"
             case .checkpoint(let steps): return "checkpoint \(steps)"
             case .finished: return "finished"
             case .failed(let reason): return "failed \(reason)"

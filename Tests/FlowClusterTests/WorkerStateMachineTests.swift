@@ -133,18 +133,12 @@ struct WorkerStateMachineTests {
         #expect(m.receive(.jobSpec(Self.spec()), at: 0) == [.storeJob(Self.spec())])
     }
 
-    enum OtherJob: String, CaseIterable, Sendable { case scoring, parameterSync }
-
-    @Test(arguments: OtherJob.allCases)
-    func aJobThisWorkerDoesNotRunIsRefused(_ kind: OtherJob) {
+    @Test func aScoringJobIsRefusedAndNothingOfItIsKept() {
         var m = WorkerStateMachine(hello: Self.hello)
         _ = m.start(now: 0)
         _ = m.receive(.welcome(Self.welcome), at: 0)
         var spec = Self.spec()
-        switch kind {
-        case .scoring: spec.mode = .scoring(.init(chunkRows: 100, wantLatent: false))
-        case .parameterSync: spec = Self.spec(sync: .parameters(.init(localSteps: 4)))
-        }
+        spec.mode = .scoring(.init(chunkRows: 100, wantLatent: false))
         let actions = m.receive(.jobSpec(spec), at: 0)
         guard actions.count == 1, case .send(.error(let report)) = actions[0] else {
             Issue.record("expected one error report, got \(actions)")
@@ -155,6 +149,18 @@ struct WorkerStateMachineTests {
         #expect(m.receive(.shardRows(Self.rows(0)), at: 0).isEmpty)
         #expect(m.receive(.parameters(Self.parameters(0)), at: 0).isEmpty)
         #expect(m.receive(.assignment(Self.assignment(step: 0, [0])), at: 0).isEmpty)
+    }
+
+    @Test func aParameterSyncJobIsKeptAndItsRoundComputedOnceRowsAndParametersAreHere() {
+        var m = WorkerStateMachine(hello: Self.hello)
+        _ = m.start(now: 0)
+        _ = m.receive(.welcome(Self.welcome), at: 0)
+        let spec = Self.spec(sync: .parameters(.init(localSteps: 4)))
+        #expect(m.receive(.jobSpec(spec), at: 0) == [.storeJob(spec)])
+        #expect(m.receive(.assignment(Self.assignment(step: 0, [0])), at: 0).isEmpty)
+        _ = m.receive(.shardRows(Self.rows(0)), at: 0)
+        let actions = m.receive(.parameters(Self.parameters(0)), at: 0)
+        #expect(actions.last == .compute(step: 0, version: 0, microBatches: [0]))
     }
 
     @Test func shardRowsMatchingThePlanAreStored() {
@@ -482,6 +488,8 @@ struct WorkerStateMachineTests {
                     applied.append(step)
                     if step == 1 { dead.insert([2]) }
                     coordinatorDoes(coordinator.stepApplied(now: t))
+                case .averageRound:
+                    Issue.record("a sync=gradients job averaged a round")
                 case .checkpoint, .finished, .failed, .log:
                     break
                 }

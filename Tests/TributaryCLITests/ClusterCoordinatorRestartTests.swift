@@ -51,6 +51,15 @@ extension ClusterTests {
                 #expect(!lines(of: worker.stderr, containing: "reconnecting").isEmpty, "\(worker)")
             }
             try ClusterFaultTests.expectReferenceModel(h)
+            // The metrics file reads as one run: every step once, in order (the resumed run kept
+            // the lines up to its checkpoint and appended the rest).
+            let steps = ((try? String(contentsOfFile: h.dir.file("metrics.jsonl"), encoding: .utf8)) ?? "")
+                .split(separator: "\n").map { line -> Int in
+                    guard let range = line.range(of: "\"step\":") else { return -1 }
+                    return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? -1
+                }
+            #expect(steps == Array(1...ClusterFixture.faultSteps),
+                    "metrics steps after the resume: \(steps.count) lines, first out of place at \(steps.enumerated().first { $0.element != $0.offset + 1 }.map { "line \($0.offset + 1): \($0.element)" } ?? "-")")
         }
     }
 }
