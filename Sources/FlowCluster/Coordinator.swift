@@ -86,6 +86,16 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let checkpoint: CheckpointPolicy?
     private let log: (String) -> Void
     private let security: ClusterSecurity.Server?
+    /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
+    private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor)?
+    /// The origin of the machine's clock (set when `run` starts).
+    private var origin = ContinuousClock.now
+
+    /// Seconds since `origin`: the `now` of the machine's events.
+    private func clockNow() -> Double {
+        let c = (ContinuousClock.now - origin).components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
@@ -113,8 +123,14 @@ public final class Coordinator<Scalar: FlowScalar> {
         model: RealNVP<Scalar>, data: TrainingData<Scalar>, options: TrainingOptions, bind endpoint: String,
         minimumWorkers: Int = 1, checkpoint: CheckpointPolicy? = nil, resume: TrainingCheckpoint<Scalar>? = nil,
         heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, security: ClusterSecurity.Server? = nil,
-        limits: ClusterLimits = ClusterLimits(), log: @escaping (String) -> Void = { _ in }
+        limits: ClusterLimits = ClusterLimits(), verifyFraction: Double = 0, log: @escaping (String) -> Void = { _ in }
     ) throws {
+        guard (0...1).contains(verifyFraction) else {
+            throw TrainingError.invalidOption("--verify-fraction must be in [0, 1], found \(verifyFraction)")
+        }
+        guard verifyFraction == 0 || options.localSteps == nil else {
+            throw TrainingError.invalidOption("--verify-fraction needs sync=gradients (local SGD results are not reproducible across workers)")
+        }
         try options.validate()
         let plan = try BatchPlan(
             seed: options.seed, rowCount: data.trainCount, microBatchSize: options.microBatch,
@@ -155,6 +171,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
             instance: UInt64.random(in: 1...UInt64.max), localSteps: options.localSteps)
         job.limits = limits
+        job.verifyFraction = verifyFraction
         machine = CoordinatorStateMachine(job: job, startStep: startStep)
         self.data = data
         self.options = options
@@ -203,6 +220,7 @@ public final class Coordinator<Scalar: FlowScalar> {
 
         let clock = ContinuousClock()
         let origin = clock.now
+        self.origin = origin
         func now() -> Double {
             let c = (clock.now - origin).components
             return Double(c.seconds) + Double(c.attoseconds) * 1e-18
@@ -290,6 +308,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                     try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
+            case .computeLocally(let step, let g):
+                followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: clockNow())
             case .finished:
                 break
             case .failed(let reason):
@@ -299,6 +319,21 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
         }
         return followUp
+    }
+
+    /// One micro-batch's result computed here, with the current parameters, exactly as a worker
+    /// computes it (`GradientLanes`, one BLAS thread): the same bits on the same BLAS kernels.
+    private func computeLocally(step: Int, microBatch g: Int) -> WireMessage.GradientResult {
+        let plan = machine.job.plan
+        if verifier == nil {
+            verifier = (GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan))
+        }
+        let positions = verifier!.cursor.positions(of: plan.microBatch(globalIndex: g))
+        verifier!.lanes.compute(model: model, batches: [(data.trainRows, positions)])
+        return WireMessage.GradientResult(
+            jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
+            rowCount: UInt32(positions.count), lossSum: verifier!.lanes.loss(lane: 0),
+            gradient: WireVector(verifier!.lanes.gradient(lane: 0))!)
     }
 
     /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
@@ -399,6 +434,10 @@ public final class Coordinator<Scalar: FlowScalar> {
         case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
+        case .resultsDisagree(let g, let ids):
+            return "micro-batch \(g): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
+        case .workerQuarantined(let id, let name, let g, let redone):
+            return "worker \(id) (\(name)) quarantined: its result for micro-batch \(g) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
         case .helloRefused(let peer, let reason, let total):
             return "refused a hello from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (\(total) hellos refused so far)"
         }

@@ -45,6 +45,10 @@ public struct CoordinatorStateMachine: Sendable {
         case failed(reason: String)
         /// Something worth a log line (joins, deaths, reassignments, invalid messages).
         case log(LogEvent)
+        /// `--verify-fraction`: compute micro-batch `microBatch` of `step` in the coordinator
+        /// (with the current parameters) and report it with `coordinatorComputed(_:now:)`. Its
+        /// result is authoritative: it settles a disagreement, or checks the only worker.
+        case computeLocally(step: Int, microBatch: Int)
     }
 
     /// Events worth logging.
@@ -59,6 +63,13 @@ public struct CoordinatorStateMachine: Sendable {
         /// A hello refused by a limit (`ClusterLimits`): logged for the 1st, 2nd, 4th, 8th, …
         /// refusal, with the count so far, so that a flood cannot flood the log.
         case helloRefused(peer: [UInt8], reason: String, total: Int)
+        /// Two workers returned different bits for a checked micro-batch; the coordinator
+        /// computes it itself to settle it.
+        case resultsDisagree(microBatch: Int, workers: [UInt32])
+        /// A worker whose result disagreed with the coordinator's own computation was dropped
+        /// and is refused from now on; `redone` of its unverified results of the step are
+        /// computed again.
+        case workerQuarantined(id: UInt32, name: String, microBatch: Int, redone: Int)
     }
 
     /// One live worker, as the coordinator sees it.
@@ -100,6 +111,10 @@ public struct CoordinatorStateMachine: Sendable {
         public var instance: UInt64
         /// What peers may make the coordinator hold or do.
         public var limits = ClusterLimits()
+        /// `--verify-fraction`: the share of micro-batches (chosen by a hash of the job's seed
+        /// and the micro-batch index) computed by two sources and compared bit for bit;
+        /// `sync=gradients` only. 0 turns verification off.
+        public var verifyFraction = 0.0
 
         public init(
             spec: WireMessage.JobSpec, plan: BatchPlan, steps: Int, checkpointEvery: Int?, minimumWorkers: Int,
@@ -177,6 +192,18 @@ public struct CoordinatorStateMachine: Sendable {
     /// `sync=parameters`: micro-batches of the current round whose unit has returned.
     private var roundMicroBatchesDone = 0
     private var heartbeatSequence: UInt64 = 0
+    /// Verification (`job.verifyFraction`), all of the current step: results of checked
+    /// micro-batches by source (a worker id; 0 = the coordinator itself), not yet accepted.
+    private var candidates: [Int: [UInt32: WireMessage.GradientResult]] = [:]
+    /// Checked micro-batch → the worker computing its second copy.
+    private var verifying: [Int: UInt32] = [:]
+    /// Micro-batches the coordinator computes itself.
+    private var coordinatorComputing: Set<Int> = []
+    /// Accepted but unverified micro-batch → the worker that computed it (redone if that worker
+    /// is quarantined).
+    private var computedBy: [Int: UInt32] = [:]
+    /// Instances of quarantined workers: their hellos are refused.
+    public private(set) var quarantinedInstances: Set<UInt64> = []
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
     private var started = false
 
@@ -190,7 +217,23 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// The accepted result of micro-batch `g` of the current step, if it is in (`sync=gradients`).
     /// Lets the driver add results in micro-batch order while later ones are still computed.
-    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? { results[g] }
+    /// With verification on, nothing is final before the step completes (a quarantined worker's
+    /// accepted results are redone), so this is nil until then.
+    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? {
+        job.verifyFraction > 0 ? nil : results[g]
+    }
+
+    /// Whether micro-batch `g` is checked (`job.verifyFraction`): a seeded hash of the job's
+    /// seed and `g`, so the same micro-batches are checked whatever the workers.
+    public func isChecked(microBatch g: Int) -> Bool {
+        guard job.verifyFraction > 0, job.localSteps == nil else { return false }
+        if job.verifyFraction >= 1 { return true }
+        var z = job.plan.seed ^ 0x7665_7269_6679 &+ UInt64(truncatingIfNeeded: g) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / 9_007_199_254_740_992 < job.verifyFraction
+    }
 
     /// The live workers' ids, sorted.
     public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
@@ -270,6 +313,10 @@ public struct CoordinatorStateMachine: Sendable {
         step += 1
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
+        candidates.removeAll()
+        verifying.removeAll()
+        coordinatorComputing.removeAll()
+        computedBy.removeAll()
         units.removeAll(keepingCapacity: true)
         localResults.removeAll(keepingCapacity: true)
         roundMicroBatchesDone = 0
@@ -306,6 +353,10 @@ public struct CoordinatorStateMachine: Sendable {
             return refuseHello(from: identity, reason: "over the rate limit of \(limits.hellosPerSecond) hellos/s", reply: nil)
         }
         helloTokens -= 1
+        if quarantinedInstances.contains(hello.instance) {
+            return refuseHello(from: identity, reason: "worker instance \(hello.instance) (\(hello.name)) is quarantined",
+                               reply: .goodbye(.init(reason: "quarantined: a result of this worker disagreed with the coordinator's own computation")))
+        }
         if identities[identity] == nil, workers.count >= limits.maxWorkers {
             return refuseHello(from: identity, reason: "the cluster is full (\(limits.maxWorkers) workers)",
                                reply: .error(.init(code: .capacity, message: "the coordinator admits at most \(limits.maxWorkers) workers")))
@@ -362,7 +413,9 @@ public struct CoordinatorStateMachine: Sendable {
         }
         guard phase == .running, !gone.isEmpty else { return [] }
         rebalance()
-        let orphaned = pending.filter { gone.contains($0.value) }.keys.sorted()
+        let orphanedChecks = verifying.filter { gone.contains($0.value) }.keys
+        for g in orphanedChecks { verifying[g] = nil }
+        let orphaned = Set(pending.filter { gone.contains($0.value) }.keys).union(orphanedChecks).sorted()
         guard !orphaned.isEmpty else { return [] }
         if workers.isEmpty {
             // Nobody to give them to: wait for a worker.
@@ -430,13 +483,40 @@ public struct CoordinatorStateMachine: Sendable {
     /// and parameters each owner lacks.
     private mutating func assign(_ indices: [Int], now: Double) -> [Action] {
         var byWorker: [UInt32: [Int]] = [:]
+        var actions: [Action] = []
         for g in indices {
             let shard = job.plan.microBatch(globalIndex: g).shard
             guard let owner = shardOwner[shard] else { continue }
-            pending[g] = owner
-            byWorker[owner, default: []].append(g)
+            guard isChecked(microBatch: g) else {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                continue
+            }
+            // A checked micro-batch needs two sources: the owner of its shard when it has not
+            // answered yet, then other live workers (the next ids after the owner), then the
+            // coordinator itself.
+            guard results[g] == nil else { continue }
+            var sources = Set(candidates[g]?.keys ?? [:].keys)
+            if let v = verifying[g] { sources.insert(v) }
+            if coordinatorComputing.contains(g) { sources.insert(0) }
+            if let p = pending[g], p != owner, workers[p] != nil { sources.insert(p) }
+            if !sources.contains(owner), sources.count < 2 {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                sources.insert(owner)
+            }
+            let ids = liveWorkerIDs
+            let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
+            for v in after where sources.count < 2 && !sources.contains(v) {
+                verifying[g] = v
+                byWorker[v, default: []].append(g)
+                sources.insert(v)
+            }
+            if sources.count < 2, !sources.contains(0) {
+                coordinatorComputing.insert(g)
+                actions.append(.computeLocally(step: step, microBatch: g))
+            }
         }
-        var actions: [Action] = []
         for id in byWorker.keys.sorted() {
             guard var peer = workers[id], let list = byWorker[id] else { continue }
             for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
@@ -466,6 +546,9 @@ public struct CoordinatorStateMachine: Sendable {
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
         }
         let g = Int(clamping: result.microBatch)
+        if isChecked(microBatch: g), let id = identities[identity] {
+            return handleCheckedResult(result, microBatch: g, from: id, now: now)
+        }
         guard phase == .running, result.step == UInt64(step), result.version == UInt64(step),
               pending[g] != nil, results[g] == nil
         else {
@@ -479,12 +562,104 @@ public struct CoordinatorStateMachine: Sendable {
             return invalid(from: identity, reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
         }
         results[g] = result
-        if let id = identities[identity] { acceptedResults[id, default: 0] += 1 }
+        if let id = identities[identity] {
+            acceptedResults[id, default: 0] += 1
+            if job.verifyFraction > 0 { computedBy[g] = id }
+        }
         pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
-        guard results.count == job.plan.microBatchesPerStep else { return [] }
+        return completeStepIfDone()
+    }
+
+    private mutating func completeStepIfDone() -> [Action] {
+        guard phase == .running, results.count == job.plan.microBatchesPerStep else { return [] }
         phase = .applying
         let ordered = job.plan.microBatches(step: step).map { results[$0.globalIndex]! }
         return [.applyStep(step: step, results: ordered)]
+    }
+
+    // MARK: Verification
+
+    /// The coordinator computed micro-batch `result.microBatch` of the current step itself
+    /// (after a `computeLocally` action).
+    public mutating func coordinatorComputed(_ result: WireMessage.GradientResult, now: Double) -> [Action] {
+        let g = Int(clamping: result.microBatch)
+        guard phase == .running, result.step == UInt64(step), coordinatorComputing.contains(g) else { return [] }
+        coordinatorComputing.remove(g)
+        guard results[g] == nil else { return [] }
+        candidates[g, default: [:]][0] = result
+        return settle(g, now: now)
+    }
+
+    /// A worker's result for a checked micro-batch: kept until a second source has answered.
+    private mutating func handleCheckedResult(
+        _ result: WireMessage.GradientResult, microBatch g: Int, from id: UInt32, now: Double
+    ) -> [Action] {
+        guard phase == .running, result.step == UInt64(step), result.version == UInt64(step), results[g] == nil,
+              pending[g] == id || verifying[g] == id, candidates[g]?[id] == nil
+        else {
+            droppedMessages += 1
+            return []
+        }
+        guard Int(result.rowCount) == job.plan.microBatchSize,
+              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
+        else {
+            return invalid(from: workers[id]?.identity ?? [], reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
+        }
+        if pending[g] == id { pending[g] = nil } else { verifying[g] = nil }
+        candidates[g, default: [:]][id] = result
+        acceptedResults[id, default: 0] += 1
+        return settle(g, now: now)
+    }
+
+    /// Compares the sources of checked micro-batch `g` once two have answered: the same bits
+    /// accept it; different bits from two workers ask the coordinator; the coordinator's own
+    /// result is the truth, and every worker that disagrees with it is quarantined.
+    private mutating func settle(_ g: Int, now: Double) -> [Action] {
+        guard let found = candidates[g], found.count >= 2 else { return [] }
+        if let truth = found[0] {
+            results[g] = truth
+            let liars = found.filter { $0.key != 0 && !Self.sameBits($0.value, truth) }.keys.sorted()
+            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone()
+        }
+        let sorted = found.sorted { $0.key < $1.key }
+        if sorted.allSatisfy({ Self.sameBits($0.value, sorted[0].value) }) {
+            results[g] = sorted[0].value
+            return completeStepIfDone()
+        }
+        guard !coordinatorComputing.contains(g) else { return [] }
+        coordinatorComputing.insert(g)
+        return [.log(.resultsDisagree(microBatch: g, workers: sorted.map(\.key))), .computeLocally(step: step, microBatch: g)]
+    }
+
+    /// Drops workers whose result disagreed with the coordinator's: they get a goodbye, their
+    /// hellos are refused from now on, and their unverified results of this step are redone.
+    private mutating func quarantine(_ ids: [UInt32], microBatch g: Int, now: Double) -> [Action] {
+        var actions: [Action] = []
+        var redo: Set<Int> = []
+        for id in ids {
+            guard let peer = workers[id] else { continue }
+            quarantinedInstances.insert(peer.instance)
+            let unverified = computedBy.filter { $0.value == id }.keys
+            for m in unverified {
+                results[m] = nil
+                computedBy[m] = nil
+            }
+            redo.formUnion(unverified)
+            for (m, sources) in candidates where sources[id] != nil {
+                candidates[m]![id] = nil
+                if results[m] == nil { redo.insert(m) }
+            }
+            actions.append(.log(.workerQuarantined(id: id, name: peer.name, microBatch: g, redone: unverified.count)))
+            actions.append(send(id, .goodbye(.init(reason: "quarantined: its result for micro-batch \(g) of step \(step) disagreed with the coordinator's own computation")), now: now))
+        }
+        actions += remove(ids, now: now)
+        guard phase == .running, !workers.isEmpty else { return actions }
+        return actions + assign(redo.filter { results[$0] == nil }.sorted(), now: now)
+    }
+
+    /// Whether two results are the same bits (loss included).
+    static func sameBits(_ a: WireMessage.GradientResult, _ b: WireMessage.GradientResult) -> Bool {
+        a.rowCount == b.rowCount && a.lossSum.bitPattern == b.lossSum.bitPattern && a.gradient == b.gradient
     }
 
     /// `sync=parameters`: a worker's parameters after the local steps of its oldest unit.

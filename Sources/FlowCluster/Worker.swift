@@ -23,6 +23,10 @@ public final class Worker {
     private let parentPID: Int32?
     private let security: ClusterSecurity.Client?
     private var monitor: SecureConnectionMonitor?
+    /// Test hook (`--corrupt-results-every K`): every K-th gradient result sent has one value
+    /// perturbed (its lowest bit flipped: still finite, still well-formed, wrong).
+    private let corruptResultsEvery: Int?
+    private var gradientResultsSent = 0
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
@@ -32,9 +36,10 @@ public final class Worker {
     ///   - security: CURVE keys (nil: plain, for loopback, IPC or `--insecure`).
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
-        security: ClusterSecurity.Client? = nil, log: @escaping (String) -> Void = { _ in }
+        security: ClusterSecurity.Client? = nil, corruptResultsEvery: Int? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
         self.security = security
+        self.corruptResultsEvery = corruptResultsEvery
         self.endpoint = endpoint
         self.parentPID = parentPID
         self.threads = max(1, threads)
@@ -84,7 +89,7 @@ public final class Worker {
                     case .compute(let step, let version, let microBatches):
                         if let engine {
                             engine.compute(step: step, version: version, microBatches: microBatches) { bytes in
-                                send(socket, bytes)
+                                send(socket, corruptedIfAsked(bytes))
                                 resultsSent += 1
                                 if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                             }
@@ -143,6 +148,17 @@ public final class Worker {
         monitor = try security.map { try SecureConnectionMonitor(socket: socket, security: $0) }
         try socket.connect(endpoint)
         return socket
+    }
+
+    /// The test hook `corruptResultsEvery`: flips the lowest bit of the first gradient value of
+    /// every K-th `gradientResult` (its values start at byte 57, little-endian).
+    private func corruptedIfAsked(_ bytes: [UInt8]) -> [UInt8] {
+        guard let k = corruptResultsEvery, bytes.count > 57, bytes[6] == WireMessage.Kind.gradientResult.rawValue else { return bytes }
+        gradientResultsSent += 1
+        guard gradientResultsSent % k == 0 else { return bytes }
+        var corrupted = bytes
+        corrupted[57] ^= 1
+        return corrupted
     }
 
     /// Messages queued per direction (a step's results, with room to spare).

@@ -48,6 +48,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("max-workers"), help: "The most workers registered at once; further hellos are refused.")
     var maxWorkers: Int = 1024
 
+    @Option(name: .customLong("verify-fraction"), help: "Compute this fraction of micro-batches twice, on two workers (or here), and quarantine a worker whose bits disagree (0...1).")
+    var verifyFraction: Double = 0
+
     @Option(name: .customLong("hello-rate"), help: "Hellos accepted per second over all peers (bursts of up to 64).")
     var helloRate: Double = 20
 
@@ -58,6 +61,7 @@ struct CoordinatorCommand: ParsableCommand {
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
+        guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
     }
 
     func run() throws {
@@ -85,7 +89,7 @@ struct CoordinatorCommand: ParsableCommand {
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
-            security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate),
+            security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
             log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
         let report = try training.reporter(
