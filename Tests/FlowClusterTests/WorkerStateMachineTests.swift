@@ -490,6 +490,8 @@ struct WorkerStateMachineTests {
                     coordinatorDoes(coordinator.stepApplied(now: t))
                 case .averageRound:
                     Issue.record("a sync=gradients job averaged a round")
+                case .computeLocally:
+                    Issue.record("a job without verification asked the coordinator to compute")
                 case .checkpoint, .finished, .failed, .log:
                     break
                 }
