@@ -195,8 +195,8 @@ public struct CoordinatorStateMachine: Sendable {
     /// Verification (`job.verifyFraction`), all of the current step: results of checked
     /// micro-batches by source (a worker id; 0 = the coordinator itself), not yet accepted.
     private var candidates: [Int: [UInt32: WireMessage.GradientResult]] = [:]
-    /// Checked micro-batch → the worker computing its second copy.
-    private var verifying: [Int: UInt32] = [:]
+    /// Checked micro-batch → the workers computing further copies of it (besides `pending`).
+    private var verifying: [Int: Set<UInt32>] = [:]
     /// Micro-batches the coordinator computes itself.
     private var coordinatorComputing: Set<Int> = []
     /// Accepted but unverified micro-batch → the worker that computed it (redone if that worker
@@ -413,8 +413,8 @@ public struct CoordinatorStateMachine: Sendable {
         }
         guard phase == .running, !gone.isEmpty else { return [] }
         rebalance()
-        let orphanedChecks = verifying.filter { gone.contains($0.value) }.keys
-        for g in orphanedChecks { verifying[g] = nil }
+        let orphanedChecks = verifying.filter { !$0.value.isDisjoint(with: gone) }.keys
+        for g in orphanedChecks { verifying[g]?.subtract(gone) }
         let orphaned = Set(pending.filter { gone.contains($0.value) }.keys).union(orphanedChecks).sorted()
         guard !orphaned.isEmpty else { return [] }
         if workers.isEmpty {
@@ -497,9 +497,9 @@ public struct CoordinatorStateMachine: Sendable {
             // coordinator itself.
             guard results[g] == nil else { continue }
             var sources = Set(candidates[g]?.keys ?? [:].keys)
-            if let v = verifying[g] { sources.insert(v) }
+            sources.formUnion(verifying[g, default: []].filter { workers[$0] != nil })
             if coordinatorComputing.contains(g) { sources.insert(0) }
-            if let p = pending[g], p != owner, workers[p] != nil { sources.insert(p) }
+            if let p = pending[g], workers[p] != nil { sources.insert(p) }
             if !sources.contains(owner), sources.count < 2 {
                 pending[g] = owner
                 byWorker[owner, default: []].append(g)
@@ -508,7 +508,7 @@ public struct CoordinatorStateMachine: Sendable {
             let ids = liveWorkerIDs
             let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
             for v in after where sources.count < 2 && !sources.contains(v) {
-                verifying[g] = v
+                verifying[g, default: []].insert(v)
                 byWorker[v, default: []].append(g)
                 sources.insert(v)
             }
@@ -595,7 +595,7 @@ public struct CoordinatorStateMachine: Sendable {
         _ result: WireMessage.GradientResult, microBatch g: Int, from id: UInt32, now: Double
     ) -> [Action] {
         guard phase == .running, result.step == UInt64(step), result.version == UInt64(step), results[g] == nil,
-              pending[g] == id || verifying[g] == id, candidates[g]?[id] == nil
+              pending[g] == id || verifying[g]?.contains(id) == true, candidates[g]?[id] == nil
         else {
             droppedMessages += 1
             return []
@@ -605,7 +605,7 @@ public struct CoordinatorStateMachine: Sendable {
         else {
             return invalid(from: workers[id]?.identity ?? [], reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
         }
-        if pending[g] == id { pending[g] = nil } else { verifying[g] = nil }
+        if pending[g] == id { pending[g] = nil } else { verifying[g]?.remove(id) }
         candidates[g, default: [:]][id] = result
         acceptedResults[id, default: 0] += 1
         return settle(g, now: now)

@@ -157,4 +157,56 @@ struct CoordinatorVerificationTests {
         for g in Self.computedHere(tick) { last = m.coordinatorComputed(T.result(g, step: 0), now: 1.4) }
         #expect(Self.applied(last)?.map(\.microBatch) == T.step(0).map { UInt64($0) }, "\(T.summary(tick))")
     }
+
+    /// Three workers, one of which lies about some of its results, in every order of answers the
+    /// seeds give: the step always completes, with the honest bits, and only the liar goes.
+    @Test(arguments: 0..<20)
+    func aStepWithALiarAmongThreeAlwaysCompletes(seed: Int) throws {
+        var m = try Self.machine(fraction: 1, minimumWorkers: 3)
+        var rng = SplitMix(seed: UInt64(seed))
+        var inbox: [(UInt8, Int)] = []  // (worker, micro-batch) assigned and not yet answered
+        var local: [Int] = []
+        func take(_ actions: [Action]) {
+            for (identity, list) in T.assigned(actions) { for g in list { inbox.append((identity[0], g)) } }
+            local += Self.computedHere(actions)
+        }
+        take(Self.hello(&m, 1))
+        take(Self.hello(&m, 2))
+        take(Self.hello(&m, 3))
+        var applied: [WireMessage.GradientResult]? = nil
+        var quarantined: [String] = []
+        var rounds = 0
+        while applied == nil, rounds < 1000 {
+            rounds += 1
+            var actions: [Action]
+            if !local.isEmpty, inbox.isEmpty || rng.next() % 3 == 0 {
+                actions = m.coordinatorComputed(T.result(local.removeFirst(), step: 0), now: 0.2)
+            } else if !inbox.isEmpty {
+                let (n, g) = inbox.remove(at: Int(rng.next() % UInt64(inbox.count)))
+                // Worker 2 lies about odd micro-batches.
+                actions = Self.send(&m, n, T.result(g, step: 0, tag: n == 2 && g % 2 == 1 ? 0.5 : 0), at: 0.2)
+            } else {
+                break
+            }
+            quarantined += T.summary(actions).filter { $0.hasPrefix("quarantined") }
+            take(actions)
+            applied = Self.applied(actions)
+        }
+        #expect(applied?.map(\.lossSum) == T.step(0).map { Double($0) }, "seed \(seed): stalled with \(inbox) waiting, \(local) to compute here")
+        #expect(quarantined.allSatisfy { $0.hasPrefix("quarantined 2 ") } && quarantined.count <= 1, "\(quarantined)")
+        #expect(!m.liveWorkerIDs.contains(2) || quarantined.isEmpty)
+    }
+}
+
+/// A small seeded generator for the orders of answers.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
