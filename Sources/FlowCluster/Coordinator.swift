@@ -258,7 +258,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             }
             let t = now()
-            if t - lastTick >= 0.02 {
+            // Not once the job is done: the workers told goodbye may already have exited, which
+            // `watch` would take for a failure.
+            if t - lastTick >= 0.02, !machine.isFinished {
                 lastTick = t
                 try watch()
                 var actions = machine.tick(now: t)
