@@ -164,7 +164,7 @@ public final class Worker {
     /// Messages queued per direction (a step's results, with room to spare).
     static let highWaterMark = 4096
     /// How long a send may wait for room in the queue.
-    static let sendTimeoutMilliseconds = 10_000
+    static let sendTimeoutMilliseconds = 2_000
 
     private func send(_ socket: ZMQSocket, _ bytes: [UInt8]) {
         do {
