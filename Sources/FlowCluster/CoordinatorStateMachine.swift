@@ -699,7 +699,7 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func handleErrorReport(_ report: WireMessage.ErrorReport, from id: UInt32, now: Double) -> [Action] {
         let note: [Action] = [.log(.ignored(peer: workers[id]?.identity ?? [], reason: "worker reported \(report.code): \(report.message)"))]
         guard phase == .running, report.jobID == job.spec.jobID, report.step == UInt64(step),
-              let item = report.item, let g = Int(exactly: item), pending[g] == id
+              let item = report.item, let g = Int(exactly: item), pending[g] == id || verifying[g]?.contains(id) == true
         else {
             droppedMessages += 1
             return note
@@ -721,7 +721,8 @@ public struct CoordinatorStateMachine: Sendable {
             // Forget what we believed it held, so that the reassignment resends rows and parameters.
             for m in redo {
                 workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
-                pending[m] = nil
+                if pending[m] == id { pending[m] = nil }
+                verifying[m]?.remove(id)  // it was computing a check copy
             }
             workers[id]?.version = nil
             return note + assign(redo, now: now)

@@ -158,6 +158,23 @@ struct CoordinatorVerificationTests {
         #expect(Self.applied(last)?.map(\.microBatch) == T.step(0).map { UInt64($0) }, "\(T.summary(tick))")
     }
 
+    @Test func aVerifierThatLacksRowsGetsThemAgain() throws {
+        var m = try Self.machine(fraction: 1, minimumWorkers: 2)
+        _ = Self.hello(&m, 1)
+        let start = Self.hello(&m, 2)
+        // Worker 2 answers its primaries but reports missing rows for one check copy.
+        let byOne = T.assigned(start)[[1]]!, byTwo = T.assigned(start)[[2]]!
+        let copy = try #require(byTwo.first { byOne.contains($0) })
+        let report = WireMessage.error(.init(code: .missingRows, jobID: T.jobID, step: 0, item: UInt64(copy), message: "no rows"))
+        let again = m.messageReceived(from: [2], bytes: report.encoded(), now: 0.1)
+        #expect(T.assigned(again)[[2]] == [copy], "\(T.summary(again))")
+        #expect(T.summary(again).contains { $0.hasPrefix("rows [2]") }, "\(T.summary(again))")
+        var last: [Action] = []
+        for g in byOne { last = Self.send(&m, 1, T.result(g, step: 0)) }
+        for g in byTwo { last = Self.send(&m, 2, T.result(g, step: 0)) }
+        #expect(Self.applied(last) != nil, "\(T.summary(last))")
+    }
+
     /// Three workers, one of which lies about some of its results, in every order of answers the
     /// seeds give: the step always completes, with the honest bits, and only the liar goes.
     @Test(arguments: 0..<20)
