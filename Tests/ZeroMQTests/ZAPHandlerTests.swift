@@ -95,6 +95,37 @@ struct ZAPHandlerTests {
         #expect(try !Self.getsThrough(context2, to: router, at: endpoint, serverKey: serverKeys.publicKey, clientKeys: try CurveKeyPair.generate()))
     }
 
+    /// What a refused client sees: the monitor reports the ZAP status (400), and a client that
+    /// pins the wrong server key sees its handshake fail.
+    @Test func aMonitoredClientLearnsWhyItWasRefused() throws {
+        let serverKeys = try CurveKeyPair.generate()
+        let context = try ZMQContext()
+        let handler = ZAPHandler(context: context) { _ in .deny(reason: "no") }
+        try handler.start()
+        defer { handler.stop() }
+        let (router, endpoint) = try Self.server(context, keys: serverKeys, enforce: true)
+        defer { router.close() }
+        for (serverKey, expected) in [(serverKeys.publicKey, ZMQMonitorEvents.handshakeFailedAuth),
+                                      (try CurveKeyPair.generate().publicKey, .handshakeFailedNoDetail)] {
+            let client = try ZMQSocket(context: context, type: .dealer)
+            defer { client.close() }
+            try client.configureCurveClient(serverKey: serverKey, keyPair: try CurveKeyPair.generate())
+            let monitorEndpoint = "inproc://monitor-\(UInt32.random(in: 0...UInt32.max))"
+            try client.monitor(monitorEndpoint, events: [.handshakeFailedAuth, .handshakeFailedNoDetail, .handshakeFailedProtocol])
+            let events = try ZMQSocket(context: context, type: .pair)
+            defer { events.close() }
+            try events.connect(monitorEndpoint)
+            try client.connect(endpoint)
+            let frames = try #require(try events.receive(timeoutMilliseconds: patience, maxFrames: 4))
+            let event = try #require(ZMQMonitorEvent(frames: frames))
+            #expect(event.event == expected, "\(event)")
+            if expected == .handshakeFailedAuth { #expect(event.value == 400) }
+            #expect(event.endpoint == endpoint)
+            try client.monitor(nil, events: [])
+        }
+        #expect(ZMQMonitorEvent(frames: [[1, 2, 3]]) == nil)
+    }
+
     @Test func startingTwiceIsRefused() throws {
         let context = try ZMQContext()
         let handler = ZAPHandler(context: context) { _ in .deny(reason: "") }
