@@ -541,9 +541,11 @@ struct WorkerStateMachineTests {
         #expect(applied == [0, 1, 2, 3])
         #expect(finished == [[1]])
         #expect(coordinator.liveWorkerIDs == [1], "worker 2 was declared dead")
-        // Worker 2 died between steps, holding no results: every micro-batch was computed once.
+        // Worker 2 died between steps, holding no results: every micro-batch was computed, and
+        // twice only when it was also sent to a backup worker while the other was slow.
         #expect(Set(computed.keys) == Set((0..<32).map(UInt64.init)))
-        #expect(computed.values.allSatisfy { $0 == 1 }, "\(computed.filter { $0.value != 1 })")
+        let extra = computed.values.reduce(0, +) - 32
+        #expect(extra <= coordinator.backupsSent, "\(computed.filter { $0.value != 1 }), \(coordinator.backupsSent) backups")
         #expect(coordinator.invalidMessages.isEmpty && workers.values.allSatisfy { $0.invalidMessages == 0 })
     }
 }
