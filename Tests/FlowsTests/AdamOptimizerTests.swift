@@ -38,3 +38,42 @@ struct AdamOptimizerTests {
         #expect(FlatVector.firstNonFinite([Float](repeating: 0, count: 10) + [.infinity], count: 11) == 10)
     }
 }
+
+/// The vectorised update gives the bits of the scalar rule, element by element, for both
+/// precisions and for lengths that leave a scalar tail.
+struct AdamVectorKernelTests {
+    static func check<T: FlowScalar, V: SIMD>(_: T.Type, _ vector: V.Type, count: Int) where V.Scalar == T {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ range: ClosedRange<Double>) -> T { T(Double.random(in: range, using: &generator)) }
+        // Values over many magnitudes, with exact zeros.
+        func spread() -> T { T(Double.random(in: -1...1, using: &generator) * Foundation.pow(10, Double.random(in: -12...3, using: &generator))) }
+        let parameters = (0..<count).map { _ in random(-2...2) }
+        let m = (0..<count).map { i in i % 5 == 0 ? 0 : spread() }
+        let v = (0..<count).map { i in i % 5 == 0 ? 0 : abs(spread()) }
+        let gradient = (0..<count).map { i in i % 7 == 0 ? 0 : spread() }
+        var (p1, m1, v1) = (parameters, m, v)
+        var (p2, m2, v2) = (parameters, m, v)
+        let (step, root, b1, b2, eps) = (T(0.0031), T(0.0447), T(0.9), T(0.999), T(1e-8))
+        gradient.withUnsafeBufferPointer { g in
+            AdamOptimizer<T>.vectorKernel(V.self, &p1, &m1, &v1, g.baseAddress!, count, step, root, b1, b2, eps)
+            AdamOptimizer<T>.kernel(&p2, &m2, &v2, g.baseAddress!, count, step, root, b1, b2, eps)
+        }
+        for (name, a, b) in [("parameters", p1, p2), ("first moment", m1, m2), ("second moment", v1, v2)] {
+            func same(_ x: T, _ y: T) -> Bool {
+                x.sign == y.sign && x.exponentBitPattern == y.exponentBitPattern && x.significandBitPattern == y.significandBitPattern
+            }
+            let first = a.indices.first { !same(a[$0], b[$0]) }
+            #expect(first == nil, "\(T.self) × \(count): \(name)[\(first ?? -1)] differs")
+        }
+    }
+
+    @Test(arguments: [0, 1, 15, 16, 17, 1000, 4099])
+    func floatLanesMatchTheScalarRule(count: Int) {
+        Self.check(Float.self, SIMD16<Float>.self, count: count)
+    }
+
+    @Test(arguments: [0, 1, 7, 8, 9, 1000, 4099])
+    func doubleLanesMatchTheScalarRule(count: Int) {
+        Self.check(Double.self, SIMD8<Double>.self, count: count)
+    }
+}
