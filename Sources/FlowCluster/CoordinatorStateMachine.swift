@@ -461,22 +461,31 @@ public struct CoordinatorStateMachine: Sendable {
         }
         var actions: [Action] = []
         for id in byWorker.keys.sorted() {
-            guard var peer = workers[id], let list = byWorker[id] else { continue }
-            for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
-                actions.append(.sendShard(identity: peer.identity, shard: shard))
-                peer.rowsHeld.insert(shard)
-            }
-            if peer.version != UInt64(step) {
-                actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
-                peer.version = UInt64(step)
-            }
-            peer.lastSent = now
-            workers[id] = peer
+            guard let list = byWorker[id] else { continue }
             stepOwners.insert(id)
             if job.localSteps != nil { units[id, default: []].append(list) }
-            actions.append(.send(identity: peer.identity, message: .assignment(.init(
-                jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
+            actions += handOut(list, to: id, now: now)
         }
+        return actions
+    }
+
+    /// The actions that give worker `id` the micro-batches `list` of the current step: the rows of
+    /// shards it lacks, the current parameters unless it holds them, then the assignment.
+    private mutating func handOut(_ list: [Int], to id: UInt32, now: Double) -> [Action] {
+        guard var peer = workers[id] else { return [] }
+        var actions: [Action] = []
+        for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
+            actions.append(.sendShard(identity: peer.identity, shard: shard))
+            peer.rowsHeld.insert(shard)
+        }
+        if peer.version != UInt64(step) {
+            actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
+            peer.version = UInt64(step)
+        }
+        peer.lastSent = now
+        workers[id] = peer
+        actions.append(.send(identity: peer.identity, message: .assignment(.init(
+            jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
         return actions
     }
 
@@ -542,21 +551,10 @@ public struct CoordinatorStateMachine: Sendable {
         }
         var actions: [Action] = []
         for id in byWorker.keys.sorted() {
-            guard var peer = workers[id], let list = byWorker[id] else { continue }
-            for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
-                actions.append(.sendShard(identity: peer.identity, shard: shard))
-                peer.rowsHeld.insert(shard)
-            }
-            if peer.version != UInt64(step) {
-                actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
-                peer.version = UInt64(step)
-            }
-            peer.lastSent = now
-            workers[id] = peer
+            guard let list = byWorker[id] else { continue }
             backupsSent += list.count
             actions.append(.log(.backup(microBatches: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: id)))
-            actions.append(.send(identity: peer.identity, message: .assignment(.init(
-                jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
+            actions += handOut(list, to: id, now: now)
         }
         return actions
     }
