@@ -77,3 +77,45 @@ struct AdamVectorKernelTests {
         Self.check(Double.self, SIMD8<Double>.self, count: count)
     }
 }
+
+/// The gradient norm's fixed summation order (docs/model.md, gradient clipping).
+struct FlatVectorNormTests {
+    @Test(arguments: [0, 1, 7, 8, 9, 23, 1000])
+    func eightPartialSumsCombinedInAFixedOrder(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -3...3, using: &generator) }
+        var s = [Double](repeating: 0, count: 8)
+        for (i, x) in values.enumerated() { s[i % 8] += Double(x) * Double(x) }
+        let expected = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))).squareRoot()
+        let norm = values.withUnsafeBufferPointer { FlatVector.norm($0.baseAddress!, count: count) }
+        #expect(norm.bitPattern == expected.bitPattern, "\(norm) vs \(expected)")
+        // And it is the norm: within rounding of a plain sum.
+        let plain = values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(abs(norm - plain) <= 1e-12 * max(plain, 1))
+    }
+}
+
+/// The fused division of `GradientSum.apply` equals its three separate passes, bit for bit.
+struct DivideAndMeasureTests {
+    @Test(arguments: [0, 1, 7, 8, 9, 23, 1000])
+    func matchesDivideThenScanThenNorm(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -300...300, using: &generator) }
+        var fused = values, separate = values
+        let (norm, bad) = fused.withUnsafeMutableBufferPointer { FlatVector.divideAndMeasure($0.baseAddress!, count: count, by: 7) }
+        separate.withUnsafeMutableBufferPointer { FlatVector.divide($0.baseAddress!, count: count, by: 7) }
+        let expectedNorm = separate.withUnsafeBufferPointer { FlatVector.norm($0.baseAddress!, count: count) }
+        #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern))
+        #expect(norm.bitPattern == expectedNorm.bitPattern)
+        #expect(bad == nil)
+    }
+
+    @Test(arguments: [(9, 3), (9, 8), (1000, 517)])
+    func findsTheFirstNonFiniteResult(count: Int, at index: Int) {
+        var values = [Double](repeating: 1, count: count)
+        values[index] = .infinity
+        values[count - 1] = .nan
+        let (_, bad) = values.withUnsafeMutableBufferPointer { FlatVector.divideAndMeasure($0.baseAddress!, count: count, by: 2) }
+        #expect(bad == index)
+    }
+}
