@@ -133,7 +133,8 @@ struct WorkerStateMachineTests {
         #expect(m.receive(.jobSpec(Self.spec()), at: 0) == [.storeJob(Self.spec())])
     }
 
-    enum OtherJob: String, CaseIterable, Sendable { case scoring, parameterSync }
+    /// Jobs this worker does not run (scoring jobs it does run: `WorkerScoringStateTests`).
+    enum OtherJob: String, CaseIterable, Sendable { case parameterSync }
 
     @Test(arguments: OtherJob.allCases)
     func aJobThisWorkerDoesNotRunIsRefused(_ kind: OtherJob) {
@@ -142,7 +143,6 @@ struct WorkerStateMachineTests {
         _ = m.receive(.welcome(Self.welcome), at: 0)
         var spec = Self.spec()
         switch kind {
-        case .scoring: spec.mode = .scoring(.init(chunkRows: 100, wantLatent: false))
         case .parameterSync: spec = Self.spec(sync: .parameters(.init(localSteps: 4)))
         }
         let actions = m.receive(.jobSpec(spec), at: 0)
@@ -393,7 +393,6 @@ struct WorkerStateMachineTests {
         .gradientResult(.init(jobID: jobID, step: 0, version: 0, microBatch: 0, rowCount: 10, lossSum: 0, gradient: .float32([0]))),
         .localResult(.init(jobID: jobID, round: 0, baseVersion: 0, rowCount: 1, lossSum: 0, parameters: .float32([0]))),
         .scoreResult(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil)),
-        .scoreChunk(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, dimension: 2, values: .float32([0, 0]))),
     ]
 
     @Test func garbageAndKindsACoordinatorMayNotSendAreCountedAndLoggedOnce() {
@@ -505,7 +504,7 @@ struct WorkerStateMachineTests {
                     Issue.record("worker \(identity) reconnects: \(reason)")
                 case .finish:
                     finished.insert(identity)
-                case .storeJob, .storeShard, .storeParameters, .log:
+                case .storeJob, .storeShard, .storeParameters, .score, .log:
                     break
                 }
             }
