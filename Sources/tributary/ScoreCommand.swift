@@ -125,6 +125,7 @@ struct ScoreCommand: ParsableCommand {
     static func summary(rows: Int, seconds: Double, writer: ScoreOutputWriter, extra: [String]) -> String {
         var text = "scored \(rows) rows in \(String(format: "%.2f", seconds)) s (\(ProgressDisplay.format(Double(rows) / max(seconds, 1e-9))) rows/s)"
         text += extra.map { "; " + $0 }.joined()
+        if let peak = peakResidentMiB() { text += "; peak RSS \(peak) MiB" }
         text += "; wrote \(writer.outputPath)"
         if let latent = writer.latentPath { text += " and \(latent)" }
         let unscored = writer.unscoredCount
@@ -138,4 +139,13 @@ struct ScoreCommand: ParsableCommand {
         }
         return text
     }
+}
+
+/// This process's peak resident set (`VmHWM` in `/proc/self/status`), in MiB; nil where there is no procfs.
+func peakResidentMiB() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { return nil }
+    return (kilobytes + 1023) / 1024
 }
