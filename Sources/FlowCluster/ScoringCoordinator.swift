@@ -12,6 +12,8 @@ public struct ScoringSummary: Sendable {
     public var chunks: Int
     /// Chunks computed in this run.
     public var computedChunks: Int
+    /// Rows in the chunks computed in this run.
+    public var computedRows: Int
     /// Chunks found done in the journal.
     public var journaledChunks: Int
     /// Rows not scored, per status.
@@ -159,6 +161,7 @@ public final class ScoringCoordinator {
         for (id, rows) in machine.acceptedRows { perWorker[names[id] ?? "worker \(id)", default: 0] += rows }
         return ScoringSummary(
             rows: machine.job.rowCount, chunks: machine.job.chunkCount, computedChunks: machine.acceptedChunks,
+            computedRows: machine.acceptedRows.values.reduce(0, +),
             journaledChunks: journaled, unscored: output.unscored, rowsPerWorker: perWorker, seconds: now(),
             droppedMessages: machine.droppedMessages, invalidMessages: machine.invalidMessages.values.reduce(0, +))
     }

@@ -91,7 +91,7 @@ struct ClusterScoreRun {
         }
         if summary.droppedMessages > 0 { extra.append("\(summary.droppedMessages) duplicate or late results dropped") }
         if summary.invalidMessages > 0 { extra.append("\(summary.invalidMessages) invalid messages dropped") }
-        print(ScoreCommand.summary(rows: summary.rows, seconds: summary.seconds, writer: writer, extra: extra))
+        print(ScoreCommand.summary(rows: summary.rows, computed: summary.computedRows, seconds: summary.seconds, writer: writer, extra: extra))
     }
 
     /// What the journal must match: the model's bytes, the input file, the outputs, the chunking.

@@ -90,7 +90,14 @@ struct ScoreCommand: ParsableCommand {
     private var reportPath: String { report ?? ScoreOutputWriter.defaultReportPath(output: output) }
 
     private func score<S: FlowScalar>(_ flow: RealNVP<S>, scorer: ChunkScorer) throws {
+        let indexing = Date()
+        let isText = (try? DataFormat(path: input)) != .npy
+        if isText { FileHandle.standardError.write(Data("indexing \(input) (one streaming pass)…\n".utf8)) }
         let source = try ScoringInput(path: input, chunkRows: chunk)
+        if isText {
+            FileHandle.standardError.write(Data(String(
+                format: "indexed %d rows in %d chunks in %.1f s\n", source.rowCount, source.chunkCount, Date().timeIntervalSince(indexing)).utf8))
+        }
         guard source.columns == flow.dimension else {
             throw CLIError("\(input) has \(source.columns) columns but the model \(model) expects \(flow.dimension); nothing was scored")
         }
@@ -122,8 +129,9 @@ struct ScoreCommand: ParsableCommand {
     }
 
     /// The final summary line(s).
-    static func summary(rows: Int, seconds: Double, writer: ScoreOutputWriter, extra: [String]) -> String {
-        var text = "scored \(rows) rows in \(String(format: "%.2f", seconds)) s (\(ProgressDisplay.format(Double(rows) / max(seconds, 1e-9))) rows/s)"
+    /// `computed` rows were scored in this run (the others came from a journal).
+    static func summary(rows: Int, computed: Int? = nil, seconds: Double, writer: ScoreOutputWriter, extra: [String]) -> String {
+        var text = "scored \(rows) rows in \(String(format: "%.2f", seconds)) s (\(ProgressDisplay.format(Double(computed ?? rows) / max(seconds, 1e-9))) rows/s)"
         text += extra.map { "; " + $0 }.joined()
         if let peak = peakResidentMiB() { text += "; peak RSS \(peak) MiB" }
         text += "; wrote \(writer.outputPath)"
