@@ -200,6 +200,32 @@ extension ClusterTests {
             for r in 0..<50 { #expect(lp.values[r].isNaN == (bad[r] != nil), "row \(r)") }
         }
 
+        /// Ctrl-C on `score --workers`: every worker process goes with the coordinator (the
+        /// harness fails the test on any stray), no output appears, and the journal stays for --resume.
+        @Test func anInterruptedLocalClusterLeavesNoProcessAndNoOutput() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            try ScoringFixture.copy(into: h.dir)
+            let run = try h.start("score", Self.score + ["--output", "cluster.npy", "--workers", "2"])
+            let journal = h.dir.file("cluster.npy.journal/journal")
+            let going = h.waitUntil(timeout: 60) { ScoringFixture.journalRecords(journal).count >= 5 || !run.isRunning }
+            #expect(going && run.isRunning, "\(h.report())")
+            h.signal(run, SIGINT)
+            #expect(run.wait(timeout: 10), "\(h.report())")
+            #expect(run.exitCode != 0 || run.terminatingSignal != nil)
+            #expect(!FileManager.default.fileExists(atPath: h.dir.file("cluster.npy")))
+            #expect(ScoringFixture.journalRecords(journal).count >= 5)
+        }
+
+        @Test func plainTCPOffLoopbackIsRefusedWithoutInsecure() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            try ScoringFixture.copy(into: h.dir)
+            let run = try CLI.run(Self.score + ["--output", "lp.npy", "--bind", "tcp://0.0.0.0:5999"], in: h.dir.path)
+            #expect(run.status != 0 && run.stderr.contains("--insecure"), "\(run)")
+            #expect(!FileManager.default.fileExists(atPath: h.dir.file("lp.npy.journal")))
+        }
+
         @Test func aModelAndInputOfDifferentDimensionAreRefusedBeforeAnyWork() throws {
             let h = try ClusterHarness()
             defer { h.finish() }
