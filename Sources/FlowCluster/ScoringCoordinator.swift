@@ -26,6 +26,11 @@ public struct ScoringSummary: Sendable {
     public var droppedMessages: Int
     /// Invalid messages received.
     public var invalidMessages: Int
+    /// Verified chunks decided in this run, those that needed a third computation, and the
+    /// workers quarantined.
+    public var verifiedChunks: Int
+    public var mismatches: Int
+    public var quarantinedWorkers: Int
 }
 
 /// A snapshot for progress lines.
@@ -163,7 +168,8 @@ public final class ScoringCoordinator {
             rows: machine.job.rowCount, chunks: machine.job.chunkCount, computedChunks: machine.acceptedChunks,
             computedRows: machine.acceptedRows.values.reduce(0, +),
             journaledChunks: journaled, unscored: output.unscored, rowsPerWorker: perWorker, seconds: now(),
-            droppedMessages: machine.droppedMessages, invalidMessages: machine.invalidMessages.values.reduce(0, +))
+            droppedMessages: machine.droppedMessages, invalidMessages: machine.invalidMessages.values.reduce(0, +),
+            verifiedChunks: machine.verifiedChunks, mismatches: machine.mismatches, quarantinedWorkers: machine.quarantined.count)
     }
 
     private func perform(_ actions: [ScoringStateMachine.Action], router: ZMQSocket) throws {
@@ -233,6 +239,10 @@ public final class ScoringCoordinator {
         case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) chunks reassigned"
         case .workerLeft(let id, let name, let n): return "worker \(id) (\(name)) left; \(n) chunks reassigned"
         case .chunkStalled(let chunk, let id): return "chunk \(chunk) stalled at worker \(id); also given to another worker"
+        case .verificationMismatch(let chunk, let ids):
+            return "chunk \(chunk): workers \(ids.map(String.init).joined(separator: " and ")) computed different results; a third worker decides"
+        case .workerQuarantined(let id, let name, let chunk):
+            return "worker \(id) (\(name)) quarantined: its result of chunk \(chunk) disagreed with two other workers'"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(hex(peer)): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(hex(peer)): \(reason)"
         }

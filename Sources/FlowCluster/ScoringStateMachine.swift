@@ -42,6 +42,10 @@ public struct ScoringStateMachine: Sendable {
         case workerLeft(id: UInt32, name: String, reassigned: Int)
         /// A chunk outstanding too long was also given to another worker.
         case chunkStalled(chunk: Int, worker: UInt32)
+        /// Two workers' results for a verified chunk differ; a third worker computes it.
+        case verificationMismatch(chunk: Int, workers: [UInt32])
+        /// A worker whose result disagreed with two others is excluded from the job.
+        case workerQuarantined(id: UInt32, name: String, chunk: Int)
         /// The first invalid message from a peer (later ones are only counted).
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job.
@@ -68,12 +72,16 @@ public struct ScoringStateMachine: Sendable {
         public var maximumChunkFailures: Int
         /// This coordinator's instance id.
         public var instance: UInt64
+        /// The fraction of chunks computed by two different workers and compared bit for bit
+        /// (0: none). Which chunks is a pure function of the chunk index (``isVerified(_:)``).
+        public var verifyFraction: Double
 
         public init(
             spec: WireMessage.JobSpec, rowCount: Int, chunkRows: Int, inFlightPerWorker: Int = 2,
             heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, stallTimeout: Double = 60,
-            maximumChunkFailures: Int = 3, instance: UInt64
+            maximumChunkFailures: Int = 3, instance: UInt64, verifyFraction: Double = 0
         ) {
+            self.verifyFraction = verifyFraction
             self.spec = spec
             self.rowCount = rowCount
             self.chunkRows = chunkRows
@@ -92,6 +100,21 @@ public struct ScoringStateMachine: Sendable {
         public func rowRange(ofChunk k: Int) -> Range<Int> {
             let first = k * chunkRows
             return first..<min(rowCount, first + chunkRows)
+        }
+
+        /// Whether chunk `k` is verified: a hash of `k` mapped to [0, 1) falls below the fraction.
+        /// The same chunks in every run of the job, resumed or not.
+        public func isVerified(_ k: Int) -> Bool {
+            guard verifyFraction > 0 else { return false }
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            var v = UInt64(k)
+            for _ in 0..<8 {
+                h ^= v & 0xFF
+                h = h &* 0x0000_0100_0000_01B3
+                v >>= 8
+            }
+            h ^= h >> 29
+            return Double(h >> 11) / Double(1 << 53) < verifyFraction
         }
 
         var wantLatent: Bool {
@@ -139,6 +162,16 @@ public struct ScoringStateMachine: Sendable {
     private var speculated: Set<Int> = []
     private var failures: [Int: Int] = [:]
     private var heartbeatSequence: UInt64 = 0
+    /// Results received for verified chunks not yet decided, with the worker that sent each.
+    private var copies: [Int: [(worker: UInt32, result: WireMessage.ScoreResult)]] = [:]
+    /// Results needed to decide a verified chunk (2, or 3 after a disagreement).
+    private var required: [Int: Int] = [:]
+    /// Worker instances excluded for disagreeing (a hello from one is turned away).
+    public private(set) var quarantined: Set<UInt64> = []
+    private var instances: [UInt32: UInt64] = [:]
+    /// Verified chunks decided in this run, and how many needed a third computation.
+    public private(set) var verifiedChunks = 0
+    public private(set) var mismatches = 0
 
     /// A machine for `job`, with the chunks in `alreadyDone` (from the journal) not to compute.
     public init(job: Job, alreadyDone: Set<Int> = []) {
@@ -216,7 +249,7 @@ public struct ScoringStateMachine: Sendable {
             for (k, sent) in workers[id]!.inFlight.sorted(by: { $0.key < $1.key })
             where now - sent > job.stallTimeout && !speculated.contains(k) && !done[k] {
                 speculated.insert(k)
-                retry.append(k)
+                giveBack(k)
                 actions.append(.log(.chunkStalled(chunk: k, worker: id)))
             }
         }
@@ -239,6 +272,9 @@ public struct ScoringStateMachine: Sendable {
         guard hello.capabilities.dtypes.contains(job.spec.dtype) else {
             return [.send(identity: identity, message: .error(.init(code: .unsupportedDType, message: "the job needs \(job.spec.dtype)")))]
         }
+        guard !quarantined.contains(hello.instance) else {
+            return [.send(identity: identity, message: .goodbye(.init(reason: "quarantined: this worker's results disagreed with two other workers'")))]
+        }
         var actions: [Action] = []
         if let existing = identities[identity] {
             actions += remove([existing], now: now)
@@ -247,6 +283,7 @@ public struct ScoringStateMachine: Sendable {
         nextWorkerID += 1
         workers[id] = Peer(id: id, identity: identity, name: hello.name, lastHeard: now, lastSent: now)
         identities[identity] = id
+        instances[id] = hello.instance
         actions.append(send(id, .welcome(.init(
             workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
             heartbeatIntervalMilliseconds: UInt32(job.heartbeatInterval * 1000), heartbeatLiveness: UInt32(job.heartbeatLiveness))), now: now))
@@ -269,10 +306,26 @@ public struct ScoringStateMachine: Sendable {
         return isFinished ? [] : fillAll(now: now)
     }
 
-    /// Puts chunk `k` back in the queue unless another worker is still computing it.
+    /// Puts chunk `k` back in the queue when it lacks computations (none is running, or a
+    /// verified chunk needs more copies than are running).
     private mutating func giveBack(_ k: Int) {
-        let elsewhere = workers.values.contains { $0.inFlight[k] != nil }
-        if !elsewhere && !retry.contains(k) { retry.append(k) }
+        if missing(k) > 0 && !retry.contains(k) { retry.append(k) }
+    }
+
+    /// Results still to be asked for chunk `k`: those needed to decide it (plus one speculative
+    /// copy of a stalled chunk) minus those received and those being computed.
+    private func missing(_ k: Int) -> Int {
+        guard !done[k] else { return 0 }
+        let running = workers.values.reduce(0) { $0 + ($1.inFlight[k] != nil ? 1 : 0) }
+        let needed = (required[k] ?? 1) + (speculated.contains(k) ? 1 : 0)
+        return needed - (copies[k]?.count ?? 0) - running
+    }
+
+    /// Whether worker `id` may compute chunk `k`: not while it holds it, and a verified chunk
+    /// only by a worker that has not sent a copy of it.
+    private func eligible(_ k: Int, for id: UInt32) -> Bool {
+        guard !done[k], missing(k) > 0, workers[id]?.inFlight[k] == nil else { return false }
+        return !(copies[k]?.contains { $0.worker == id } ?? false)
     }
 
     // MARK: Chunks
@@ -281,14 +334,22 @@ public struct ScoringStateMachine: Sendable {
     /// lowest never handed out; skips done chunks and chunks the worker already holds.
     private mutating func nextChunk(for id: UInt32) -> Int? {
         retry.sort()
-        if let index = retry.firstIndex(where: { !done[$0] && workers[id]?.inFlight[$0] == nil }) {
-            return retry.remove(at: index)
-        }
         retry.removeAll { done[$0] }
+        if let index = retry.firstIndex(where: { eligible($0, for: id) }) {
+            let k = retry[index]
+            // Keep it queued while it lacks more computations than this one (verification).
+            if missing(k) <= 1 { retry.remove(at: index) }
+            return k
+        }
         while cursor < done.count && done[cursor] { cursor += 1 }
         guard cursor < done.count else { return nil }
-        defer { cursor += 1 }
-        return cursor
+        let k = cursor
+        cursor += 1
+        if job.isVerified(k) {
+            required[k] = 2
+            retry.append(k)  // its second copy goes to the next other worker with a free slot
+        }
+        return k
     }
 
     private mutating func fill(_ id: UInt32, now: Double) -> [Action] {
@@ -338,6 +399,15 @@ public struct ScoringStateMachine: Sendable {
             droppedMessages += 1
             return fill(id, now: now)
         }
+        if let needed = required[k] {
+            return verify(k, result, from: id, needed: needed, now: now)
+        }
+        return accept(k, result, from: id, now: now)
+    }
+
+    /// Accepts `result` as chunk `k`'s: stored, and the job ends with the last chunk.
+    private mutating func accept(_ k: Int, _ result: WireMessage.ScoreResult, from id: UInt32, now: Double) -> [Action] {
+        let range = job.rowRange(ofChunk: k)
         done[k] = true
         doneCount += 1
         acceptedChunks += 1
@@ -351,7 +421,71 @@ public struct ScoringStateMachine: Sendable {
             actions.append(.finished)
             return actions
         }
-        return actions + fill(id, now: now)
+        return actions + fillAll(now: now)
+    }
+
+    /// A copy of verified chunk `k`: kept until `needed` copies are in; two equal copies decide
+    /// it; after a disagreement a third computation decides, and the worker whose copy differs
+    /// from the two others is quarantined.
+    private mutating func verify(_ k: Int, _ result: WireMessage.ScoreResult, from id: UInt32, needed: Int, now: Double) -> [Action] {
+        if copies[k]?.contains(where: { $0.worker == id }) == true {
+            droppedMessages += 1
+            return fill(id, now: now)
+        }
+        copies[k, default: []].append((id, result))
+        return settle(k, now: now)
+    }
+
+    /// Decides verified chunk `k` when enough copies are in: two equal copies decide it (and a
+    /// worker whose copy differs from them is quarantined); two different copies ask for a third.
+    private mutating func settle(_ k: Int, now: Double) -> [Action] {
+        guard !done[k], let needed = required[k] else { return [] }
+        let received = copies[k] ?? []
+        guard received.count >= needed else {
+            giveBack(k)
+            return fillAll(now: now)
+        }
+        for i in received.indices {
+            for j in received.indices where j > i && received[i].result == received[j].result {
+                let winner = received[i]
+                copies[k] = nil
+                required[k] = nil
+                verifiedChunks += 1
+                var actions = accept(k, winner.result, from: winner.worker, now: now)
+                for other in received where other.result != winner.result {
+                    actions += quarantine(other.worker, chunk: k, now: now)
+                }
+                return actions
+            }
+        }
+        if needed >= 3 {
+            isFinished = true
+            return [.failed(reason: "chunk \(k): three workers (\(received.map { String($0.worker) }.joined(separator: ", "))) computed three different results")]
+        }
+        mismatches += 1
+        required[k] = 3
+        giveBack(k)
+        return [.log(.verificationMismatch(chunk: k, workers: received.map(\.worker)))] + fillAll(now: now)
+    }
+
+    /// Excludes worker `id`: goodbye, its chunks go to others, its undecided copies are
+    /// discarded — and a disagreement it took part in needs only two agreeing copies again.
+    private mutating func quarantine(_ id: UInt32, chunk: Int, now: Double) -> [Action] {
+        guard !isFinished || workers[id] != nil else { return [] }
+        if let instance = instances[id] { quarantined.insert(instance) }
+        var actions: [Action] = [.log(.workerQuarantined(id: id, name: workers[id]?.name ?? "", chunk: chunk))]
+        if workers[id] != nil {
+            actions.append(send(id, .goodbye(.init(reason: "quarantined: a result of chunk \(chunk) disagreed with two other workers'")), now: now))
+        }
+        var affected: [Int] = []
+        for k in copies.keys.sorted() where copies[k]!.contains(where: { $0.worker == id }) {
+            copies[k]!.removeAll { $0.worker == id }
+            if required[k] == 3 { required[k] = 2 }
+            affected.append(k)
+        }
+        actions += remove([id], now: now)
+        for k in affected where !isFinished { actions += settle(k, now: now) }
+        return actions + (isFinished ? [] : fillAll(now: now))
     }
 
     /// A worker could not score a chunk: the chunk is given to a worker again (after the

@@ -22,16 +22,20 @@ public final class Worker {
     private let crashAfterResults: Int?
     private var resultsSent = 0
     private let parentPID: Int32?
+    /// Test hook: perturb one value of every K-th scoring result sent.
+    private let corruptResultsEvery: Int?
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
     /// - Parameters:
     ///   - parentPID: exit when this process is gone (workers started by `train --workers`).
     ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
+    ///   - corruptResultsEvery: test hook: every K-th scoring result sent has one value perturbed.
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
-        log: @escaping (String) -> Void = { _ in }
+        corruptResultsEvery: Int? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
+        self.corruptResultsEvery = corruptResultsEvery
         self.endpoint = endpoint
         self.parentPID = parentPID
         self.threads = max(1, threads)
@@ -83,7 +87,8 @@ public final class Worker {
                         if let scoring, !scoring.setParameters(parameters) { log("parameters do not fit the scoring job; ignored") }
                     case .score(let chunk):
                         if let scoring {
-                            let bytes = scoring.score(chunk) {
+                            let corrupt = corruptResultsEvery.map { (resultsSent + 1) % $0 == 0 } ?? false
+                            let bytes = scoring.score(chunk, corrupt: corrupt) {
                                 // A long chunk must not look like a dead worker.
                                 for case .send(let message) in machine.heartbeatIfDue(now: now()) {
                                     send(socket, message.encoded())

@@ -48,8 +48,9 @@ final class WorkerScoringEngine {
     }
 
     /// Scores a chunk and returns the encoded `scoreResult` (or `error`); `between` is called
-    /// between slices of the work (the driver heartbeats there).
-    func score(_ chunk: WireMessage.ScoreChunk, between: () -> Void) -> [UInt8] {
+    /// between slices of the work (the driver heartbeats there). `corrupt` (a test hook) moves
+    /// the first finite log-prob by one ulp, as a faulty worker would.
+    func score(_ chunk: WireMessage.ScoreChunk, corrupt: Bool = false, between: () -> Void) -> [UInt8] {
         guard let scorer else {
             return WireMessage.error(.init(code: .missingParameters, jobID: spec.jobID, item: chunk.chunk, message: "no parameters")).encoded()
         }
@@ -58,7 +59,13 @@ final class WorkerScoringEngine {
                 code: .badMessage, jobID: spec.jobID, item: chunk.chunk,
                 message: "chunk of dimension \(chunk.dimension) in \(chunk.values.dtype); the job is \(scorer.dimension) in \(scorer.dtype)")).encoded()
         }
-        let scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), wantLatent: wantLatent, between: between)
+        var scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), wantLatent: wantLatent, between: between)
+        if corrupt, let r = scored.statuses.firstIndex(of: .ok) {
+            switch scored.logProbs {
+            case .float32(var v): v[r] = v[r].nextUp; scored.logProbs = .float32(v)
+            case .float64(var v): v[r] = v[r].nextUp; scored.logProbs = .float64(v)
+            }
+        }
         return WireMessage.scoreResult(.init(
             jobID: spec.jobID, chunk: chunk.chunk, firstRow: chunk.firstRow, rowCount: chunk.rowCount,
             statuses: scored.statuses, logProbs: scored.logProbs,

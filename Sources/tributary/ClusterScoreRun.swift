@@ -33,7 +33,8 @@ struct ClusterScoreRun {
             mode: .scoring(.init(chunkRows: UInt32(command.chunk), wantLatent: command.latent != nil)))
         let job = ScoringStateMachine.Job(
             spec: spec, rowCount: source.rowCount, chunkRows: command.chunk, inFlightPerWorker: command.inFlight,
-            heartbeatInterval: Double(command.heartbeatMilliseconds) / 1000, instance: UInt64.random(in: 1...UInt64.max))
+            heartbeatInterval: Double(command.heartbeatMilliseconds) / 1000, instance: UInt64.random(in: 1...UInt64.max),
+            verifyFraction: command.verifyFraction)
 
         var directory: String?
         let endpoint: String
@@ -84,6 +85,9 @@ struct ClusterScoreRun {
             if let count = command.workers, launcher.running() == 0 {
                 throw CLIError("all \(count) worker processes exited before the job finished; their messages are above (the journal keeps the finished chunks: rerun with --resume)")
             }
+            if command.verifyFraction > 0, command.workers != nil, launcher.running() < 2 {
+                throw CLIError("fewer than two worker processes are left, so chunks can no longer be verified; their messages are above (rerun with --resume)")
+            }
         })
         var extra = ["\(summary.computedChunks) chunks computed, \(summary.journaledChunks) taken from the journal"]
         if !summary.rowsPerWorker.isEmpty {
@@ -91,6 +95,9 @@ struct ClusterScoreRun {
         }
         if summary.droppedMessages > 0 { extra.append("\(summary.droppedMessages) duplicate or late results dropped") }
         if summary.invalidMessages > 0 { extra.append("\(summary.invalidMessages) invalid messages dropped") }
+        if command.verifyFraction > 0 {
+            extra.append("\(summary.verifiedChunks) chunks verified by two workers (\(summary.mismatches) disagreements settled by a third, \(summary.quarantinedWorkers) workers quarantined)")
+        }
         print(ScoreCommand.summary(rows: summary.rows, computed: summary.computedRows, seconds: summary.seconds, writer: writer, extra: extra))
     }
 

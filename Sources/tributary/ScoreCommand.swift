@@ -61,12 +61,15 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval of a cluster run (milliseconds).")
     var heartbeatMilliseconds: Int = 250
 
+    @Option(name: .customLong("verify-fraction"), help: "Fraction P of chunks computed by two different workers and compared bit for bit; a disagreement is settled by a third and the odd worker is quarantined (cluster runs).")
+    var verifyFraction: Double = 0
+
     @Option(name: .customLong("in-flight"), help: ArgumentHelp("Chunks a worker may hold at once.", visibility: .hidden))
     var inFlight: Int = 2
 
     func validate() throws {
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1") }
-        guard chunk <= 1 << 24 else { throw ValidationError("--chunk must be at most \(1 << 24)") }
+        guard chunk <= 1 << 20 else { throw ValidationError("--chunk must be at most \(1 << 20) (the rows a worker accepts in one message)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if workers != nil && bind != nil { throw ValidationError("--workers and --bind exclude each other") }
@@ -74,6 +77,13 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--journal and --resume apply to cluster runs (--workers or --bind)")
         }
         guard inFlight >= 1 else { throw ValidationError("--in-flight must be at least 1") }
+        guard verifyFraction >= 0 && verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be in [0, 1]") }
+        if verifyFraction > 0 {
+            guard workers != nil || bind != nil else { throw ValidationError("--verify-fraction applies to cluster runs (--workers or --bind)") }
+            if let workers, workers < 3 {
+                throw ValidationError("--verify-fraction needs --workers 3 or more (two to compare, a third to settle a disagreement)")
+            }
+        }
         guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         if let bind { try ClusterError.checkEndpoint(bind, insecure: insecure) }
     }

@@ -23,11 +23,12 @@ struct ScoringStateMachineTests {
             mode: .scoring(.init(chunkRows: UInt32(chunkRows), wantLatent: wantLatent)))
     }
 
-    static func machine(done: Set<Int> = [], wantLatent: Bool = false, inFlight: Int = 2) -> Machine {
+    static func machine(done: Set<Int> = [], wantLatent: Bool = false, inFlight: Int = 2, verify: Double = 0) -> Machine {
         Machine(
             job: .init(
                 spec: spec(wantLatent: wantLatent), rowCount: rows, chunkRows: chunkRows, inFlightPerWorker: inFlight,
-                heartbeatInterval: 0.25, heartbeatLiveness: 4, stallTimeout: 5, maximumChunkFailures: 3, instance: 7),
+                heartbeatInterval: 0.25, heartbeatLiveness: 4, stallTimeout: 5, maximumChunkFailures: 3, instance: 7,
+                verifyFraction: verify),
             alreadyDone: done)
     }
 
@@ -329,5 +330,108 @@ struct ScoringStateMachineTests {
         #expect(Self.messages(join, to: 1).contains { if case .goodbye = $0 { return true } else { return false } })
         #expect(Self.chunks(join, to: 1).isEmpty)
         #expect(m.tick(now: 5).isEmpty)
+    }
+
+    // MARK: Verification (--verify-fraction)
+
+    @Test func whichChunksAreVerifiedIsAFixedFunctionOfTheIndexAndTheFraction() {
+        let quarter = Self.machine(verify: 0.25).job
+        let picked = (0..<10_000).filter { quarter.isVerified($0) }
+        #expect(picked.count > 2_200 && picked.count < 2_800, "\(picked.count) of 10 000")
+        #expect(picked == (0..<10_000).filter { Self.machine(verify: 0.25).job.isVerified($0) })
+        #expect((0..<1000).allSatisfy { Self.machine(verify: 1).job.isVerified($0) })
+        #expect(!(0..<1000).contains { Self.machine(verify: 0).job.isVerified($0) })
+    }
+
+    @Test func aVerifiedChunkGoesToTwoWorkersAndTwoEqualResultsDecideIt() {
+        var m = Self.machine(verify: 1)
+        let one = m.messageReceived(from: [1], bytes: Self.hello(1), now: 0)
+        // Alone, worker 1 gets fresh chunks: a second copy must come from another worker.
+        #expect(Self.chunks(one, to: 1) == [0, 1])
+        let two = m.messageReceived(from: [2], bytes: Self.hello(2), now: 0)
+        #expect(Self.chunks(two, to: 2) == [0, 1], "the second copies come first")
+        #expect(Self.stored(m.messageReceived(from: [1], bytes: Self.bytes(Self.result(0)), now: 1)).isEmpty, "one copy decides nothing")
+        let decided = m.messageReceived(from: [2], bytes: Self.bytes(Self.result(0)), now: 1.1)
+        #expect(Self.stored(decided) == [0])
+        #expect(m.verifiedChunks == 1 && m.mismatches == 0 && m.isDone(0))
+        // The same worker's copy twice is not a verification.
+        _ = m.messageReceived(from: [1], bytes: Self.bytes(Self.result(1)), now: 1.2)
+        #expect(m.doneCount == 1)
+    }
+
+    @Test func aDisagreementIsSettledByAThirdWorkerAndTheOddOneIsQuarantined() {
+        var m = Self.machine(verify: 1)
+        _ = m.messageReceived(from: [1], bytes: Self.hello(1), now: 0)  // 0, 1
+        _ = m.messageReceived(from: [3], bytes: Self.hello(3), now: 0)  // id 2: second copies of 0, 1
+        _ = m.messageReceived(from: [1], bytes: Self.bytes(Self.result(0)), now: 1)
+        let differ = m.messageReceived(from: [3], bytes: Self.bytes(Self.result(0, tag: 1)), now: 1.1)
+        #expect(differ.contains(.log(.verificationMismatch(chunk: 0, workers: [1, 2]))))
+        #expect(Self.stored(differ).isEmpty && m.mismatches == 1)
+        // A third worker joins and is given chunk 0 first.
+        let third = m.messageReceived(from: [2], bytes: Self.hello(2), now: 1.2)
+        #expect(Self.chunks(third, to: 2).first == 0)
+        let settled = m.messageReceived(from: [2], bytes: Self.bytes(Self.result(0)), now: 1.3)
+        #expect(Self.stored(settled) == [0])
+        #expect(settled.contains(.log(.workerQuarantined(id: 2, name: "w3", chunk: 0))))
+        #expect(Self.messages(settled, to: 3).contains { if case .goodbye = $0 { return true } else { return false } })
+        #expect(m.liveWorkerIDs == [1, 3] && m.quarantined == [13])
+        // The quarantined worker's hello (same instance, any identity) is turned away.
+        let back = m.messageReceived(from: [9], bytes: Self.hello(3), now: 2)
+        #expect(Self.chunks(back, to: 9).isEmpty && m.liveWorkerIDs == [1, 3])
+        #expect(Self.messages(back, to: 9).contains { if case .goodbye = $0 { return true } else { return false } })
+    }
+
+    @Test func threeDifferentResultsFailTheJob() {
+        var m = Self.machine(verify: 1)
+        for n: UInt8 in 1...3 { _ = m.messageReceived(from: [n], bytes: Self.hello(n), now: 0) }
+        _ = m.messageReceived(from: [1], bytes: Self.bytes(Self.result(0, tag: 1)), now: 1)
+        _ = m.messageReceived(from: [2], bytes: Self.bytes(Self.result(0, tag: 2)), now: 1)
+        let last = m.messageReceived(from: [3], bytes: Self.bytes(Self.result(0, tag: 3)), now: 1)
+        #expect(last.contains { if case .failed = $0 { return true } else { return false } }, "\(last)")
+        #expect(m.isFinished && m.doneCount == 0)
+    }
+
+    @Test func aWholeVerifiedJobFinishesWithEveryChunkComputedTwice() {
+        var m = Self.machine(verify: 1)
+        var outbox: [(UInt8, Int)] = []
+        func take(_ actions: [Action]) {
+            for case .sendChunk(let identity, let k) in actions { outbox.append((identity[0], k)) }
+        }
+        take(m.messageReceived(from: [1], bytes: Self.hello(1), now: 0))
+        take(m.messageReceived(from: [2], bytes: Self.hello(2), now: 0))
+        var computed: [Int: [UInt8]] = [:]
+        var stored: [Int] = []
+        while !outbox.isEmpty && !m.isFinished {
+            let (n, k) = outbox.removeFirst()
+            computed[k, default: []].append(n)
+            let actions = m.messageReceived(from: [n], bytes: Self.bytes(Self.result(k)), now: 1)
+            stored += Self.stored(actions)
+            take(actions)
+        }
+        #expect(m.isFinished && stored.sorted() == Array(0..<10) && m.verifiedChunks == 10)
+        #expect(computed.values.allSatisfy { Set($0) == [1, 2] }, "\(computed)")
+    }
+
+    /// The bad worker took part in two disagreements: once it is outvoted on one chunk and
+    /// quarantined, the other chunk needs two agreeing copies again, not a third worker.
+    @Test func aQuarantineResolvesTheOtherDisagreementsTheWorkerTookPartIn() {
+        var m = Self.machine(verify: 1)
+        _ = m.messageReceived(from: [1], bytes: Self.hello(1), now: 0)  // id 1: 0, 1
+        _ = m.messageReceived(from: [2], bytes: Self.hello(2), now: 0)  // id 2 (bad): second copies of 0, 1
+        _ = m.messageReceived(from: [1], bytes: Self.bytes(Self.result(0)), now: 1)  // w1 now holds 1, 2
+        _ = m.messageReceived(from: [2], bytes: Self.bytes(Self.result(0, tag: 9)), now: 1)
+        _ = m.messageReceived(from: [2], bytes: Self.bytes(Self.result(1, tag: 9)), now: 1)
+        #expect(m.mismatches == 1, "chunk 1 has one copy so far")
+        _ = m.messageReceived(from: [1], bytes: Self.bytes(Self.result(1)), now: 1.1)
+        #expect(m.mismatches == 2)
+        // Worker 3 settles chunk 0: worker 2 is quarantined; chunk 1 then waits for one more
+        // agreeing copy (worker 3 already has it in flight), not for a fourth worker.
+        let join = m.messageReceived(from: [3], bytes: Self.hello(3), now: 1.2)
+        #expect(Self.chunks(join, to: 3) == [0, 1])
+        let settled = m.messageReceived(from: [3], bytes: Self.bytes(Self.result(0)), now: 1.3)
+        #expect(Self.stored(settled) == [0] && m.quarantined == [12])
+        let second = m.messageReceived(from: [3], bytes: Self.bytes(Self.result(1)), now: 1.4)
+        #expect(Self.stored(second) == [1], "\(second)")
+        #expect(m.liveWorkerIDs == [1, 3] && !m.isFinished)
     }
 }

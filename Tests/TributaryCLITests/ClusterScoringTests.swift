@@ -226,6 +226,37 @@ extension ClusterTests {
             #expect(!FileManager.default.fileExists(atPath: h.dir.file("lp.npy.journal")))
         }
 
+        /// `--verify-fraction 1`: every chunk computed by two workers; a worker that corrupts
+        /// every second result (the hidden `--corrupt-results-every` hook) is caught, outvoted by a
+        /// third computation and quarantined, and the output is still the single-process bytes.
+        @Test func verificationQuarantinesAWorkerWhoseResultsDisagree() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            try ScoringFixture.copy(into: h.dir)
+            let base = Self.score.map { $0 == "1024" ? "4096" : $0 }
+            try CLI.succeed(base + ["--output", "one.npy"], in: h.dir.path, timeout: 60)
+            let endpoint = h.ipcEndpoint
+            let coordinator = try h.start("coordinator", base + ["--output", "cluster.npy", "--bind", endpoint, "--verify-fraction", "1"])
+            let honest = try ["w1", "w2"].map { try h.start($0, ["worker", "--connect", endpoint, "--name", $0]) }
+            let faulty = try h.start("bad", ["worker", "--connect", endpoint, "--name", "bad", "--corrupt-results-every", "2"])
+            h.expectSuccess(coordinator, timeout: 120)
+            for worker in honest { h.expectSuccess(worker, timeout: 10) }
+            h.expectSuccess(faulty, timeout: 10)
+            Self.expectSame(h.dir, "cluster.npy", as: "one.npy", h.report())
+            #expect(!lines(of: coordinator.stderr, containing: "(bad) quarantined").isEmpty, "\(h.report())")
+            #expect(lines(of: coordinator.stderr, containing: "(w1) quarantined").isEmpty && lines(of: coordinator.stderr, containing: "(w2) quarantined").isEmpty)
+            #expect(coordinator.stdout.contains("74 chunks verified by two workers") && coordinator.stdout.contains("1 workers quarantined"), "\(h.report())")
+            #expect(faulty.stderr.contains("quarantined"), "the faulty worker was told why it was sent away: \(faulty)")
+        }
+
+        @Test func verificationNeedsThreeLocalWorkers() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            try ScoringFixture.copy(into: h.dir)
+            let run = try CLI.run(Self.score + ["--output", "lp.npy", "--workers", "2", "--verify-fraction", "0.1"], in: h.dir.path)
+            #expect(run.status != 0 && run.stderr.contains("--workers 3"), "\(run)")
+        }
+
         @Test func aModelAndInputOfDifferentDimensionAreRefusedBeforeAnyWork() throws {
             let h = try ClusterHarness()
             defer { h.finish() }
