@@ -14,7 +14,7 @@ struct ScoreCommand: ParsableCommand {
         discussion: """
             The input is read chunk by chunk, so files larger than memory can be scored. The output \
             (NPY or CSV by extension) has one row per input row, in the same order, and is the same \
-            bytes whether it was computed in one process or on any number of workers. Rows that \
+            bytes (for the same --chunk) whether it was computed in one process or on any number of workers. Rows that \
             cannot be scored (NaN/Inf, wrong width, not a number) get NaN and are listed in a side \
             report (OUTPUT.unscored.csv). With --workers or --bind a journal records finished chunks \
             durably; --resume continues a killed run, computing only the unfinished chunks. \
