@@ -344,6 +344,9 @@ public struct ScoringStateMachine: Sendable {
         while cursor < done.count && done[cursor] { cursor += 1 }
         guard cursor < done.count else { return nil }
         let k = cursor
+        // Undecided verified chunks hold results in memory: bound them (a lone worker would
+        // otherwise run ahead while nobody can give second copies).
+        if job.isVerified(k) && required.count >= 8 * job.inFlightPerWorker { return nil }
         cursor += 1
         if job.isVerified(k) {
             required[k] = 2

@@ -434,4 +434,26 @@ struct ScoringStateMachineTests {
         #expect(Self.stored(second) == [1], "\(second)")
         #expect(m.liveWorkerIDs == [1, 3] && !m.isFinished)
     }
+
+    /// A lone worker cannot verify anything: it runs ahead only as far as the bound on undecided
+    /// chunks (8 × in-flight), so their copies do not pile up in the coordinator's memory.
+    @Test func aLoneWorkerRunsAheadOnlySoFarOnVerifiedChunks() {
+        let job = ScoringStateMachine.Job(
+            spec: Self.spec(), rowCount: 1000, chunkRows: 10, inFlightPerWorker: 2, heartbeatInterval: 0.25,
+            heartbeatLiveness: 4, instance: 7, verifyFraction: 1)
+        var m = ScoringStateMachine(job: job)
+        var outbox = Self.chunks(m.messageReceived(from: [1], bytes: Self.hello(1), now: 0), to: 1)
+        var handed = outbox
+        while let k = outbox.first {
+            outbox.removeFirst()
+            let next = Self.chunks(m.messageReceived(from: [1], bytes: Self.bytes(Self.result(k, rows: 10)), now: 1), to: 1)
+            handed += next
+            outbox += next
+        }
+        #expect(handed == Array(0..<16), "\(handed)")
+        #expect(m.doneCount == 0)
+        // A second worker unblocks it: second copies first, then fresh chunks again.
+        let two = Self.chunks(m.messageReceived(from: [2], bytes: Self.hello(2), now: 2), to: 2)
+        #expect(two == [0, 1])
+    }
 }
