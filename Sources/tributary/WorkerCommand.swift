@@ -6,7 +6,7 @@ import Foundation
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Join a coordinator and compute micro-batch gradients until the job ends.",
+        abstract: "Join a coordinator and compute micro-batch gradients or score chunks until the job ends.",
         discussion: """
             The worker needs no data files: the coordinator sends the rows of the shards it owns. \
             It reconnects and rejoins when the coordinator goes silent or restarts.
@@ -30,7 +30,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("test-crash-after-results"), help: ArgumentHelp("Test only: exit abruptly after sending N results.", visibility: .hidden))
     var crashAfterResults: Int?
 
+    @Option(name: .customLong("corrupt-results-every"), help: ArgumentHelp("Test only: perturb one value of every K-th result sent.", visibility: .hidden))
+    var corruptResultsEvery: Int?
+
     func validate() throws {
+        if let corruptResultsEvery, corruptResultsEvery < 1 { throw ValidationError("--corrupt-results-every must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -42,7 +46,7 @@ struct WorkerCommand: ParsableCommand {
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let worker = Worker(
             endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
-            log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
+            corruptResultsEvery: corruptResultsEvery, log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
         try worker.run()
     }
 }
