@@ -23,6 +23,7 @@ struct HelpTests {
         ("score", ["--model", "--input", "--output", "--chunk", "--threads", ".npy", ".csv"]),
         ("sample", ["--model", "--count", "--output", "--log-prob", "--seed", "--threads"]),
         ("bench", ["--config", "--threads", "--micro-batch", "--window-seconds", "--windows", "--json", "toy2d", "tab16", "wide64"]),
+        ("plot", ["--metrics", "--fields", "--x", "--log-y", "--title", "--out"]),
         ("simulate", [
             "--config", "--batch", "--micro-batch", "--workers", "--bandwidth-gbit", "--latency-us", "--micro-batch-ms", "--add-ms",
             "--apply-ms", "--sync", "--local-steps", "--json",
