@@ -16,6 +16,9 @@
 #   TRIBUTARY    use this tributary binary instead of building one with `swift build -c release`
 #   PYTHON       Python interpreter for the peer and the report (default: python3)
 #   BENCH_TIMEOUT  seconds allowed for each single run          (default: 600)
+#   SCORE_CONFIGS  configs of the scoring benchmark: `tributary bench --score --workers 1,2`
+#                  (whole `score` jobs on a local cluster) right before the PyTorch peer's
+#                  log_prob at 1 thread                        (default: "tab16"; "" skips it)
 #
 # For every (config, threads) the Tributary run and the PyTorch run happen one right after the
 # other, so each ratio comes from the same state of a shared machine (PEERS.md: "compare by
@@ -44,6 +47,7 @@ fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Only this script's own files are cleared, so a stale figure never reaches the report.
+rm -f "$OUT"/score-*.jsonl "$OUT"/score-*.log "$OUT"/score-report.md
 rm -f "$OUT"/tributary-*.json "$OUT"/pytorch-*.json "$OUT"/tributary-*.log "$OUT"/pytorch-*.log "$OUT"/peer-skipped.txt \
       "$OUT"/failures.txt "$OUT"/report.json "$OUT"/report.md "$OUT"/run.json
 
@@ -129,8 +133,59 @@ for c in $CONFIGS; do
   done
 done
 
+# --- scoring: whole jobs on 1 and 2 local workers vs PyTorch log_prob (1 thread), back to back ---
+SCORE_CONFIGS=${SCORE_CONFIGS-tab16}
+for c in $SCORE_CONFIGS; do
+  echo "== score-$c: tributary bench --score --config $c --workers 1,2 --json"
+  if timeout "$LIMIT" "$bin" bench --score --config "$c" --workers 1,2 --json \
+       > "$OUT/score-$c.jsonl" 2> "$OUT/score-$c.log"; then
+    sed 's/^/   /' "$OUT/score-$c.jsonl"
+  else
+    rc=$?
+    tail -n 5 "$OUT/score-$c.log" | sed 's/^/   /'
+    rm -f "$OUT/score-$c.jsonl"
+    fail "tributary bench --score $c exited with $rc (log: $OUT/score-$c.log)"
+  fi
+  if [ "$peer" = 1 ]; then
+    echo "== score-$c: PyTorch peer bench_realnvp.py --config $c --threads 1 (log_prob)"
+    if OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout "$LIMIT" \
+         "$PY" "$PEERS_DIR/bench_realnvp.py" --config "$c" --threads 1 ${PEER_WINDOWS[@]+"${PEER_WINDOWS[@]}"} \
+         --out "$OUT/score-pytorch-$c.json" > "$OUT/score-pytorch-$c.log" 2>&1; then
+      tail -n 1 "$OUT/score-pytorch-$c.log" | sed 's/^/   /'
+    else
+      rc=$?
+      rm -f "$OUT/score-pytorch-$c.json"
+      fail "PyTorch peer (score) $c exited with $rc (log: $OUT/score-pytorch-$c.log)"
+    fi
+  fi
+done
+if [ -n "$SCORE_CONFIGS" ]; then
+  "$PY" - "$OUT" "$SCORE_CONFIGS" > "$OUT/score-report.md" <<'PYEOF'
+import json, os, sys
+out, configs = sys.argv[1], sys.argv[2].split()
+print("| config | workers | Tributary score rows/s | PyTorch log_prob rows/s (1 thread) | vs PyTorch (target ≥ 1.8× at 1 worker) | vs 1 worker (target ≥ 1.8× at 2) |")
+print("|---|---|---|---|---|---|")
+for c in configs:
+    path = os.path.join(out, f"score-{c}.jsonl")
+    rows = [json.loads(l) for l in open(path) if l.strip()] if os.path.exists(path) else []
+    peer_path = os.path.join(out, f"score-pytorch-{c}.json")
+    torch = json.load(open(peer_path))["log_prob"]["median"] if os.path.exists(peer_path) else None
+    base = rows[0]["score_rows_per_s"] if rows else None
+    for r in rows:
+        v = r["score_rows_per_s"]
+        vs_torch = f"{v / torch:.2f}×" if torch else "–"
+        vs_one = f"{v / base:.2f}×" if base else "–"
+        print(f"| {c} | {r['workers']} | {v:,.0f} | {torch:,.0f} | {vs_torch} | {vs_one} |" if torch else
+              f"| {c} | {r['workers']} | {v:,.0f} | – | – | {vs_one} |")
+PYEOF
+fi
+
 echo
 "$PY" "$script_dir/bench_report.py" "$OUT" | tee "$OUT/report.md"
+if [ -s "$OUT/score-report.md" ]; then
+  echo
+  tee -a "$OUT/report.md" < "$OUT/score-report.md"
+fi
 if [ "$failed" != 0 ]; then
   echo "bench.sh: some runs failed:" >&2
   cat "$OUT/failures.txt" >&2

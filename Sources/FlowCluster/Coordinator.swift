@@ -434,6 +434,10 @@ public final class Coordinator<Scalar: FlowScalar> {
         case .workerJoined(let id, let name, let shards): return "worker \(id) (\(name)) joined; owns \(shards) shards"
         case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) micro-batches reassigned"
         case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
+        case .backup(let microBatches, let slow, let to):
+            return "worker \(slow.map(String.init).joined(separator: ", ")) is slow: \(microBatches.count) micro-batches also sent to worker \(to)"
+        case .workerDemoted(let id, let name, let slowSteps, let until):
+            return "worker \(id) (\(name)) was slower than its backups \(slowSteps) steps in a row; it owns no shards until step \(until)"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
         case .resultsDisagree(let g, let ids):

@@ -14,6 +14,13 @@ import FlowWire
 ///   dropped (any two valid results are the same bits, so which one wins does not matter);
 /// - a worker silent for `heartbeatLiveness` intervals is dead: its shards and unfinished
 ///   micro-batches go to live workers (with the rows they need);
+/// - a worker that is alive but slow does not hold a step up: once some worker is idle and the
+///   step has run for more than twice the time a share takes (the idle worker's share in this
+///   step, else the whole previous step) and at least `minimumBackupDelay`, each micro-batch
+///   still outstanding is also sent, once, to an idle worker (a *backup*); whichever result
+///   comes first counts — both are the same bits. A worker beaten by backups several steps in a
+///   row is demoted: its shards go to the others for a number of steps that doubles each time,
+///   then it gets a share again (a worker that was only briefly slow comes back);
 /// - an invalid message is counted and dropped, never fatal.
 ///
 /// With `sync=parameters` (``Job/localSteps`` set) the unit of coordination is a *round* of `H`
@@ -56,6 +63,10 @@ public struct CoordinatorStateMachine: Sendable {
         case workerJoined(id: UInt32, name: String, shards: Int)
         case workerLost(id: UInt32, name: String, reassigned: Int)
         case workerLeft(id: UInt32, name: String)
+        /// Micro-batches outstanding at a slow worker were also sent to an idle one.
+        case backup(microBatches: [Int], slow: [UInt32], to: UInt32)
+        /// A worker was beaten by backups `slowSteps` steps in a row: it owns no shards until `step`.
+        case workerDemoted(id: UInt32, name: String, slowSteps: Int, until: Int)
         /// The first invalid message from a peer (later ones are only counted).
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job (wrong job, unknown sender, …).
@@ -107,6 +118,13 @@ public struct CoordinatorStateMachine: Sendable {
         public var heartbeatInterval: Double
         /// Missed intervals after which a peer is dead.
         public var heartbeatLiveness: Int
+        /// The least time (s) a step runs before a slow worker's micro-batches are backed up.
+        public var minimumBackupDelay: Double = 0.05
+        /// Consecutive steps in which a worker's work is done first by backups before it is
+        /// *demoted*: its shards go to the others for a while (doubling each time it happens
+        /// again, from `demotionSteps.lowerBound` to `demotionSteps.upperBound` steps).
+        public var slowStepsBeforeDemotion = 3
+        public var demotionSteps: ClosedRange<Int> = 32...1024
         /// This coordinator's instance id (new on every start).
         public var instance: UInt64
         /// What peers may make the coordinator hold or do.
@@ -178,6 +196,8 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var droppedMessages = 0
     /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
     public private(set) var acceptedResults: [UInt32: Int] = [:]
+    /// Backup copies of slow workers' micro-batches sent since this machine started.
+    public private(set) var backupsSent = 0
     private var phase: Phase = .waiting
     private var identities: [[UInt8]: UInt32] = [:]
     private var nextWorkerID: UInt32 = 1
@@ -206,6 +226,24 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var quarantinedInstances: Set<UInt64> = []
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
     private var started = false
+    /// When the current step was handed out.
+    private var stepStartedAt = 0.0
+    /// When each worker's last result of the current step was accepted.
+    private var lastResultAt: [UInt32: Double] = [:]
+    /// Micro-batches of the current step already sent to a backup worker.
+    private var backedUp: Set<Int> = []
+    /// How long the previous step took, from hand-out to its last result.
+    private var previousStepDuration: Double?
+    /// Workers given micro-batches of the current step (as owners, not as backups).
+    private var stepOwners: Set<UInt32> = []
+    /// Owners of the current step some of whose micro-batches were answered first by a backup.
+    private var beatenOwners: Set<UInt32> = []
+    /// Consecutive steps in which each worker was beaten by backups.
+    private var slowStreak: [UInt32: Int] = [:]
+    /// Demoted workers and the step from which they may own shards again.
+    public private(set) var demotedUntil: [UInt32: Int] = [:]
+    /// How long each worker's next demotion lasts (doubles every time).
+    private var nextDemotion: [UInt32: Int] = [:]
 
     /// A machine that will train from `startStep` (0, or the step — round with
     /// `sync=parameters` — of a checkpoint).
@@ -300,6 +338,7 @@ public struct CoordinatorStateMachine: Sendable {
             actions.append(.log(.workerLost(id: id, name: workers[id]?.name ?? "", reassigned: pending.values.filter { $0 == id }.count)))
         }
         if !dead.isEmpty { actions += remove(dead, now: now) }
+        actions += backUpSlowWork(now: now)
         for id in liveWorkerIDs where now - (workers[id]?.lastSent ?? now) >= job.heartbeatInterval {
             heartbeatSequence += 1
             actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence, currentStep: UInt64(step))), now: now))
@@ -317,6 +356,10 @@ public struct CoordinatorStateMachine: Sendable {
         verifying.removeAll()
         coordinatorComputing.removeAll()
         computedBy.removeAll()
+        lastResultAt.removeAll(keepingCapacity: true)
+        backedUp.removeAll(keepingCapacity: true)
+        stepOwners.removeAll(keepingCapacity: true)
+        beatenOwners.removeAll(keepingCapacity: true)
         units.removeAll(keepingCapacity: true)
         localResults.removeAll(keepingCapacity: true)
         roundMicroBatchesDone = 0
@@ -409,6 +452,9 @@ public struct CoordinatorStateMachine: Sendable {
             acceptedResults[id] = nil
             for shard in peer.shards { shardOwner[shard] = nil }
             units[id] = nil
+            slowStreak[id] = nil
+            demotedUntil[id] = nil
+            nextDemotion[id] = nil
             gone.insert(id)
         }
         guard phase == .running, !gone.isEmpty else { return [] }
@@ -430,8 +476,14 @@ public struct CoordinatorStateMachine: Sendable {
     /// as possible (a new worker takes shards from the busiest ones). Deterministic: ties are
     /// broken by worker id and shard index.
     private mutating func rebalance() {
-        let ids = liveWorkerIDs
+        // Demoted workers own nothing while others can take their shards.
+        let eligible = liveWorkerIDs.filter { demotedUntil[$0] == nil }
+        let ids = eligible.isEmpty ? liveWorkerIDs : eligible
         guard !ids.isEmpty else { return }
+        for id in liveWorkerIDs where !ids.contains(id) {
+            for shard in workers[id]!.shards { shardOwner[shard] = nil }
+            workers[id]!.shards = []
+        }
         let S = job.plan.shardCount
         let target = (S + ids.count - 1) / ids.count
         // Take shards from owners above the target, evenly spaced over what they own: a step's
@@ -474,6 +526,8 @@ public struct CoordinatorStateMachine: Sendable {
         guard phase == .waiting, workers.count >= (started ? 1 : max(1, job.minimumWorkers)) else { return [] }
         phase = .running
         started = true
+        stepStartedAt = now
+        for (id, until) in demotedUntil where until <= step { demotedUntil[id] = nil }
         rebalance()
         let indices = job.microBatches(unit: step).filter { results[$0] == nil }
         return assign(indices, now: now)
@@ -505,7 +559,7 @@ public struct CoordinatorStateMachine: Sendable {
                 byWorker[owner, default: []].append(g)
                 sources.insert(owner)
             }
-            let ids = liveWorkerIDs
+            let ids = liveWorkerIDs.filter { demotedUntil[$0] == nil }
             let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
             for v in after where sources.count < 2 && !sources.contains(v) {
                 verifying[g, default: []].insert(v)
@@ -518,21 +572,31 @@ public struct CoordinatorStateMachine: Sendable {
             }
         }
         for id in byWorker.keys.sorted() {
-            guard var peer = workers[id], let list = byWorker[id] else { continue }
-            for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
-                actions.append(.sendShard(identity: peer.identity, shard: shard))
-                peer.rowsHeld.insert(shard)
-            }
-            if peer.version != UInt64(step) {
-                actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
-                peer.version = UInt64(step)
-            }
-            peer.lastSent = now
-            workers[id] = peer
+            guard let list = byWorker[id] else { continue }
+            stepOwners.insert(id)
             if job.localSteps != nil { units[id, default: []].append(list) }
-            actions.append(.send(identity: peer.identity, message: .assignment(.init(
-                jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
+            actions += handOut(list, to: id, now: now)
         }
+        return actions
+    }
+
+    /// The actions that give worker `id` the micro-batches `list` of the current step: the rows of
+    /// shards it lacks, the current parameters unless it holds them, then the assignment.
+    private mutating func handOut(_ list: [Int], to id: UInt32, now: Double) -> [Action] {
+        guard var peer = workers[id] else { return [] }
+        var actions: [Action] = []
+        for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
+            actions.append(.sendShard(identity: peer.identity, shard: shard))
+            peer.rowsHeld.insert(shard)
+        }
+        if peer.version != UInt64(step) {
+            actions.append(.sendParameters(identity: peer.identity, version: UInt64(step)))
+            peer.version = UInt64(step)
+        }
+        peer.lastSent = now
+        workers[id] = peer
+        actions.append(.send(identity: peer.identity, message: .assignment(.init(
+            jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
         return actions
     }
 
@@ -565,16 +629,79 @@ public struct CoordinatorStateMachine: Sendable {
         if let id = identities[identity] {
             acceptedResults[id, default: 0] += 1
             if job.verifyFraction > 0 { computedBy[g] = id }
+            lastResultAt[id] = now
+            if let owner = pending[g], owner != id { beatenOwners.insert(owner) }
         }
         pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
-        return completeStepIfDone()
+        return completeStepIfDone(now: now)
     }
 
-    private mutating func completeStepIfDone() -> [Action] {
+    private mutating func completeStepIfDone(now: Double) -> [Action] {
         guard phase == .running, results.count == job.plan.microBatchesPerStep else { return [] }
         phase = .applying
+        previousStepDuration = now - stepStartedAt
+        let demotions = updateSlowStreaks()
         let ordered = job.plan.microBatches(step: step).map { results[$0.globalIndex]! }
-        return [.applyStep(step: step, results: ordered)]
+        return demotions + [.applyStep(step: step, results: ordered)]
+    }
+
+    /// Backups for a slow worker (`sync=gradients`): when some live worker has nothing pending in
+    /// this step and the step has run longer than `max(interval, 2 × share)` — `share` being the
+    /// shortest time an idle worker took for its part of this step, or, when no idle worker had
+    /// a part, the previous step's duration (none: no backups) — every outstanding micro-batch
+    /// not yet backed up is also sent to an idle worker (round robin, lowest ids first), with the
+    /// rows and parameters it lacks. Ownership does not move and the original stays pending: the
+    /// first of the two results counts.
+    private mutating func backUpSlowWork(now: Double) -> [Action] {
+        guard job.localSteps == nil, phase == .running else { return [] }
+        let busy = Set(pending.values)
+        let idle = liveWorkerIDs.filter { !busy.contains($0) && demotedUntil[$0] == nil }
+        guard !idle.isEmpty else { return [] }
+        let shares = idle.compactMap { lastResultAt[$0] }.map { $0 - stepStartedAt }
+        guard let share = shares.min() ?? previousStepDuration,
+              now - stepStartedAt > max(job.minimumBackupDelay, 2 * share)
+        else { return [] }
+        let outstanding = pending.keys.sorted().filter { !backedUp.contains($0) }
+        guard !outstanding.isEmpty else { return [] }
+        var byWorker: [UInt32: [Int]] = [:]
+        for (i, g) in outstanding.enumerated() {
+            let to = idle[i % idle.count]
+            byWorker[to, default: []].append(g)
+            backedUp.insert(g)
+            // A checked micro-batch's backup is one more source for its comparison.
+            if isChecked(microBatch: g) { verifying[g, default: []].insert(to) }
+        }
+        var actions: [Action] = []
+        for id in byWorker.keys.sorted() {
+            guard let list = byWorker[id] else { continue }
+            backupsSent += list.count
+            actions.append(.log(.backup(microBatches: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: id)))
+            actions += handOut(list, to: id, now: now)
+        }
+        return actions
+    }
+
+    /// At the end of a step: counts, per owner of the step's work, the steps in a row it was
+    /// beaten by backups, and demotes one that reaches `slowStepsBeforeDemotion` (unless no
+    /// other worker could take its shards). Ownership changes at the next step's start.
+    private mutating func updateSlowStreaks() -> [Action] {
+        var actions: [Action] = []
+        for id in stepOwners.sorted() where workers[id] != nil {
+            guard beatenOwners.contains(id) else {
+                slowStreak[id] = 0
+                continue
+            }
+            let streak = slowStreak[id, default: 0] + 1
+            slowStreak[id] = streak
+            let others = liveWorkerIDs.filter { $0 != id && demotedUntil[$0] == nil }
+            guard streak >= job.slowStepsBeforeDemotion, !others.isEmpty else { continue }
+            let length = nextDemotion[id] ?? job.demotionSteps.lowerBound
+            nextDemotion[id] = min(length * 2, job.demotionSteps.upperBound)
+            demotedUntil[id] = step + 1 + length
+            slowStreak[id] = 0
+            actions.append(.log(.workerDemoted(id: id, name: workers[id]?.name ?? "", slowSteps: streak, until: step + 1 + length)))
+        }
+        return actions
     }
 
     // MARK: Verification
@@ -619,12 +746,12 @@ public struct CoordinatorStateMachine: Sendable {
         if let truth = found[0] {
             results[g] = truth
             let liars = found.filter { $0.key != 0 && !Self.sameBits($0.value, truth) }.keys.sorted()
-            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone()
+            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone(now: now)
         }
         let sorted = found.sorted { $0.key < $1.key }
         if sorted.allSatisfy({ Self.sameBits($0.value, sorted[0].value) }) {
             results[g] = sorted[0].value
-            return completeStepIfDone()
+            return completeStepIfDone(now: now)
         }
         guard !coordinatorComputing.contains(g) else { return [] }
         coordinatorComputing.insert(g)

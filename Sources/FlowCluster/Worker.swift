@@ -17,14 +17,15 @@ public final class Worker {
     private let log: (String) -> Void
     private var machine: WorkerStateMachine
     private var engine: WorkerEngine?
+    private var scoring: WorkerScoringEngine?
     /// Test hook: exit the process after sending this many results (simulates a crash).
     private let crashAfterResults: Int?
     private var resultsSent = 0
     private let parentPID: Int32?
     private let security: ClusterSecurity.Client?
     private var monitor: SecureConnectionMonitor?
-    /// Test hook (`--corrupt-results-every K`): every K-th gradient result sent has one value
-    /// perturbed (its lowest bit flipped: still finite, still well-formed, wrong).
+    /// Test hook (`--corrupt-results-every K`): every K-th gradient result (training) or scoring
+    /// result sent has one value perturbed (still finite, still well-formed, wrong).
     private let corruptResultsEvery: Int?
     private var gradientResultsSent = 0
 
@@ -33,6 +34,7 @@ public final class Worker {
     /// - Parameters:
     ///   - parentPID: exit when this process is gone (workers started by `train --workers`).
     ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
+    ///   - corruptResultsEvery: test hook: every K-th result sent has one value perturbed.
     ///   - security: CURVE keys (nil: plain, for loopback, IPC or `--insecure`).
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
@@ -81,11 +83,32 @@ public final class Worker {
                         send(socket, message.encoded())
                         machine.sent(now: now())
                     case .storeJob(let spec):
-                        engine = try makeEngine(spec)
+                        if case .scoring = spec.mode {
+                            engine = nil
+                            scoring = try WorkerScoringEngine(spec: spec, threads: threads)
+                        } else {
+                            scoring = nil
+                            engine = try makeEngine(spec)
+                        }
                     case .storeShard(let rows):
                         engine?.store(rows)
                     case .storeParameters(let parameters):
                         engine?.setParameters(parameters)
+                        if let scoring, !scoring.setParameters(parameters) { log("parameters do not fit the scoring job; ignored") }
+                    case .score(let chunk):
+                        if let scoring {
+                            let corrupt = corruptResultsEvery.map { (resultsSent + 1) % $0 == 0 } ?? false
+                            let bytes = scoring.score(chunk, corrupt: corrupt) {
+                                // A long chunk must not look like a dead worker.
+                                for case .send(let message) in machine.heartbeatIfDue(now: now()) {
+                                    send(socket, message.encoded())
+                                }
+                            }
+                            send(socket, bytes)
+                            machine.sent(now: now())
+                            resultsSent += 1
+                            if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
+                        }
                     case .compute(let step, let version, let microBatches):
                         if let engine {
                             engine.compute(step: step, version: version, microBatches: microBatches) { bytes in
@@ -99,6 +122,7 @@ public final class Worker {
                         log("reconnecting: \(reason)")
                         socket.close()
                         engine = nil
+                        scoring = nil
                         socket = try connect(context)
                         pending += machine.start(now: now())
                     case .finish(let reason):

@@ -20,6 +20,8 @@ public struct WorkerStateMachine: Sendable {
         /// `version`, send one `gradientResult` each (with `sync=parameters`: take the local
         /// steps of round `step` on them and send one `localResult`), then call `computeFinished`.
         case compute(step: UInt64, version: UInt64, microBatches: [UInt64])
+        /// Score this chunk with the job's parameters and send the `scoreResult` (scoring jobs).
+        case score(WireMessage.ScoreChunk)
         /// Drop the connection and everything received, open a new one, then call `start`.
         case reconnect(reason: String)
         /// The coordinator ended the job: exit.
@@ -94,8 +96,16 @@ public struct WorkerStateMachine: Sendable {
             return [.log("joined as worker \(welcome.workerID)")]
         case .jobSpec(let spec):
             guard workerID != nil else { return [] }
+            if case .scoring = spec.mode {
+                job = spec
+                plan = nil
+                shards = []
+                version = nil
+                queue = []
+                return [.storeJob(spec)]
+            }
             guard case .training(let training) = spec.mode else {
-                return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes training jobs only")))]
+                return [.send(.error(.init(code: .unknownJob, jobID: spec.jobID, message: "this worker computes training and scoring jobs only")))]
             }
             do {
                 guard let rows = Int(exactly: training.rowCount) else {
@@ -141,6 +151,12 @@ public struct WorkerStateMachine: Sendable {
             }
             queue.append(assignment)
             return startIfReady(now: now)
+        case .scoreChunk(let chunk):
+            guard let job, chunk.jobID == job.jobID, case .scoring = job.mode else { return [] }
+            guard version != nil else {
+                return [.send(.error(.init(code: .missingParameters, jobID: job.jobID, item: chunk.chunk, message: "no parameters received")))]
+            }
+            return [.score(chunk)]
         case .heartbeat:
             return []
         case .error(let report):
@@ -179,6 +195,15 @@ public struct WorkerStateMachine: Sendable {
         lastSent = now
         sequence += 1
         return [.send(.heartbeat(.init(sequence: sequence, pendingWork: UInt32(queue.count), currentStep: currentStep)))]
+    }
+
+    /// During a long computation (the coordinator is not being read): a heartbeat when one is
+    /// due, and nothing else — the coordinator's silence is judged only between computations.
+    public mutating func heartbeatIfDue(now: Double) -> [Action] {
+        guard !finished, now - lastSent >= heartbeatInterval else { return [] }
+        lastSent = now
+        sequence += 1
+        return [.send(.heartbeat(.init(sequence: sequence, pendingWork: 1, currentStep: currentStep)))]
     }
 
     /// The driver sent something (results count as liveness for the coordinator).

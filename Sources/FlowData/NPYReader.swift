@@ -121,4 +121,18 @@ public final class NPYReader: @unchecked Sendable {
         }
         return Table(rows: range.count, columns: columns, values: values)
     }
+
+    /// Drops the mapped pages that lie wholly inside rows `range` from this process's resident
+    /// set (`madvise(MADV_DONTNEED)` on a read-only mapping: the next access reads the file
+    /// again). For streaming over files larger than memory.
+    public func releasePages(rows range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = dataOffset + range.lowerBound * columns * dtype.itemSize
+        let end = min(mappedLength, dataOffset + range.upperBound * columns * dtype.itemSize)
+        let first = (start + page - 1) / page * page
+        let last = end / page * page
+        guard last > first else { return }
+        madvise(UnsafeMutableRawPointer(mutating: mapping) + first, last - first, MADV_DONTNEED)
+    }
 }

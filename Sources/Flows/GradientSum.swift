@@ -74,14 +74,16 @@ extension AdamOptimizer {
         var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
         var bad: Int? = nil
         sum.withGradientPointer { g in
-            FlatVector.divide(g, count: count, by: divisor)
-            bad = FlatVector.firstNonFinite(g, count: count)
+            // One pass: divide, look for NaN/±∞, measure the norm (as FlatVector.norm does).
+            let (norm, firstBad) = FlatVector.divideAndMeasure(g, count: count, by: divisor)
+            bad = firstBad
             guard bad == nil else { return }
+            outcome.gradientNorm = norm
             if let clipNorm {
-                outcome.gradientNorm = FlatVector.clipNorm(g, count: count, maxNorm: clipNorm)
-                outcome.clipped = outcome.gradientNorm > clipNorm
-            } else {
-                outcome.gradientNorm = FlatVector.norm(g, count: count)
+                // PyTorch's clip_grad_norm_ (FlatVector.clipNorm with the norm already known).
+                let factor = clipNorm / (norm + 1e-6)
+                if factor < 1 { FlatVector.scale(g, count: count, by: Scalar(factor)) }
+                outcome.clipped = norm > clipNorm
             }
         }
         if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step) }

@@ -14,6 +14,8 @@ import Darwin
 extension ZMQSocket {
     /// The default upper bound on the frames of a received message.
     public static let defaultMaxFrames = 64
+    /// The largest `maxFrames` a receive accepts (the frames' messages are held at once).
+    public static let maxFramesLimit = 4096
 
     /// Sends a multipart message whose frames are byte arrays.
     ///
@@ -72,7 +74,7 @@ extension ZMQSocket {
     ///     ``receiveTimeout`` says (forever by default), 0 does not wait. The rest of a
     ///     multipart message is always there once its first frame is (libzmq delivers messages
     ///     atomically).
-    ///   - maxFrames: the most frames a message may have. A longer message is read to its end
+    ///   - maxFrames: the most frames a message may have, 1…``maxFramesLimit``. A longer message is read to its end
     ///     and discarded, and ``ZeroMQError/tooManyFrames(limit:frames:)`` is thrown; the socket
     ///     stays usable.
     /// - Returns: the frames, or nil when the timeout expired.
@@ -82,37 +84,8 @@ extension ZMQSocket {
         timeoutMilliseconds: Int? = nil,
         maxFrames: Int = ZMQSocket.defaultMaxFrames
     ) throws -> [[UInt8]]? {
-        let socket = try open("receive")
-        guard maxFrames >= 1 else {
-            throw ZeroMQError.outOfRange(name: "maxFrames", value: Int64(maxFrames), range: 1...Int64(Int.max))
-        }
-        if let timeoutMilliseconds, timeoutMilliseconds < 0 {
-            throw ZeroMQError.outOfRange(
-                name: "timeoutMilliseconds", value: Int64(timeoutMilliseconds), range: 0...Int64(Int.max))
-        }
-        return try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) { buffer in
-            let message = buffer.baseAddress!
-            zmq_msg_init(message)  // cannot fail
-            defer { zmq_msg_close(message) }
-
-            guard try Self.receiveFirstFrame(message, socket: socket, timeoutMilliseconds: timeoutMilliseconds)
-            else { return nil }
-
-            var frames = [Self.copyBytes(of: message)]
-            while zmq_msg_more(message) != 0 {
-                guard frames.count < maxFrames else {
-                    var count = frames.count
-                    while zmq_msg_more(message) != 0 {
-                        try call("zmq_msg_recv") { zmq_msg_recv(message, socket, 0) }
-                        count += 1
-                    }
-                    throw ZeroMQError.tooManyFrames(limit: maxFrames, frames: count)
-                }
-                try call("zmq_msg_recv") { zmq_msg_recv(message, socket, 0) }
-                frames.append(Self.copyBytes(of: message))
-            }
-            return frames
-        }
+        // The frames are copied out of libzmq's messages once, here.
+        try receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: maxFrames) { frames in frames.map { Array($0) } }
     }
 
     /// Receives a multipart message and lends its frames to `body` without copying them: the
@@ -130,8 +103,8 @@ extension ZMQSocket {
         lending body: ([UnsafeRawBufferPointer]) throws -> R
     ) throws -> R? {
         let socket = try open("receive")
-        guard maxFrames >= 1 else {
-            throw ZeroMQError.outOfRange(name: "maxFrames", value: Int64(maxFrames), range: 1...Int64(Int.max))
+        guard (1...Self.maxFramesLimit).contains(maxFrames) else {
+            throw ZeroMQError.outOfRange(name: "maxFrames", value: Int64(maxFrames), range: 1...Int64(Self.maxFramesLimit))
         }
         if let timeoutMilliseconds, timeoutMilliseconds < 0 {
             throw ZeroMQError.outOfRange(
@@ -219,16 +192,6 @@ extension ZMQSocket {
             var item = zmq_pollitem_t(socket: socket, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
             let ready = try call("zmq_poll", retryInterrupted: false) { zmq_poll(&item, 1, milliseconds) }
             if ready == 0 { return false }
-        }
-    }
-
-    /// Copies a received frame into a new array (the receive path's one copy).
-    private static func copyBytes(of message: UnsafeMutablePointer<zmq_msg_t>) -> [UInt8] {
-        let count = zmq_msg_size(message)
-        guard count > 0, let source = zmq_msg_data(message) else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: count) { destination, initialized in
-            UnsafeMutableRawPointer(destination.baseAddress!).copyMemory(from: source, byteCount: count)
-            initialized = count
         }
     }
 }

@@ -55,8 +55,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --cluster: secure every connection with CURVE (encryption and a ZAP key check), to measure its cost.")
     var curve = false
 
-    @Option(help: "Worker counts for --cluster, comma-separated.")
-    var workers: String = "1,2,4"
+    @Flag(help: "Measure scoring instead: whole `score` jobs (an NPY file, the journal, the output) on a local cluster.")
+    var score = false
+
+    @Option(help: "Worker counts for --cluster (default 1,2,4) or --score (default 1,2), comma-separated.")
+    var workers: String?
+
+    @Option(name: .customLong("score-rows"), help: "Rows of the input scored by --score.")
+    var scoreRows: Int = 1 << 20
+
+    @Option(name: .customLong("score-chunk"), help: "Rows per chunk for --score.")
+    var scoreChunk: Int = 65536
+
+    @Option(name: .customLong("score-repeats"), help: "Jobs per worker count for --score (the median is reported).")
+    var scoreRepeats: Int = 3
 
     @Option(help: "Steps timed per worker count with --cluster (after 5 warm-up steps).")
     var steps: Int = 30
@@ -65,6 +77,10 @@ struct BenchCommand: ParsableCommand {
         BLASThreads.set(1)
         if cluster {
             try runCluster()
+            return
+        }
+        if score {
+            try runScore()
             return
         }
         let shape = config.shape
@@ -121,8 +137,27 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    private func runScore() throws {
+        let counts = (workers ?? "1,2").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--workers must list positive worker counts, e.g. 1,2") }
+        guard scoreRows >= 1, scoreChunk >= 1, scoreRepeats >= 1 else { throw CLIError("--score-rows, --score-chunk and --score-repeats must be positive") }
+        let results = try ScoreBench.run(config: config, workerCounts: counts, rows: scoreRows, chunk: scoreChunk, repeats: scoreRepeats)
+        let base = results.first?.rowsPerSecond ?? 0
+        for r in results {
+            if json {
+                print("{\"config\": \"\(config.rawValue)\", \"workers\": \(r.workers), \"score_rows_per_s\": \(r.rowsPerSecond), "
+                      + "\"runs\": [\(r.runs.map { "\($0)" }.joined(separator: ", "))], \"rows\": \(scoreRows), \"chunk\": \(scoreChunk), "
+                      + "\"speedup_vs_first\": \(base > 0 ? r.rowsPerSecond / base : 0)}")
+            } else {
+                print(String(format: "%@ score, %d worker(s): %@ rows/s (%.2f× of %d worker(s)); %d rows in chunks of %d, median of %d jobs",
+                             config.rawValue, r.workers, ProgressDisplay.format(r.rowsPerSecond), base > 0 ? r.rowsPerSecond / base : 0,
+                             results.first?.workers ?? 1, scoreRows, scoreChunk, r.runs.count))
+            }
+        }
+    }
+
     private func runCluster() throws {
-        let counts = workers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let counts = (workers ?? "1,2,4").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--workers must list positive worker counts, e.g. 1,2,4") }
         guard steps >= 2 else { throw CLIError("--steps must be at least 2") }
         if curve && !ZeroMQ.has("curve") { throw CLIError("--curve: this libzmq was built without CURVE support") }

@@ -1,17 +1,24 @@
 import ArgumentParser
+import FlowCluster
 import FlowData
+import FlowWire
 import Flows
 import Foundation
 
-/// `tributary score`: log p(x) for every row of a file, in the input's order.
+/// `tributary score`: log p(x) for every row of a file, in the input's order — in one process,
+/// on a local cluster (`--workers N`) or on workers that connect (`--bind ENDPOINT`).
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Compute log p(x) for every row of a CSV/NPY file.",
+        abstract: "Compute log p(x) for every row of a CSV/NPY file, in one process or on a cluster.",
         discussion: """
-            The input is streamed in chunks, so files larger than memory can be scored. The output \
-            (NPY or CSV by extension) has one row per input row, in the same order. Rows holding \
-            NaN or infinity get NaN.
+            The input is read chunk by chunk, so files larger than memory can be scored. The output \
+            (NPY or CSV by extension) has one row per input row, in the same order, and is the same \
+            bytes (for the same --chunk) whether it was computed in one process or on any number of workers. Rows that \
+            cannot be scored (NaN/Inf, wrong width, not a number) get NaN and are listed in a side \
+            report (OUTPUT.unscored.csv). With --workers or --bind a journal records finished chunks \
+            durably; --resume continues a killed run, computing only the unfinished chunks. \
+            See docs/scoring.md.
             """
     )
 
@@ -24,56 +31,139 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Where to write log p(x) (.npy, .csv or .tsv).")
     var output: String
 
-    @Option(help: "Rows per chunk.")
+    @Option(help: "Also write the latents z = f(x) here (.npy, .csv or .tsv).")
+    var latent: String?
+
+    @Option(help: "Where to list the rows that could not be scored (default: OUTPUT.unscored.csv).")
+    var report: String?
+
+    @Option(help: "Rows per chunk (the unit of work and of the journal). Compare runs with the same value: chunk boundaries can change the last bits.")
     var chunk: Int = 65536
 
-    @Option(help: "Threads (row chunks scored at once, one BLAS thread each); the output does not depend on it.")
+    @Option(help: "Threads (row blocks scored at once, one BLAS thread each) in one process or per local worker.")
     var threads: Int = 1
+
+    @Option(help: "Start a local cluster of N worker processes.")
+    var workers: Int?
+
+    @Option(help: "Bind this endpoint and score on the workers that connect (tributary worker --connect ENDPOINT).")
+    var bind: String?
+
+    @Option(help: "The journal directory of a cluster run (default: OUTPUT.journal).")
+    var journal: String?
+
+    @Flag(help: "Continue the run recorded in the journal: compute only the chunks it does not hold.")
+    var resume = false
+
+    @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
+    var insecure = false
+
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval of a cluster run (milliseconds).")
+    var heartbeatMilliseconds: Int = 250
+
+    @Option(name: .customLong("verify-fraction"), help: "Fraction P of chunks computed by two different workers and compared bit for bit; a disagreement is settled by a third and the odd worker is quarantined (cluster runs).")
+    var verifyFraction: Double = 0
+
+    @Option(name: .customLong("in-flight"), help: ArgumentHelp("Chunks a worker may hold at once.", visibility: .hidden))
+    var inFlight: Int = 2
 
     func validate() throws {
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1") }
+        guard chunk <= 1 << 20 else { throw ValidationError("--chunk must be at most \(1 << 20) (the rows a worker accepts in one message)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if workers != nil && bind != nil { throw ValidationError("--workers and --bind exclude each other") }
+        if (resume || journal != nil) && workers == nil && bind == nil {
+            throw ValidationError("--journal and --resume apply to cluster runs (--workers or --bind)")
+        }
+        guard inFlight >= 1 else { throw ValidationError("--in-flight must be at least 1") }
+        guard verifyFraction >= 0 && verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be in [0, 1]") }
+        if verifyFraction > 0 {
+            guard workers != nil || bind != nil else { throw ValidationError("--verify-fraction applies to cluster runs (--workers or --bind)") }
+            if let workers, workers < 3 {
+                throw ValidationError("--verify-fraction needs --workers 3 or more (two to compare, a third to settle a disagreement)")
+            }
+        }
+        guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
+        if let bind { try ClusterError.checkEndpoint(bind, insecure: insecure) }
     }
 
     func run() throws {
         BLASThreads.set(1)
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
-        case .float32(let m): try score(m)
-        case .float64(let m): try score(m)
+        case .float32(let m): try score(m, scorer: ChunkScorer(model: m, threads: threads))
+        case .float64(let m): try score(m, scorer: ChunkScorer(model: m, threads: threads))
         }
     }
 
-    private func score<S: FlowScalar>(_ flow: RealNVP<S>) throws {
-        let D = flow.dimension
-        let dtype: DataType = S.self == Float.self ? .float32 : .float64
-        let reader = try ChunkedTableReader(path: input, nonFinite: .allow)
-        guard reader.columns == D else {
-            throw CLIError("\(input) has \(reader.columns) columns but the model \(model) expects \(D)")
+    private var reportPath: String { report ?? ScoreOutputWriter.defaultReportPath(output: output) }
+
+    private func score<S: FlowScalar>(_ flow: RealNVP<S>, scorer: ChunkScorer) throws {
+        let indexing = Date()
+        let isText = (try? DataFormat(path: input)) != .npy
+        if isText { FileHandle.standardError.write(Data("indexing \(input) (one streaming pass)…\n".utf8)) }
+        let source = try ScoringInput(path: input, chunkRows: chunk)
+        if isText {
+            FileHandle.standardError.write(Data(String(
+                format: "indexed %d rows in %d chunks in %.1f s\n", source.rowCount, source.chunkCount, Date().timeIntervalSince(indexing)).utf8))
         }
-        let writer = try DataFormat.writer(path: output, columns: 1, header: ["log_prob"], dtype: dtype)
-        let workspaces = (0..<max(1, threads)).map { _ in InferenceWorkspace<S>(configuration: flow.configuration, capacity: 1024) }
-        var x = [S](), lp = [S](), lpDouble = [Double]()
-        var done = 0, nonFinite = 0
+        guard source.columns == flow.dimension else {
+            throw CLIError("\(input) has \(source.columns) columns but the model \(model) expects \(flow.dimension); nothing was scored")
+        }
+        let writer = try ScoreOutputWriter(
+            output: output, latent: latent, report: reportPath, dimension: flow.dimension, dtype: scorer.dtype)
+        if workers != nil || bind != nil {
+            try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
+                .run(flow, dtype: scorer.dtype)
+            return
+        }
         let start = Date()
-        let display = ProgressDisplay(total: reader.rowCount ?? 0, label: "rows")
-        while let table = try reader.next(maxRows: chunk) {
-            x.removeAll(keepingCapacity: true)
-            x.append(contentsOf: table.values.lazy.map { S($0) })
-            lp = [S](repeating: 0, count: table.rows)
-            flow.logProbability(x, rows: table.rows, into: &lp, latent: nil, workspaces: workspaces)
-            lpDouble.removeAll(keepingCapacity: true)
-            lpDouble.append(contentsOf: lp.lazy.map { Double($0) })
-            nonFinite += lp.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-            try writer.append(values: lpDouble, rows: table.rows)
-            done += table.rows
-            if reader.rowCount != nil {
-                display.update(done: done, rate: Double(done) / max(Date().timeIntervalSince(start), 1e-9), rateUnit: "rows/s", fields: [])
-            }
+        let display = ProgressDisplay(total: source.rowCount, label: "rows")
+        for k in 0..<source.chunkCount {
+            let rows = try source.read(chunk: k)
+            source.release(chunk: k)
+            var scored = scorer.score(scorer.encode(rows.values), rows: rows.rows, wantLatent: latent != nil)
+            scored.markMalformed(rows.malformed.map(\.row))
+            try writer.append(
+                firstRow: rows.firstRow, result: scored,
+                reasons: Dictionary(rows.malformed.map { ($0.row, $0.reason) }, uniquingKeysWith: { a, _ in a }),
+                line: source.lineNumber(ofRow:))
+            display.update(
+                done: writer.rowsWritten, rate: Double(writer.rowsWritten) / max(Date().timeIntervalSince(start), 1e-9),
+                rateUnit: "rows/s", fields: [])
         }
         try writer.finish()
         let seconds = Date().timeIntervalSince(start)
-        var summary = "scored \(done) rows in \(String(format: "%.2f", seconds)) s (\(ProgressDisplay.format(Double(done) / max(seconds, 1e-9))) rows/s); wrote \(output)"
-        if nonFinite > 0 { summary += "; \(nonFinite) rows have no finite log p (NaN/Inf input or overflow)" }
-        print(summary)
+        print(Self.summary(rows: source.rowCount, seconds: seconds, writer: writer, extra: []))
     }
+
+    /// The final summary line(s).
+    /// `computed` rows were scored in this run (the others came from a journal).
+    static func summary(rows: Int, computed: Int? = nil, seconds: Double, writer: ScoreOutputWriter, extra: [String]) -> String {
+        var text = "scored \(rows) rows in \(String(format: "%.2f", seconds)) s (\(ProgressDisplay.format(Double(computed ?? rows) / max(seconds, 1e-9))) rows/s)"
+        text += extra.map { "; " + $0 }.joined()
+        if let peak = peakResidentMiB() { text += "; peak RSS \(peak) MiB" }
+        text += "; wrote \(writer.outputPath)"
+        if let latent = writer.latentPath { text += " and \(latent)" }
+        let unscored = writer.unscoredCount
+        if unscored == 0 {
+            text += "\nall rows scored"
+        } else {
+            let parts = [WireRowStatus.malformedInput, .nonFiniteInput, .nonFiniteResult].compactMap { status in
+                writer.unscored[status].map { "\($0) \(ScoreOutputWriter.statusName(status))" }
+            }
+            text += "\n\(unscored) rows not scored (NaN in the output: \(parts.joined(separator: ", "))); listed in \(writer.reportPath)"
+        }
+        return text
+    }
+}
+
+/// This process's peak resident set (`VmHWM` in `/proc/self/status`), in MiB; nil where there is no procfs.
+func peakResidentMiB() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { return nil }
+    return (kilobytes + 1023) / 1024
 }

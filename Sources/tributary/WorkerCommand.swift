@@ -6,7 +6,7 @@ import Foundation
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Join a coordinator and compute micro-batch gradients until the job ends.",
+        abstract: "Join a coordinator and compute micro-batch gradients or score chunks until the job ends.",
         discussion: """
             The worker needs no data files: the coordinator sends the rows of the shards it owns. \
             It reconnects and rejoins when the coordinator goes silent or restarts.

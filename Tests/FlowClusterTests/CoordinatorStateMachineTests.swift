@@ -100,6 +100,8 @@ struct CoordinatorStateMachineTests {
                 case .workerJoined(let id, let name, let shards): return "joined \(id) \(name) \(shards) shards"
                 case .workerLost(let id, let name, let reassigned): return "lost \(id) \(name) \(reassigned) reassigned"
                 case .workerLeft(let id, let name): return "left \(id) \(name)"
+                case .backup(let microBatches, let slow, let to): return "backup \(microBatches) of \(slow) to \(to)"
+                case .workerDemoted(let id, let name, let slowSteps, let until): return "demoted \(id) \(name) after \(slowSteps) until \(until)"
                 case .invalidMessage(let peer, _): return "invalid \(peer)"
                 case .ignored(let peer, _): return "ignored \(peer)"
                 case .helloRefused(let peer, _, let total): return "hello refused \(peer) #\(total)"
@@ -910,7 +912,8 @@ struct CoordinatorStateMachineTests {
         #expect(m.isFinished, "stuck at step \(m.step) at t = \(t)")
         #expect(applied == [0, 1, 2, 3])
         #expect(done == ["hang 2", "join 3", "join 4", "leave 1"])
-        #expect(m.droppedMessages == 0 && m.invalidMessages.isEmpty)
+        // The only duplicates are results of micro-batches also sent to a backup worker.
+        #expect(m.droppedMessages <= m.backupsSent && m.invalidMessages.isEmpty, "\(m.droppedMessages) dropped, \(m.backupsSent) backups")
     }
 
     @Test(arguments: [(2, 2, 4, 1), (2, 8, 64, 2), (3, 1, 5, 2), (5, 4, 8, 3), (7, 2, 1, 1)])
@@ -948,5 +951,177 @@ extension CoordinatorStateMachineTests {
         for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.1) }
         _ = m.result(1, Self.result(0, step: 0), at: 0.2)  // a duplicate
         #expect(m.acceptedResults == [1: Self.step(0).count])
+    }
+}
+
+/// Backups: a live but slow worker's outstanding micro-batches also go to an idle worker.
+extension CoordinatorStateMachineTests {
+    /// Two workers; worker 1 returns all of step 0 at t = 0.125, worker 2 nothing (it heartbeats).
+    static func slowSecondWorker() throws -> (Machine, mine: [Int], slow: [Int]) {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        let handOut = Self.assigned(m.hello(2, at: 0))
+        let mine = handOut[[1]] ?? [], slow = handOut[[2]] ?? []
+        for g in mine { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        return (m, mine, slow)
+    }
+
+    @Test func aSlowWorkersMicroBatchesAreBackedUpOnceAfterTwiceTheShareAndAnInterval() throws {
+        var (m, mine, slow) = try Self.slowSecondWorker()
+        #expect(!mine.isEmpty && !slow.isEmpty)
+        // Share 0.125 s: the threshold is max(0.25, 0.25) = 0.25 s after the hand-out.
+        _ = m.heartbeat(2, at: 0.25)
+        #expect(!Self.summary(m.tick(now: 0.25)).contains { $0.hasPrefix("backup") })
+        let before = m
+        let actions = m.tick(now: 0.375)
+        let summary = Self.summary(actions)
+        #expect(summary.contains("backup \(slow) of [2] to 1"), "\(summary)")
+        // Rows worker 1 lacks come before the assignment; it already holds version 0.
+        let rows = Set(slow.map { m.job.plan.microBatch(globalIndex: $0).shard }).subtracting(before.workers[1]!.rowsHeld)
+        #expect(Set(actions.compactMap { if case .sendShard([1], let shard) = $0 { return shard } else { return nil } }) == rows)
+        #expect(!summary.contains { $0.hasPrefix("parameters") })
+        #expect(Self.assigned(actions) == [[1]: slow])
+        #expect(m.backupsSent == slow.count)
+        // Ownership does not move.
+        #expect(m.shardOwner == before.shardOwner)
+        // Nothing is backed up twice.
+        _ = m.heartbeat(2, at: 0.5)
+        #expect(Self.assigned(m.tick(now: 0.5)).isEmpty)
+        // The backup's results complete the step; the slow worker's copies are late.
+        var last: [Action] = []
+        for g in slow { last = m.result(1, Self.result(g, step: 0), at: 0.625) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        let dropped = m.droppedMessages
+        _ = m.stepApplied(now: 0.75)
+        _ = m.result(2, Self.result(slow[0], step: 0), at: 0.75)
+        #expect(m.droppedMessages == dropped + 1)
+    }
+
+    @Test func whicheverCopyComesFirstCounts() throws {
+        var (m, _, slow) = try Self.slowSecondWorker()
+        _ = m.heartbeat(2, at: 0.375)
+        _ = m.tick(now: 0.375)
+        // The slow worker answers first after all; the backup's copies are then duplicates.
+        var last: [Action] = []
+        for g in slow { last = m.result(2, Self.result(g, step: 0), at: 0.5) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        #expect(m.acceptedResults[2] == slow.count)
+    }
+
+    @Test func noBackupWithoutAnIdleWorkerOrATimeToCompareWith() throws {
+        // Both workers busy: nothing to back up with.
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        _ = m.hello(2, at: 0)
+        for t in [0.25, 0.5, 0.75] {
+            _ = m.heartbeat(1, at: t)
+            _ = m.heartbeat(2, at: t)
+            #expect(!Self.summary(m.tick(now: t)).contains { $0.hasPrefix("backup") })
+        }
+        // A worker that joined mid-step has no share of this step, and there is no previous step.
+        var n = try Self.machine()
+        _ = n.hello(1, at: 0)
+        _ = n.hello(2, at: 0.125)
+        for t in [0.25, 0.5, 0.75] {
+            _ = n.heartbeat(1, at: t)
+            _ = n.heartbeat(2, at: t)
+            #expect(!Self.summary(n.tick(now: t)).contains { $0.hasPrefix("backup") })
+        }
+        #expect(n.backupsSent == 0)
+    }
+
+    @Test func afterAStepTheIdleNewcomerBacksUpWhenTheStepRunsTwiceAsLongAsThePreviousOne() throws {
+        var m = try Self.machine()
+        _ = m.hello(1, at: 0)
+        // Step 0 takes 0.5 s.
+        var last: [Action] = []
+        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.5) }
+        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        _ = m.stepApplied(now: 0.5)
+        // Worker 2 joins during step 1 and gets no micro-batch of it.
+        _ = m.hello(2, at: 0.625)
+        for t in [0.75, 1.0, 1.375] {
+            _ = m.heartbeat(1, at: t)
+            _ = m.heartbeat(2, at: t)
+            #expect(!Self.summary(m.tick(now: t)).contains { $0.hasPrefix("backup") }, "t = \(t)")
+        }
+        _ = m.heartbeat(1, at: 1.625)
+        _ = m.heartbeat(2, at: 1.625)
+        #expect(Self.assigned(m.tick(now: 1.625)) == [[2]: Self.step(1)])
+    }
+}
+
+/// Demotion: a worker beaten by backups step after step stops owning shards for a while.
+extension CoordinatorStateMachineTests {
+    @Test func aWorkerBeatenByBackupsThreeStepsInARowIsDemotedThenGetsAShareAgain() throws {
+        var m = try Self.machine(steps: 80, minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        var handOut = Self.assigned(m.hello(2, at: 0))
+        var t = 0.0
+        var demotions: [String] = []
+        var shares: [[Int]] = []  // per step: micro-batches handed to worker 1, worker 2
+        while !m.isFinished && m.step < 80 {
+            let step = m.step
+            shares.append([handOut[[1]]?.count ?? 0, handOut[[2]]?.count ?? 0])
+            // Worker 1 answers its own share quickly; worker 2 (slow) only heartbeats.
+            for g in handOut[[1]] ?? [] { _ = m.result(1, Self.result(g, step: step), at: t + 0.01) }
+            var applied = m.step > step
+            var next: [Action] = []
+            if (handOut[[2]] ?? []).isEmpty {
+                next = m.stepApplied(now: t + 0.25)
+                applied = true
+            }
+            if !applied {
+                _ = m.heartbeat(2, at: t + 0.125)
+                let tick = m.tick(now: t + 0.125)
+                let backups = Self.assigned(tick)
+                #expect(backups == [[1]: handOut[[2]] ?? []], "step \(step): \(Self.summary(tick))")
+                var last: [Action] = []
+                for g in backups[[1]] ?? [] { last = m.result(1, Self.result(g, step: step), at: t + 0.15) }
+                demotions += Self.summary(last).filter { $0.hasPrefix("demoted") }
+                next = m.stepApplied(now: t + 0.25)
+            }
+            _ = m.heartbeat(2, at: t + 0.15)
+            handOut = Self.assigned(next)
+            t += 0.25
+        }
+        #expect(m.isFinished)
+        // Beaten in steps 0, 1, 2: demoted for 32 steps (3…34), beaten again in 35, 36, 37:
+        // demoted for 64 steps, past the end.
+        #expect(demotions == ["demoted 2 w2 after 3 until 35", "demoted 2 w2 after 3 until 102"], "\(demotions)")
+        #expect(shares[3] == [8, 0] && shares[34] == [8, 0], "\(shares[3]) \(shares[34])")
+        #expect(shares[35][1] > 0, "worker 2 gets a share again at step 35: \(shares[35])")
+        #expect(shares[38...].allSatisfy { $0 == [8, 0] })
+        #expect(m.liveWorkerIDs == [1, 2], "the slow worker stays a member")
+    }
+
+    @Test func aWorkerBeatenOnlyNowAndThenIsNotDemoted() throws {
+        var m = try Self.machine(steps: 12, minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        var handOut = Self.assigned(m.hello(2, at: 0))
+        var t = 0.0
+        var log: [String] = []
+        while !m.isFinished {
+            let step = m.step
+            for g in handOut[[1]] ?? [] { _ = m.result(1, Self.result(g, step: step), at: t + 0.01) }
+            var next: [Action]
+            if step % 3 == 2 {
+                // Every third step worker 2 is slow and its share is backed up.
+                _ = m.heartbeat(2, at: t + 0.125)
+                let backups = Self.assigned(m.tick(now: t + 0.125))
+                var last: [Action] = []
+                for g in backups[[1]] ?? [] { last = m.result(1, Self.result(g, step: step), at: t + 0.15) }
+                log += Self.summary(last)
+            } else {
+                var last: [Action] = []
+                for g in handOut[[2]] ?? [] { last = m.result(2, Self.result(g, step: step), at: t + 0.02) }
+                log += Self.summary(last)
+            }
+            next = m.stepApplied(now: t + 0.25)
+            handOut = Self.assigned(next)
+            t += 0.25
+        }
+        #expect(!log.contains { $0.hasPrefix("demoted") }, "\(log)")
+        #expect(m.demotedUntil.isEmpty)
     }
 }

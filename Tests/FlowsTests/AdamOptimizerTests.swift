@@ -38,3 +38,84 @@ struct AdamOptimizerTests {
         #expect(FlatVector.firstNonFinite([Float](repeating: 0, count: 10) + [.infinity], count: 11) == 10)
     }
 }
+
+/// The vectorised update gives the bits of the scalar rule, element by element, for both
+/// precisions and for lengths that leave a scalar tail.
+struct AdamVectorKernelTests {
+    static func check<T: FlowScalar, V: SIMD>(_: T.Type, _ vector: V.Type, count: Int) where V.Scalar == T {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ range: ClosedRange<Double>) -> T { T(Double.random(in: range, using: &generator)) }
+        // Values over many magnitudes, with exact zeros.
+        func spread() -> T { T(Double.random(in: -1...1, using: &generator) * Foundation.pow(10, Double.random(in: -12...3, using: &generator))) }
+        let parameters = (0..<count).map { _ in random(-2...2) }
+        let m = (0..<count).map { i in i % 5 == 0 ? 0 : spread() }
+        let v = (0..<count).map { i in i % 5 == 0 ? 0 : abs(spread()) }
+        let gradient = (0..<count).map { i in i % 7 == 0 ? 0 : spread() }
+        var (p1, m1, v1) = (parameters, m, v)
+        var (p2, m2, v2) = (parameters, m, v)
+        let (step, root, b1, b2, eps) = (T(0.0031), T(0.0447), T(0.9), T(0.999), T(1e-8))
+        gradient.withUnsafeBufferPointer { g in
+            AdamOptimizer<T>.vectorKernel(V.self, &p1, &m1, &v1, g.baseAddress!, count, step, root, b1, b2, eps)
+            AdamOptimizer<T>.kernel(&p2, &m2, &v2, g.baseAddress!, count, step, root, b1, b2, eps)
+        }
+        for (name, a, b) in [("parameters", p1, p2), ("first moment", m1, m2), ("second moment", v1, v2)] {
+            func same(_ x: T, _ y: T) -> Bool {
+                x.sign == y.sign && x.exponentBitPattern == y.exponentBitPattern && x.significandBitPattern == y.significandBitPattern
+            }
+            let first = a.indices.first { !same(a[$0], b[$0]) }
+            #expect(first == nil, "\(T.self) × \(count): \(name)[\(first ?? -1)] differs")
+        }
+    }
+
+    @Test(arguments: [0, 1, 15, 16, 17, 1000, 4099])
+    func floatLanesMatchTheScalarRule(count: Int) {
+        Self.check(Float.self, SIMD16<Float>.self, count: count)
+    }
+
+    @Test(arguments: [0, 1, 7, 8, 9, 1000, 4099])
+    func doubleLanesMatchTheScalarRule(count: Int) {
+        Self.check(Double.self, SIMD8<Double>.self, count: count)
+    }
+}
+
+/// The gradient norm's fixed summation order (docs/model.md, gradient clipping).
+struct FlatVectorNormTests {
+    @Test(arguments: [0, 1, 7, 8, 9, 23, 1000])
+    func eightPartialSumsCombinedInAFixedOrder(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -3...3, using: &generator) }
+        var s = [Double](repeating: 0, count: 8)
+        for (i, x) in values.enumerated() { s[i % 8] += Double(x) * Double(x) }
+        let expected = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))).squareRoot()
+        let norm = values.withUnsafeBufferPointer { FlatVector.norm($0.baseAddress!, count: count) }
+        #expect(norm.bitPattern == expected.bitPattern, "\(norm) vs \(expected)")
+        // And it is the norm: within rounding of a plain sum.
+        let plain = values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(abs(norm - plain) <= 1e-12 * max(plain, 1))
+    }
+}
+
+/// The fused division of `GradientSum.apply` equals its three separate passes, bit for bit.
+struct DivideAndMeasureTests {
+    @Test(arguments: [0, 1, 7, 8, 9, 23, 1000])
+    func matchesDivideThenScanThenNorm(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -300...300, using: &generator) }
+        var fused = values, separate = values
+        let (norm, bad) = fused.withUnsafeMutableBufferPointer { FlatVector.divideAndMeasure($0.baseAddress!, count: count, by: 7) }
+        separate.withUnsafeMutableBufferPointer { FlatVector.divide($0.baseAddress!, count: count, by: 7) }
+        let expectedNorm = separate.withUnsafeBufferPointer { FlatVector.norm($0.baseAddress!, count: count) }
+        #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern))
+        #expect(norm.bitPattern == expectedNorm.bitPattern)
+        #expect(bad == nil)
+    }
+
+    @Test(arguments: [(9, 3), (9, 8), (1000, 517)])
+    func findsTheFirstNonFiniteResult(count: Int, at index: Int) {
+        var values = [Double](repeating: 1, count: count)
+        values[index] = .infinity
+        values[count - 1] = .nan
+        let (_, bad) = values.withUnsafeMutableBufferPointer { FlatVector.divideAndMeasure($0.baseAddress!, count: count, by: 2) }
+        #expect(bad == index)
+    }
+}

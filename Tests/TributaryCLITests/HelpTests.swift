@@ -18,11 +18,16 @@ struct HelpTests {
         ("train", [
             "--data", "--rows", "--steps", "--batch", "--micro-batch", "--couplings", "--hidden", "--depth", "--standardize",
             "--dtype", "--lr", "--clip-norm", "--seed", "--data-seed", "--validation", "--shards", "--eval-every", "--threads",
-            "--out", "--metrics", "moons", "8gaussians", "checkerboard", "rings", "mixture:D",
+            "--out", "--metrics", "--sync", "--local-steps", "moons", "8gaussians", "checkerboard", "rings", "mixture:D",
         ]),
         ("score", ["--model", "--input", "--output", "--chunk", "--threads", ".npy", ".csv"]),
         ("sample", ["--model", "--count", "--output", "--log-prob", "--seed", "--threads"]),
         ("bench", ["--config", "--threads", "--micro-batch", "--window-seconds", "--windows", "--json", "toy2d", "tab16", "wide64"]),
+        ("plot", ["--metrics", "--fields", "--x", "--log-y", "--title", "--out"]),
+        ("simulate", [
+            "--config", "--batch", "--micro-batch", "--workers", "--bandwidth-gbit", "--latency-us", "--micro-batch-ms", "--add-ms",
+            "--apply-ms", "--sync", "--local-steps", "--json",
+        ]),
     ]
 
     @Test(arguments: subcommands)

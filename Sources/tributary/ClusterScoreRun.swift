@@ -1,0 +1,128 @@
+import FlowCluster
+import FlowData
+import FlowWire
+import Flows
+import Foundation
+
+/// `score --workers N` and `score --bind ENDPOINT`: a scoring coordinator in this process, with
+/// local worker processes over IPC (all cleaned up on success, failure and Ctrl-C) or external
+/// workers that connect.
+struct ClusterScoreRun {
+    let command: ScoreCommand
+    let source: ScoringInput
+    let writer: ScoreOutputWriter
+    let reportPath: String
+
+    func run<S: FlowScalar>(_ flow: RealNVP<S>, dtype: WireDType) throws {
+        let journalDirectory = command.journal ?? command.output + ".journal"
+        let journal = try ScoreJournal(directory: journalDirectory, identity: try identity(dtype: dtype), resume: command.resume)
+        if journal.ignoredRecords > 0 {
+            log("journal: \(journal.ignoredRecords) torn or damaged records ignored (their chunks are computed again)")
+        }
+        if command.resume {
+            log("journal \(journalDirectory): \(journal.done.count) of \(source.chunkCount) chunks already done")
+        }
+        let configuration = flow.configuration
+        let spec = WireMessage.JobSpec(
+            jobID: UInt64.random(in: 1...UInt64.max), dtype: dtype,
+            architecture: .init(
+                dimension: UInt32(configuration.dimension), couplings: UInt32(configuration.couplings),
+                hidden: UInt32(configuration.hidden), depth: UInt32(configuration.depth),
+                permutations: configuration.permutations.map { $0.map { UInt32($0) } }),
+            standardization: flow.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
+            mode: .scoring(.init(chunkRows: UInt32(command.chunk), wantLatent: command.latent != nil)))
+        let job = ScoringStateMachine.Job(
+            spec: spec, rowCount: source.rowCount, chunkRows: command.chunk, inFlightPerWorker: command.inFlight,
+            heartbeatInterval: Double(command.heartbeatMilliseconds) / 1000, instance: UInt64.random(in: 1...UInt64.max),
+            verifyFraction: command.verifyFraction)
+
+        var directory: String?
+        let endpoint: String
+        if let bind = command.bind {
+            endpoint = bind
+            if command.insecure && !bind.hasPrefix("ipc://") {
+                log("warning: --insecure: \(bind) accepts any worker and sends rows and parameters unencrypted")
+            }
+        } else {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            directory = dir
+            endpoint = "ipc://\(dir)/coordinator"
+        }
+        defer { if let directory { try? FileManager.default.removeItem(atPath: directory) } }
+        let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
+        if let directory { SignalCleanup.install(removing: directory, socket: "\(directory)/coordinator") }
+        defer { launcher.terminateAll() }
+
+        let coordinator = ScoringCoordinator(
+            job: job, input: source, parameters: WireVector(flow.parameters)!, journal: journal, output: writer,
+            bind: endpoint, log: { log($0) })
+        let display = ProgressDisplay(total: source.rowCount, label: "rows")
+        var startError: Error?
+        let summary = try coordinator.run(ready: { bound in
+            if let count = command.workers {
+                do {
+                    for i in 0..<count {
+                        try launcher.start(arguments: [
+                            "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(command.threads),
+                            "--parent-pid", String(getpid()),
+                        ])
+                    }
+                } catch {
+                    startError = error
+                }
+                log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk) on \(count) local workers")
+            } else {
+                log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk); waiting for workers on \(bound)")
+            }
+        }, progress: { p in
+            let rate = Double(p.rowsThisRun) / max(p.elapsed, 1e-9)
+            display.update(
+                done: p.rowsDone, rate: rate, rateUnit: "rows/s",
+                fields: ["\(p.perWorker.count) workers"] + p.perWorker.map { "\($0.name) \(ProgressDisplay.format($0.rowsPerSecond))/s" })
+        }, watch: {
+            if let startError { throw startError }
+            if let count = command.workers, launcher.running() == 0 {
+                throw CLIError("all \(count) worker processes exited before the job finished; their messages are above (the journal keeps the finished chunks: rerun with --resume)")
+            }
+            if command.verifyFraction > 0, command.workers != nil, launcher.running() < 2 {
+                throw CLIError("fewer than two worker processes are left, so chunks can no longer be verified; their messages are above (rerun with --resume)")
+            }
+        })
+        var extra = ["\(summary.computedChunks) chunks computed, \(summary.journaledChunks) taken from the journal"]
+        if !summary.rowsPerWorker.isEmpty {
+            extra.append("rows per worker: " + summary.rowsPerWorker.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if summary.droppedMessages > 0 { extra.append("\(summary.droppedMessages) duplicate or late results dropped") }
+        if summary.invalidMessages > 0 { extra.append("\(summary.invalidMessages) invalid messages dropped") }
+        if command.verifyFraction > 0 {
+            extra.append("\(summary.verifiedChunks) chunks verified by two workers (\(summary.mismatches) disagreements settled by a third, \(summary.quarantinedWorkers) workers quarantined)")
+        }
+        print(ScoreCommand.summary(rows: summary.rows, computed: summary.computedRows, seconds: summary.seconds, writer: writer, extra: extra))
+    }
+
+    /// What the journal must match: the model's bytes, the input file, the outputs, the chunking.
+    private func identity(dtype: WireDType) throws -> ScoreJournal.Identity {
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        let modelBytes = try Data(contentsOf: URL(fileURLWithPath: command.model))
+        var info = stat()
+        guard stat(command.input, &info) == 0 else { throw CLIError("cannot stat \(command.input)") }
+        let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return ScoreJournal.Identity(fields: [
+            ("model", ScoreJournal.hex(ScoreJournal.fnv1a(modelBytes))),
+            ("input", absolute(command.input)),
+            ("inputBytes", String(info.st_size)),
+            ("inputModified", String(mtime)),
+            ("rows", String(source.rowCount)),
+            ("chunkRows", String(command.chunk)),
+            ("dtype", "\(dtype)"),
+            ("output", absolute(command.output)),
+            ("latent", command.latent.map(absolute) ?? "-"),
+            ("report", absolute(reportPath)),
+        ])
+    }
+}
+
+private func log(_ line: String) {
+    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + "\n").utf8))
+}
