@@ -42,6 +42,18 @@ public struct ClusterLimits: Sendable, Equatable {
         return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
     }
 
+    /// The largest frame a worker legitimately sends to a scoring coordinator: a `scoreResult`
+    /// of a full chunk — 36 bytes of fields, `chunkRows` statuses, `chunkRows` log-densities
+    /// and, with latents, `chunkRows × dimension` values — or a control message, whichever is
+    /// larger, plus the transport's overhead.
+    public static func largestScoringWorkerMessage(chunkRows: Int, dimension: Int, dtype: WireDType, wantLatent: Bool) -> Int64 {
+        let rows = Int64(chunkRows), width = Int64(dtype.byteWidth)
+        var result = 36 + (4 + rows) + (5 + rows * width) + 1
+        if wantLatent { result += 4 + 5 + rows * Int64(dimension) * width }
+        let control = 64 + Int64(3 * (4 + WireLimits.default.maxStringBytes))
+        return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+    }
+
     /// Bytes libzmq counts against `ZMQ_MAXMSGSIZE` beyond the protocol message: with CURVE the
     /// limit applies to the encrypted ZMTP frame (command name, nonce, MAC), some 40 bytes more.
     public static let transportOverhead: Int64 = 256

@@ -121,6 +121,34 @@ extension ClusterTests {
             #expect(explained.count == 1, "\(w2)")
         }
 
+        /// `score --bind` with CURVE: the same bytes as one process, and a stranger that knows the
+        /// coordinator's key receives nothing of the rows or the model.
+        @Test func scoringWithCURVEWritesTheSameBytesAndAdmitsOnlyListedKeys() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            try ScoringFixture.copy(into: h.dir)
+            let keys = try Self.keygen(h, ["coordinator", "w1", "w2"])
+            try Self.authorize(h, ["w1", "w2"])
+            let score = ClusterScoringTests.score
+            try CLI.succeed(score + ["--output", "one.npy"], in: h.dir.path, timeout: 60)
+            let endpoint = try h.tcpEndpoint()
+            let coordinator = try h.start("coordinator", score + [
+                "--output", "cluster.npy", "--bind", endpoint, "--heartbeat-ms", "50",
+                "--key", "keys/coordinator.key", "--authorized-keys", "authorized_keys",
+            ])
+            let workers = try ["w1", "w2"].map { try h.start($0, Self.secureWorker(endpoint, name: $0)) }
+            let joined = h.waitUntil(timeout: 30) { !lines(of: coordinator.stderr, containing: ") joined").isEmpty || !coordinator.isRunning }
+            #expect(joined, "no worker joined\n\(h.report())")
+            let stranger = try RawPeer.flood(
+                endpoint: endpoint, curve: .init(keyPair: try CurveKeyPair.generate(), serverKey: keys["coordinator"]!.publicKey), seconds: 1)
+            #expect(stranger.frames.isEmpty, "a stranger received \(stranger.frames.count) frames")
+            h.expectSuccess(coordinator, timeout: 120)
+            for worker in workers { h.expectSuccess(worker, timeout: 10) }
+            ClusterScoringTests.expectSame(h.dir, "cluster.npy", as: "one.npy", h.report())
+            #expect(!lines(of: coordinator.stderr, containing: "CURVE on: coordinator key").isEmpty, "\(coordinator)")
+            #expect(lines(of: coordinator.stderr, containing: "refused a connection from 127.0.0.1: key").count == 1, "\(coordinator)")
+        }
+
         /// On a plain loopback coordinator (where an unauthenticated client does reach the
         /// protocol): an oversized frame, a hello flood against a full cluster and garbage from
         /// hundreds of fresh connections, while the job runs.
