@@ -710,10 +710,12 @@ public struct CoordinatorStateMachine: Sendable {
     /// (after a `computeLocally` action).
     public mutating func coordinatorComputed(_ result: WireMessage.GradientResult, now: Double) -> [Action] {
         let g = Int(clamping: result.microBatch)
-        guard phase == .running, result.step == UInt64(step), coordinatorComputing.contains(g) else { return [] }
+        guard phase == .running || phase == .waiting, result.step == UInt64(step), coordinatorComputing.contains(g) else { return [] }
         coordinatorComputing.remove(g)
         guard results[g] == nil else { return [] }
         candidates[g, default: [:]][0] = result
+        // Every worker gone meanwhile: kept, and compared when the step goes on.
+        guard phase == .running else { return [] }
         return settle(g, now: now)
     }
 
