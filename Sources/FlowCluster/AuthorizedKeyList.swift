@@ -16,6 +16,7 @@ public final class AuthorizedKeyList: @unchecked Sendable {
     public let path: String
     private let lock = NSLock()
     private var keys: [CurveKey: String]
+    private var revoked: Set<CurveKey> = []
 
     /// Loads `path`.
     public init(path: String) throws {
@@ -32,9 +33,21 @@ public final class AuthorizedKeyList: @unchecked Sendable {
     /// The number of keys admitted.
     public var count: Int { lock.withLock { keys.count } }
 
-    /// The label of `key` when it is admitted (empty when its line has none), nil when not.
+    /// The label of `key` when it is admitted (empty when its line has none), nil when not —
+    /// also when it was revoked.
     public func label(of key: CurveKey) -> String? {
-        lock.withLock { keys[key] }
+        lock.withLock { revoked.contains(key) ? nil : keys[key] }
+    }
+
+    /// Refuses `key` for the rest of this process, whatever the file says (a reload does not
+    /// undo it): the coordinator revokes the key of a quarantined worker.
+    public func revoke(_ key: CurveKey) {
+        lock.withLock { _ = revoked.insert(key) }
+    }
+
+    /// Whether `key` was revoked.
+    public func isRevoked(_ key: CurveKey) -> Bool {
+        lock.withLock { revoked.contains(key) }
     }
 
     /// Rereads the file. On success the new keys replace the old ones at once (connections

@@ -45,6 +45,10 @@ public enum ClusterSecurity {
                     refusals.note(key: nil, "refused a connection from \(from): mechanism \(request.mechanism), not CURVE")
                     return .deny(reason: "CURVE required")
                 }
+                if keys.isRevoked(key) {
+                    refusals.note(key: key, "refused a connection from \(from): key \(key.z85) (\(key.fingerprint)) was revoked in this run (its worker was quarantined)")
+                    return .deny(reason: "key revoked")
+                }
                 guard let label = keys.label(of: key) else {
                     refusals.note(key: key, "refused a connection from \(from): key \(key.z85) (\(key.fingerprint)) is not in \(keys.path)")
                     return .deny(reason: "key not authorized")

@@ -233,11 +233,11 @@ public final class Coordinator<Scalar: FlowScalar> {
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames in
+            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames, userID in
                 // Not a single-frame message behind the identity: invalid, counted by the machine.
                 machine.messageReceived(
                     from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
-                    now: now())
+                    userID: userID, now: now())
             }) {                addResultsInOrder()
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
@@ -309,6 +309,11 @@ public final class Coordinator<Scalar: FlowScalar> {
                     try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
                     try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
+                }
+            case .revokeKey(let z85):
+                if let key = try? CurveKey(z85: z85), let security {
+                    security.authorizedKeys.revoke(key)
+                    log("revoked key \(key.fingerprint) for the rest of this run: its connections are refused from now on")
                 }
             case .computeLocally(let step, let g):
                 followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: clockNow())
@@ -404,16 +409,18 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// Receives one message and hands its frames, in place, to `handle`; nil on timeout or a signal.
     private func receive<R>(
-        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer]) -> R
+        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer], String?) -> R
     ) throws -> R? {
         do {
-            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, lending: handle)
+            // With CURVE, the ZAP handler's user id of the connection is the peer's public key.
+            return try socket.receive(
+                timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, property: security == nil ? nil : "User-Id", lending: handle)
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
             // Counted as invalid by the machine via an empty message.
             let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-            return handle([empty, empty])
+            return handle([empty, empty], nil)
         }
     }
 

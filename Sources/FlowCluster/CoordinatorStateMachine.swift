@@ -56,6 +56,9 @@ public struct CoordinatorStateMachine: Sendable {
         /// (with the current parameters) and report it with `coordinatorComputed(_:now:)`. Its
         /// result is authoritative: it settles a disagreement, or checks the only worker.
         case computeLocally(step: Int, microBatch: Int)
+        /// Refuse the CURVE key `key` (Z85, the ZAP user id of a quarantined worker's
+        /// connection) at the next connections, for the rest of the run.
+        case revokeKey(String)
     }
 
     /// Events worth logging.
@@ -97,6 +100,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var rowsHeld: Set<Int> = []
         /// The parameter version it holds.
         public var version: UInt64?
+        /// Its CURVE public key (Z85; the ZAP user id of its connection), when known.
+        public var key: String?
     }
 
     /// Fixed facts of the job.
@@ -224,6 +229,10 @@ public struct CoordinatorStateMachine: Sendable {
     private var computedBy: [Int: UInt32] = [:]
     /// Instances of quarantined workers: their hellos are refused.
     public private(set) var quarantinedInstances: Set<UInt64> = []
+    /// CURVE keys (Z85) of quarantined workers: hellos over connections with them are refused.
+    public private(set) var quarantinedKeys: Set<String> = []
+    /// The ZAP user id of the message being handled (see `messageReceived(from:bytes:userID:now:)`).
+    private var currentUserID: String?
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
     private var started = false
     /// When the current step was handed out.
@@ -284,6 +293,14 @@ public struct CoordinatorStateMachine: Sendable {
     /// A message (one frame after the identity) arrived from `identity`.
     public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
         bytes.withUnsafeBytes { messageReceived(from: identity, bytes: $0, now: now) }
+    }
+
+    /// A message arrived from `identity` over a connection whose ZAP handler gave it `userID`
+    /// (with CURVE: the peer's public key in Z85), read in place.
+    public mutating func messageReceived(from identity: [UInt8], bytes: UnsafeRawBufferPointer, userID: String?, now: Double) -> [Action] {
+        currentUserID = userID
+        defer { currentUserID = nil }
+        return messageReceived(from: identity, bytes: bytes, now: now)
     }
 
     /// A message arrived from `identity`, read in place (the driver lends libzmq's buffer:
@@ -396,7 +413,7 @@ public struct CoordinatorStateMachine: Sendable {
             return refuseHello(from: identity, reason: "over the rate limit of \(limits.hellosPerSecond) hellos/s", reply: nil)
         }
         helloTokens -= 1
-        if quarantinedInstances.contains(hello.instance) {
+        if quarantinedInstances.contains(hello.instance) || currentUserID.map(quarantinedKeys.contains) == true {
             return refuseHello(from: identity, reason: "worker instance \(hello.instance) (\(hello.name)) is quarantined",
                                reply: .goodbye(.init(reason: "quarantined: a result of this worker disagreed with the coordinator's own computation")))
         }
@@ -421,6 +438,7 @@ public struct CoordinatorStateMachine: Sendable {
         let id = nextWorkerID
         nextWorkerID += 1
         workers[id] = Peer(id: id, identity: identity, name: hello.name, instance: hello.instance, lastHeard: now, lastSent: now)
+        workers[id]?.key = currentUserID
         identities[identity] = id
         actions.append(send(id, .welcome(.init(
             workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
@@ -768,6 +786,10 @@ public struct CoordinatorStateMachine: Sendable {
         for id in ids {
             guard let peer = workers[id] else { continue }
             quarantinedInstances.insert(peer.instance)
+            if let key = peer.key {
+                quarantinedKeys.insert(key)
+                actions.append(.revokeKey(key))
+            }
             let unverified = computedBy.filter { $0.value == id }.keys
             for m in unverified {
                 results[m] = nil

@@ -92,6 +92,19 @@ struct ClusterSecurityTests {
         #expect(list.count == 1)
     }
 
+    @Test func aRevokedKeyStaysRefusedAcrossReloads() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try CurveKeyPair.generate().publicKey
+        let path = dir + "/authorized_keys"
+        try "\(a.z85) a\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let list = try AuthorizedKeyList(path: path)
+        list.revoke(a)
+        #expect(list.label(of: a) == nil && list.isRevoked(a))
+        try list.reload()
+        #expect(list.label(of: a) == nil)
+    }
+
     /// The one call a driver makes: the handler is up before the socket binds, only listed
     /// keys get through, and a context whose ZAP endpoint is taken is a fatal error.
     @Test func protectAdmitsListedKeysAndRefusesToRunWithoutAHandler() throws {

@@ -93,6 +93,7 @@ struct CoordinatorStateMachineTests {
             case .averageRound(let round, let results): return "average round \(round) \(results.map(\.rowCount))"
             case .checkpoint(let steps): return "checkpoint \(steps)"
             case .computeLocally(let step, let g): return "compute here step \(step) g\(g)"
+            case .revokeKey(let key): return "revoke \(key)"
             case .finished: return "finished"
             case .failed(let reason): return "failed \(reason)"
             case .log(let event):

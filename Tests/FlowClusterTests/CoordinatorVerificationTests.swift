@@ -175,6 +175,30 @@ struct CoordinatorVerificationTests {
         #expect(Self.applied(last) != nil, "\(T.summary(last))")
     }
 
+    /// With CURVE the driver passes each message's ZAP user id (the peer's key): a quarantined
+    /// worker's key is revoked, and a hello over a connection with it is refused even from a new
+    /// process (a new instance).
+    @Test func aQuarantinedWorkersKeyIsRevoked() throws {
+        var m = try Self.machine(fraction: 1, minimumWorkers: 2)
+        func hello(_ n: UInt8, instance: UInt64, key: String, at now: Double) -> [Action] {
+            WireMessage.hello(.init(
+                instance: instance, processID: 1, name: "w\(n)", host: "h",
+                capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "k", maxMicroBatchRows: 1000))).encoded()
+                .withUnsafeBytes { m.messageReceived(from: [n], bytes: $0, userID: key, now: now) }
+        }
+        _ = hello(1, instance: 11, key: "key-one", at: 0)
+        _ = hello(2, instance: 12, key: "key-two", at: 0)
+        for g in T.step(0) { _ = Self.send(&m, 1, T.result(g, step: 0)) }
+        for g in T.step(0) { _ = Self.send(&m, 2, T.result(g, step: 0, tag: g == 0 ? 1 : 0)) }
+        let settled = m.coordinatorComputed(T.result(0, step: 0), now: 0.2)
+        #expect(T.summary(settled).contains("revoke key-two"), "\(T.summary(settled))")
+        #expect(m.quarantinedKeys == ["key-two"])
+        let back = hello(7, instance: 99, key: "key-two", at: 0.3)
+        #expect(T.summary(back).contains("goodbye [7]") && !T.summary(back).contains("welcome [7]"), "\(T.summary(back))")
+        let other = hello(8, instance: 100, key: "key-three", at: 0.4)
+        #expect(T.summary(other).contains("welcome [8]"), "\(T.summary(other))")
+    }
+
     /// Three workers, one of which lies about some of its results, in every order of answers the
     /// seeds give: the step always completes, with the honest bits, and only the liar goes.
     @Test(arguments: 0..<20)

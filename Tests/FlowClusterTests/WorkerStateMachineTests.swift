@@ -475,6 +475,8 @@ struct WorkerStateMachineTests {
                     Issue.record("a sync=gradients job averaged a round")
                 case .computeLocally:
                     Issue.record("a job without verification asked the coordinator to compute")
+                case .revokeKey:
+                    Issue.record("a job without verification revoked a key")
                 case .checkpoint, .finished, .failed, .log:
                     break
                 }

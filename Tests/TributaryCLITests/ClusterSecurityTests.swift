@@ -33,8 +33,8 @@ extension ClusterTests {
             try h.dir.write(text, to: "authorized_keys")
         }
 
-        static func secureCoordinator(_ endpoint: String, _ extra: [String] = []) -> [String] {
-            ClusterCommand.coordinator(endpoint, ["--key", "keys/coordinator.key", "--authorized-keys", "authorized_keys"] + extra)
+        static func secureCoordinator(_ endpoint: String, steps: Int = ClusterFixture.faultSteps, _ extra: [String] = []) -> [String] {
+            ClusterCommand.coordinator(endpoint, steps: steps, ["--key", "keys/coordinator.key", "--authorized-keys", "authorized_keys"] + extra)
         }
 
         static func secureWorker(_ endpoint: String, name: String) -> [String] {

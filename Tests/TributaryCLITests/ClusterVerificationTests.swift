@@ -50,5 +50,39 @@ extension ClusterTests {
             #expect(lines(of: coordinator.stderr, containing: "quarantined").isEmpty, "\(coordinator)")
             #expect(lines(of: coordinator.stderr, containing: "different bits").isEmpty, "\(coordinator)")
         }
+
+        /// With CURVE the quarantine reaches the key: the liar's key is revoked, so the same key
+        /// is refused by the ZAP handler even from a new process.
+        @Test func withCURVEAQuarantinedWorkersKeyIsRevoked() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            typealias S = ClusterSecurityTests
+            let keys = try S.keygen(h, ["coordinator", "w1", "w2", "liar"])
+            try S.authorize(h, ["w1", "w2", "liar"])
+            let endpoint = try h.tcpEndpoint()
+            // Long enough (about 15 s) for the liar to be caught, leave and come back.
+            let steps = 4 * ClusterFixture.faultSteps
+            let coordinator = try h.start("coordinator", S.secureCoordinator(
+                endpoint, steps: steps, ["--min-workers", "3", "--heartbeat-ms", "50", "--verify-fraction", "1"]))
+            let honest = try ["w1", "w2"].map { try h.start($0, S.secureWorker(endpoint, name: $0)) }
+            let liar = try h.start("liar", S.secureWorker(endpoint, name: "liar") + ["--corrupt-results-every", "5"])
+            let revoked = h.waitUntil(timeout: 60) { !lines(of: coordinator.stderr, containing: "revoked key").isEmpty || !coordinator.isRunning }
+            #expect(revoked && coordinator.isRunning, "no revocation while the job ran\n\(h.report())")
+            h.expectSuccess(liar, timeout: 10)
+            // The liar again, as a new process with the same key.
+            let again = try h.start("liar-again", ClusterCommand.worker(
+                endpoint, name: "liar-again", ["--key", "keys/liar.key", "--server-key", "keys/coordinator.pub"]))
+            let refused = h.waitUntil(timeout: 15) {
+                !lines(of: coordinator.stderr, containing: "key \(keys["liar"]!.publicKey.z85) (\(keys["liar"]!.publicKey.fingerprint)) was revoked in this run").isEmpty
+                    || !coordinator.isRunning
+            }
+            h.expectSuccess(coordinator, timeout: 120)
+            for worker in honest { h.expectSuccess(worker, timeout: 10) }
+            try ClusterFaultTests.expectReferenceModel(h, steps: steps)
+            #expect(refused, "the revoked key was not refused before the end\n\(h.report())")
+            #expect(lines(of: coordinator.stderr, containing: "(liar-again) joined").isEmpty, "\(coordinator)")
+            h.signal(again, SIGTERM)
+            again.wait(timeout: 5)
+        }
     }
 }

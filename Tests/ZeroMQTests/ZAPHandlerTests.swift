@@ -66,6 +66,16 @@ struct ZAPHandlerTests {
         #expect(try !Self.getsThrough(context, to: router, at: endpoint, serverKey: impostorKey, clientKeys: friend))
         #expect(seen.requests.count == before)
 
+        // The user id the handler gave the connection travels with its messages (not with the
+        // ROUTER's routing-id frame).
+        let client = try ZMQSocket(context: context, type: .dealer)
+        defer { client.close() }
+        try client.configureCurveClient(serverKey: serverKeys.publicKey, keyPair: friend)
+        try client.connect(endpoint)
+        try client.send([bytes("who")], dontWait: false)
+        let user = try router.receive(timeoutMilliseconds: patience, property: "User-Id") { frames, user in frames.count == 2 ? user : "?" }
+        #expect(user == "friend")
+
         let requests = seen.requests
         #expect(requests.contains { $0.curveKey == stranger.publicKey && $0.domain == "test" && $0.mechanism == "CURVE" && $0.address == "127.0.0.1" })
         #expect(requests.contains { $0.curveKey == friend.publicKey })
