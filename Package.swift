@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "tributary",
             dependencies: [
-                "Flows", "FlowData", "FlowRandom", "FlowCluster",
+                "Flows", "FlowData", "FlowRandom", "FlowCluster", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,8 +48,8 @@ let package = Package(
         .testTarget(name: "FlowsTests", dependencies: ["Flows", "FlowRandom"]),
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
         .testTarget(name: "FlowWireTests", dependencies: ["FlowWire"]),
-        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowWire"]),
-        .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData"]),
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowWire", "ZeroMQ"]),
+        .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData", "FlowCluster", "FlowWire", "ZeroMQ"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     ],
     swiftLanguageModes: [.v6]

@@ -31,7 +31,7 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .insecureEndpoint(let endpoint):
-            return "\(endpoint): plain TCP is only allowed on loopback or IPC; pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
+            return "\(endpoint): plain TCP is only allowed on loopback or IPC; secure it with CURVE (--key with --authorized-keys or --server-key, see docs/security.md), or pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
         case .checkpointMismatch(let path, let reason):
             return "\(path): \(reason)"
         case .socket(let operation, let error):
@@ -85,6 +85,17 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let endpoint: String
     private let checkpoint: CheckpointPolicy?
     private let log: (String) -> Void
+    private let security: ClusterSecurity.Server?
+    /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
+    private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor)?
+    /// The origin of the machine's clock (set when `run` starts).
+    private var origin = ContinuousClock.now
+
+    /// Seconds since `origin`: the `now` of the machine's events.
+    private func clockNow() -> Double {
+        let c = (ContinuousClock.now - origin).components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
@@ -106,11 +117,20 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// - Parameters:
     ///   - resume: a checkpoint of this run to continue from; its options must equal `options`.
     ///   - minimumWorkers: workers to wait for before the first step.
+    ///   - security: CURVE with a ZAP allow-list (nil: plain, for loopback, IPC or `--insecure`).
+    ///   - limits: what peers may make the coordinator hold or do.
     public init(
         model: RealNVP<Scalar>, data: TrainingData<Scalar>, options: TrainingOptions, bind endpoint: String,
         minimumWorkers: Int = 1, checkpoint: CheckpointPolicy? = nil, resume: TrainingCheckpoint<Scalar>? = nil,
-        heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, log: @escaping (String) -> Void = { _ in }
+        heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, security: ClusterSecurity.Server? = nil,
+        limits: ClusterLimits = ClusterLimits(), verifyFraction: Double = 0, log: @escaping (String) -> Void = { _ in }
     ) throws {
+        guard (0...1).contains(verifyFraction) else {
+            throw TrainingError.invalidOption("--verify-fraction must be in [0, 1], found \(verifyFraction)")
+        }
+        guard verifyFraction == 0 || options.localSteps == nil else {
+            throw TrainingError.invalidOption("--verify-fraction needs sync=gradients (local SGD results are not reproducible across workers)")
+        }
         try options.validate()
         let plan = try BatchPlan(
             seed: options.seed, rowCount: data.trainCount, microBatchSize: options.microBatch,
@@ -146,16 +166,19 @@ public final class Coordinator<Scalar: FlowScalar> {
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
                 sync: options.localSteps.map { .parameters(.init(
                     localSteps: UInt32($0), learningRate: options.learningRate, clipNorm: options.clipNorm)) } ?? .gradients)))
-        let job = CoordinatorStateMachine.Job(
+        var job = CoordinatorStateMachine.Job(
             spec: spec, plan: plan, steps: options.steps, checkpointEvery: checkpoint?.every,
             minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
             instance: UInt64.random(in: 1...UInt64.max), localSteps: options.localSteps)
+        job.limits = limits
+        job.verifyFraction = verifyFraction
         machine = CoordinatorStateMachine(job: job, startStep: startStep)
         self.data = data
         self.options = options
         self.endpoint = endpoint
         self.checkpoint = checkpoint
         self.log = log
+        self.security = security
         sum = GradientSum(parameterCount: model.parameters.count)
         inference = InferenceWorkspace(configuration: configuration, capacity: 1024)
         validationLogProb = [Scalar](repeating: 0, count: data.validationCount)
@@ -181,15 +204,23 @@ public final class Coordinator<Scalar: FlowScalar> {
         let router = try ZMQSocket(context: context, type: .router)
         defer { router.close() }
         try router.setLinger(0)
-        try router.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
-        try router.setSendHighWaterMark(0)
-        try router.setReceiveHighWaterMark(0)
+        // Nothing a worker legitimately sends is larger than a gradient result; queues hold a
+        // step's worth of messages per peer (ClusterLimits explains both numbers).
+        try router.setMaxMessageSize(ClusterLimits.largestWorkerMessage(
+            parameterCount: model.parameters.count, dtype: machine.job.spec.dtype))
+        try router.setSendHighWaterMark(ClusterLimits.coordinatorSendHighWaterMark(shardCount: machine.job.plan.shardCount))
+        try router.setReceiveHighWaterMark(ClusterLimits.coordinatorReceiveHighWaterMark(
+            microBatchesPerStep: machine.job.plan.microBatchesPerStep))
+        // The ZAP handler runs (proven) before the socket binds, and outlives it.
+        let zap = try security?.protect(router)
+        defer { zap?.stop() }
         try router.bind(endpoint)
         boundEndpoint = (try? router.lastEndpoint) ?? endpoint
         ready(boundEndpoint!)
 
         let clock = ContinuousClock()
         let origin = clock.now
+        self.origin = origin
         func now() -> Double {
             let c = (clock.now - origin).components
             return Double(c.seconds) + Double(c.attoseconds) * 1e-18
@@ -202,11 +233,11 @@ public final class Coordinator<Scalar: FlowScalar> {
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames in
+            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames, userID in
                 // Not a single-frame message behind the identity: invalid, counted by the machine.
                 machine.messageReceived(
                     from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
-                    now: now())
+                    userID: userID, now: now())
             }) {                addResultsInOrder()
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
@@ -227,7 +258,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             }
             let t = now()
-            if t - lastTick >= 0.02 {
+            // Not once the job is done: the workers told goodbye may already have exited, which
+            // `watch` would take for a failure.
+            if t - lastTick >= 0.02, !machine.isFinished {
                 lastTick = t
                 try watch()
                 var actions = machine.tick(now: t)
@@ -277,6 +310,13 @@ public final class Coordinator<Scalar: FlowScalar> {
                     try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
+            case .revokeKey(let z85):
+                if let key = try? CurveKey(z85: z85), let security {
+                    security.authorizedKeys.revoke(key)
+                    log("revoked key \(key.fingerprint) for the rest of this run: its connections are refused from now on")
+                }
+            case .computeLocally(let step, let g):
+                followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: clockNow())
             case .finished:
                 break
             case .failed(let reason):
@@ -286,6 +326,21 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
         }
         return followUp
+    }
+
+    /// One micro-batch's result computed here, with the current parameters, exactly as a worker
+    /// computes it (`GradientLanes`, one BLAS thread): the same bits on the same BLAS kernels.
+    private func computeLocally(step: Int, microBatch g: Int) -> WireMessage.GradientResult {
+        let plan = machine.job.plan
+        if verifier == nil {
+            verifier = (GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan))
+        }
+        let positions = verifier!.cursor.positions(of: plan.microBatch(globalIndex: g))
+        verifier!.lanes.compute(model: model, batches: [(data.trainRows, positions)])
+        return WireMessage.GradientResult(
+            jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
+            rowCount: UInt32(positions.count), lossSum: verifier!.lanes.loss(lane: 0),
+            gradient: WireVector(verifier!.lanes.gradient(lane: 0))!)
     }
 
     /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
@@ -354,16 +409,18 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// Receives one message and hands its frames, in place, to `handle`; nil on timeout or a signal.
     private func receive<R>(
-        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer]) -> R
+        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer], String?) -> R
     ) throws -> R? {
         do {
-            return try socket.receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, lending: handle)
+            // With CURVE, the ZAP handler's user id of the connection is the peer's public key.
+            return try socket.receive(
+                timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, property: security == nil ? nil : "User-Id", lending: handle)
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
             // Counted as invalid by the machine via an empty message.
             let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-            return handle([empty, empty])
+            return handle([empty, empty], nil)
         }
     }
 
@@ -390,6 +447,12 @@ public final class Coordinator<Scalar: FlowScalar> {
             return "worker \(id) (\(name)) was slower than its backups \(slowSteps) steps in a row; it owns no shards until step \(until)"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
+        case .resultsDisagree(let g, let ids):
+            return "micro-batch \(g): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
+        case .workerQuarantined(let id, let name, let g, let redone):
+            return "worker \(id) (\(name)) quarantined: its result for micro-batch \(g) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
+        case .helloRefused(let peer, let reason, let total):
+            return "refused a hello from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (\(total) hellos refused so far)"
         }
     }
 }

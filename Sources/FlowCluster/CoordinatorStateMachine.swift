@@ -52,6 +52,13 @@ public struct CoordinatorStateMachine: Sendable {
         case failed(reason: String)
         /// Something worth a log line (joins, deaths, reassignments, invalid messages).
         case log(LogEvent)
+        /// `--verify-fraction`: compute micro-batch `microBatch` of `step` in the coordinator
+        /// (with the current parameters) and report it with `coordinatorComputed(_:now:)`. Its
+        /// result is authoritative: it settles a disagreement, or checks the only worker.
+        case computeLocally(step: Int, microBatch: Int)
+        /// Refuse the CURVE key `key` (Z85, the ZAP user id of a quarantined worker's
+        /// connection) at the next connections, for the rest of the run.
+        case revokeKey(String)
     }
 
     /// Events worth logging.
@@ -67,6 +74,16 @@ public struct CoordinatorStateMachine: Sendable {
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job (wrong job, unknown sender, …).
         case ignored(peer: [UInt8], reason: String)
+        /// A hello refused by a limit (`ClusterLimits`): logged for the 1st, 2nd, 4th, 8th, …
+        /// refusal, with the count so far, so that a flood cannot flood the log.
+        case helloRefused(peer: [UInt8], reason: String, total: Int)
+        /// Two workers returned different bits for a checked micro-batch; the coordinator
+        /// computes it itself to settle it.
+        case resultsDisagree(microBatch: Int, workers: [UInt32])
+        /// A worker whose result disagreed with the coordinator's own computation was dropped
+        /// and is refused from now on; `redone` of its unverified results of the step are
+        /// computed again.
+        case workerQuarantined(id: UInt32, name: String, microBatch: Int, redone: Int)
     }
 
     /// One live worker, as the coordinator sees it.
@@ -83,6 +100,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var rowsHeld: Set<Int> = []
         /// The parameter version it holds.
         public var version: UInt64?
+        /// Its CURVE public key (Z85; the ZAP user id of its connection), when known.
+        public var key: String?
     }
 
     /// Fixed facts of the job.
@@ -113,6 +132,12 @@ public struct CoordinatorStateMachine: Sendable {
         public var demotionSteps: ClosedRange<Int> = 32...1024
         /// This coordinator's instance id (new on every start).
         public var instance: UInt64
+        /// What peers may make the coordinator hold or do.
+        public var limits = ClusterLimits()
+        /// `--verify-fraction`: the share of micro-batches (chosen by a hash of the job's seed
+        /// and the micro-batch index) computed by two sources and compared bit for bit;
+        /// `sync=gradients` only. 0 turns verification off.
+        public var verifyFraction = 0.0
 
         public init(
             spec: WireMessage.JobSpec, plan: BatchPlan, steps: Int, checkpointEvery: Int?, minimumWorkers: Int,
@@ -162,11 +187,19 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var step: Int
     /// Owner of each shard (`nil`: unowned, waiting for a live worker).
     public private(set) var shardOwner: [Int: UInt32] = [:]
-    /// Invalid messages received, per peer identity.
+    /// Invalid messages received, per peer identity (at most `limits.maxTrackedPeers` peers;
+    /// see `invalidMessagesFromUntrackedPeers`).
     public private(set) var invalidMessages: [[UInt8]: Int] = [:]
+    /// Invalid messages from peers beyond the `limits.maxTrackedPeers` tracked one by one.
+    public private(set) var invalidMessagesFromUntrackedPeers = 0
+    /// Hellos refused by the rate limit or the worker cap.
+    public private(set) var refusedHellos = 0
+    /// The hello token bucket: tokens left, and when it was last refilled (nil: full).
+    private var helloTokens: Double = 0
+    private var helloRefilled: Double?
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public private(set) var droppedMessages = 0
-    /// Micro-batch results accepted from each worker (by id) since this machine started.
+    /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
     public private(set) var acceptedResults: [UInt32: Int] = [:]
     /// Backup copies of slow workers' micro-batches sent since this machine started.
     public private(set) var backupsSent = 0
@@ -184,6 +217,22 @@ public struct CoordinatorStateMachine: Sendable {
     /// `sync=parameters`: micro-batches of the current round whose unit has returned.
     private var roundMicroBatchesDone = 0
     private var heartbeatSequence: UInt64 = 0
+    /// Verification (`job.verifyFraction`), all of the current step: results of checked
+    /// micro-batches by source (a worker id; 0 = the coordinator itself), not yet accepted.
+    private var candidates: [Int: [UInt32: WireMessage.GradientResult]] = [:]
+    /// Checked micro-batch → the workers computing further copies of it (besides `pending`).
+    private var verifying: [Int: Set<UInt32>] = [:]
+    /// Micro-batches the coordinator computes itself.
+    private var coordinatorComputing: Set<Int> = []
+    /// Accepted but unverified micro-batch → the worker that computed it (redone if that worker
+    /// is quarantined).
+    private var computedBy: [Int: UInt32] = [:]
+    /// Instances of quarantined workers: their hellos are refused.
+    public private(set) var quarantinedInstances: Set<UInt64> = []
+    /// CURVE keys (Z85) of quarantined workers: hellos over connections with them are refused.
+    public private(set) var quarantinedKeys: Set<String> = []
+    /// The ZAP user id of the message being handled (see `messageReceived(from:bytes:userID:now:)`).
+    private var currentUserID: String?
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
     private var started = false
     /// When the current step was handed out.
@@ -215,7 +264,23 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// The accepted result of micro-batch `g` of the current step, if it is in (`sync=gradients`).
     /// Lets the driver add results in micro-batch order while later ones are still computed.
-    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? { results[g] }
+    /// With verification on, nothing is final before the step completes (a quarantined worker's
+    /// accepted results are redone), so this is nil until then.
+    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? {
+        job.verifyFraction > 0 ? nil : results[g]
+    }
+
+    /// Whether micro-batch `g` is checked (`job.verifyFraction`): a seeded hash of the job's
+    /// seed and `g`, so the same micro-batches are checked whatever the workers.
+    public func isChecked(microBatch g: Int) -> Bool {
+        guard job.verifyFraction > 0, job.localSteps == nil else { return false }
+        if job.verifyFraction >= 1 { return true }
+        var z = job.plan.seed ^ 0x7665_7269_6679 &+ UInt64(truncatingIfNeeded: g) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / 9_007_199_254_740_992 < job.verifyFraction
+    }
 
     /// The live workers' ids, sorted.
     public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
@@ -228,6 +293,14 @@ public struct CoordinatorStateMachine: Sendable {
     /// A message (one frame after the identity) arrived from `identity`.
     public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
         bytes.withUnsafeBytes { messageReceived(from: identity, bytes: $0, now: now) }
+    }
+
+    /// A message arrived from `identity` over a connection whose ZAP handler gave it `userID`
+    /// (with CURVE: the peer's public key in Z85), read in place.
+    public mutating func messageReceived(from identity: [UInt8], bytes: UnsafeRawBufferPointer, userID: String?, now: Double) -> [Action] {
+        currentUserID = userID
+        defer { currentUserID = nil }
+        return messageReceived(from: identity, bytes: bytes, now: now)
     }
 
     /// A message arrived from `identity`, read in place (the driver lends libzmq's buffer:
@@ -296,6 +369,10 @@ public struct CoordinatorStateMachine: Sendable {
         step += 1
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
+        candidates.removeAll()
+        verifying.removeAll()
+        coordinatorComputing.removeAll()
+        computedBy.removeAll()
         lastResultAt.removeAll(keepingCapacity: true)
         backedUp.removeAll(keepingCapacity: true)
         stepOwners.removeAll(keepingCapacity: true)
@@ -323,6 +400,27 @@ public struct CoordinatorStateMachine: Sendable {
     // MARK: Membership
 
     private mutating func handleHello(_ hello: WireMessage.Hello, from identity: [UInt8], now: Double) -> [Action] {
+        // Every hello costs a token, whoever sends it: a flood (a peer re-saying hello, or many
+        // peers) cannot make the coordinator redistribute shards and resend rows at will.
+        let limits = job.limits
+        if let last = helloRefilled {
+            helloTokens = min(Double(limits.helloBurst), helloTokens + (now - last) * limits.hellosPerSecond)
+        } else {
+            helloTokens = Double(limits.helloBurst)
+        }
+        helloRefilled = now
+        guard helloTokens >= 1 else {
+            return refuseHello(from: identity, reason: "over the rate limit of \(limits.hellosPerSecond) hellos/s", reply: nil)
+        }
+        helloTokens -= 1
+        if quarantinedInstances.contains(hello.instance) || currentUserID.map(quarantinedKeys.contains) == true {
+            return refuseHello(from: identity, reason: "worker instance \(hello.instance) (\(hello.name)) is quarantined",
+                               reply: .goodbye(.init(reason: "quarantined: a result of this worker disagreed with the coordinator's own computation")))
+        }
+        if identities[identity] == nil, workers.count >= limits.maxWorkers {
+            return refuseHello(from: identity, reason: "the cluster is full (\(limits.maxWorkers) workers)",
+                               reply: .error(.init(code: .capacity, message: "the coordinator admits at most \(limits.maxWorkers) workers")))
+        }
         guard hello.minimumVersion <= WireMessage.protocolVersion, hello.maximumVersion >= WireMessage.protocolVersion else {
             return [.send(identity: identity, message: .error(.init(
                 code: .unsupportedVersion,
@@ -340,6 +438,7 @@ public struct CoordinatorStateMachine: Sendable {
         let id = nextWorkerID
         nextWorkerID += 1
         workers[id] = Peer(id: id, identity: identity, name: hello.name, instance: hello.instance, lastHeard: now, lastSent: now)
+        workers[id]?.key = currentUserID
         identities[identity] = id
         actions.append(send(id, .welcome(.init(
             workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
@@ -368,6 +467,7 @@ public struct CoordinatorStateMachine: Sendable {
         for id in ids {
             guard let peer = workers.removeValue(forKey: id) else { continue }
             identities[peer.identity] = nil
+            acceptedResults[id] = nil
             for shard in peer.shards { shardOwner[shard] = nil }
             units[id] = nil
             slowStreak[id] = nil
@@ -377,7 +477,9 @@ public struct CoordinatorStateMachine: Sendable {
         }
         guard phase == .running, !gone.isEmpty else { return [] }
         rebalance()
-        let orphaned = pending.filter { gone.contains($0.value) }.keys.sorted()
+        let orphanedChecks = verifying.filter { !$0.value.isDisjoint(with: gone) }.keys
+        for g in orphanedChecks { verifying[g]?.subtract(gone) }
+        let orphaned = Set(pending.filter { gone.contains($0.value) }.keys).union(orphanedChecks).sorted()
         guard !orphaned.isEmpty else { return [] }
         if workers.isEmpty {
             // Nobody to give them to: wait for a worker.
@@ -453,13 +555,40 @@ public struct CoordinatorStateMachine: Sendable {
     /// and parameters each owner lacks.
     private mutating func assign(_ indices: [Int], now: Double) -> [Action] {
         var byWorker: [UInt32: [Int]] = [:]
+        var actions: [Action] = []
         for g in indices {
             let shard = job.plan.microBatch(globalIndex: g).shard
             guard let owner = shardOwner[shard] else { continue }
-            pending[g] = owner
-            byWorker[owner, default: []].append(g)
+            guard isChecked(microBatch: g) else {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                continue
+            }
+            // A checked micro-batch needs two sources: the owner of its shard when it has not
+            // answered yet, then other live workers (the next ids after the owner), then the
+            // coordinator itself.
+            guard results[g] == nil else { continue }
+            var sources = Set(candidates[g]?.keys ?? [:].keys)
+            sources.formUnion(verifying[g, default: []].filter { workers[$0] != nil })
+            if coordinatorComputing.contains(g) { sources.insert(0) }
+            if let p = pending[g], workers[p] != nil { sources.insert(p) }
+            if !sources.contains(owner), sources.count < 2 {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                sources.insert(owner)
+            }
+            let ids = liveWorkerIDs.filter { demotedUntil[$0] == nil }
+            let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
+            for v in after where sources.count < 2 && !sources.contains(v) {
+                verifying[g, default: []].insert(v)
+                byWorker[v, default: []].append(g)
+                sources.insert(v)
+            }
+            if sources.count < 2, !sources.contains(0) {
+                coordinatorComputing.insert(g)
+                actions.append(.computeLocally(step: step, microBatch: g))
+            }
         }
-        var actions: [Action] = []
         for id in byWorker.keys.sorted() {
             guard let list = byWorker[id] else { continue }
             stepOwners.insert(id)
@@ -499,6 +628,9 @@ public struct CoordinatorStateMachine: Sendable {
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
         }
         let g = Int(clamping: result.microBatch)
+        if isChecked(microBatch: g), let id = identities[identity] {
+            return handleCheckedResult(result, microBatch: g, from: id, now: now)
+        }
         guard phase == .running, result.step == UInt64(step), result.version == UInt64(step),
               pending[g] != nil, results[g] == nil
         else {
@@ -514,11 +646,16 @@ public struct CoordinatorStateMachine: Sendable {
         results[g] = result
         if let id = identities[identity] {
             acceptedResults[id, default: 0] += 1
+            if job.verifyFraction > 0 { computedBy[g] = id }
             lastResultAt[id] = now
             if let owner = pending[g], owner != id { beatenOwners.insert(owner) }
         }
         pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
-        guard results.count == job.plan.microBatchesPerStep else { return [] }
+        return completeStepIfDone(now: now)
+    }
+
+    private mutating func completeStepIfDone(now: Double) -> [Action] {
+        guard phase == .running, results.count == job.plan.microBatchesPerStep else { return [] }
         phase = .applying
         previousStepDuration = now - stepStartedAt
         let demotions = updateSlowStreaks()
@@ -546,8 +683,11 @@ public struct CoordinatorStateMachine: Sendable {
         guard !outstanding.isEmpty else { return [] }
         var byWorker: [UInt32: [Int]] = [:]
         for (i, g) in outstanding.enumerated() {
-            byWorker[idle[i % idle.count], default: []].append(g)
+            let to = idle[i % idle.count]
+            byWorker[to, default: []].append(g)
             backedUp.insert(g)
+            // A checked micro-batch's backup is one more source for its comparison.
+            if isChecked(microBatch: g) { verifying[g, default: []].insert(to) }
         }
         var actions: [Action] = []
         for id in byWorker.keys.sorted() {
@@ -580,6 +720,97 @@ public struct CoordinatorStateMachine: Sendable {
             actions.append(.log(.workerDemoted(id: id, name: workers[id]?.name ?? "", slowSteps: streak, until: step + 1 + length)))
         }
         return actions
+    }
+
+    // MARK: Verification
+
+    /// The coordinator computed micro-batch `result.microBatch` of the current step itself
+    /// (after a `computeLocally` action).
+    public mutating func coordinatorComputed(_ result: WireMessage.GradientResult, now: Double) -> [Action] {
+        let g = Int(clamping: result.microBatch)
+        guard phase == .running || phase == .waiting, result.step == UInt64(step), coordinatorComputing.contains(g) else { return [] }
+        coordinatorComputing.remove(g)
+        guard results[g] == nil else { return [] }
+        candidates[g, default: [:]][0] = result
+        // Every worker gone meanwhile: kept, and compared when the step goes on.
+        guard phase == .running else { return [] }
+        return settle(g, now: now)
+    }
+
+    /// A worker's result for a checked micro-batch: kept until a second source has answered.
+    private mutating func handleCheckedResult(
+        _ result: WireMessage.GradientResult, microBatch g: Int, from id: UInt32, now: Double
+    ) -> [Action] {
+        guard phase == .running, result.step == UInt64(step), result.version == UInt64(step), results[g] == nil,
+              pending[g] == id || verifying[g]?.contains(id) == true, candidates[g]?[id] == nil
+        else {
+            droppedMessages += 1
+            return []
+        }
+        guard Int(result.rowCount) == job.plan.microBatchSize,
+              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
+        else {
+            return invalid(from: workers[id]?.identity ?? [], reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
+        }
+        if pending[g] == id { pending[g] = nil } else { verifying[g]?.remove(id) }
+        candidates[g, default: [:]][id] = result
+        acceptedResults[id, default: 0] += 1
+        return settle(g, now: now)
+    }
+
+    /// Compares the sources of checked micro-batch `g` once two have answered: the same bits
+    /// accept it; different bits from two workers ask the coordinator; the coordinator's own
+    /// result is the truth, and every worker that disagrees with it is quarantined.
+    private mutating func settle(_ g: Int, now: Double) -> [Action] {
+        guard let found = candidates[g], found.count >= 2 else { return [] }
+        if let truth = found[0] {
+            results[g] = truth
+            let liars = found.filter { $0.key != 0 && !Self.sameBits($0.value, truth) }.keys.sorted()
+            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone(now: now)
+        }
+        let sorted = found.sorted { $0.key < $1.key }
+        if sorted.allSatisfy({ Self.sameBits($0.value, sorted[0].value) }) {
+            results[g] = sorted[0].value
+            return completeStepIfDone(now: now)
+        }
+        guard !coordinatorComputing.contains(g) else { return [] }
+        coordinatorComputing.insert(g)
+        return [.log(.resultsDisagree(microBatch: g, workers: sorted.map(\.key))), .computeLocally(step: step, microBatch: g)]
+    }
+
+    /// Drops workers whose result disagreed with the coordinator's: they get a goodbye, their
+    /// hellos are refused from now on, and their unverified results of this step are redone.
+    private mutating func quarantine(_ ids: [UInt32], microBatch g: Int, now: Double) -> [Action] {
+        var actions: [Action] = []
+        var redo: Set<Int> = []
+        for id in ids {
+            guard let peer = workers[id] else { continue }
+            quarantinedInstances.insert(peer.instance)
+            if let key = peer.key {
+                quarantinedKeys.insert(key)
+                actions.append(.revokeKey(key))
+            }
+            let unverified = computedBy.filter { $0.value == id }.keys
+            for m in unverified {
+                results[m] = nil
+                computedBy[m] = nil
+            }
+            redo.formUnion(unverified)
+            for (m, sources) in candidates where sources[id] != nil {
+                candidates[m]![id] = nil
+                if results[m] == nil { redo.insert(m) }
+            }
+            actions.append(.log(.workerQuarantined(id: id, name: peer.name, microBatch: g, redone: unverified.count)))
+            actions.append(send(id, .goodbye(.init(reason: "quarantined: its result for micro-batch \(g) of step \(step) disagreed with the coordinator's own computation")), now: now))
+        }
+        actions += remove(ids, now: now)
+        guard phase == .running, !workers.isEmpty else { return actions }
+        return actions + assign(redo.filter { results[$0] == nil }.sorted(), now: now)
+    }
+
+    /// Whether two results are the same bits (loss included).
+    static func sameBits(_ a: WireMessage.GradientResult, _ b: WireMessage.GradientResult) -> Bool {
+        a.rowCount == b.rowCount && a.lossSum.bitPattern == b.lossSum.bitPattern && a.gradient == b.gradient
     }
 
     /// `sync=parameters`: a worker's parameters after the local steps of its oldest unit.
@@ -619,7 +850,7 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func handleErrorReport(_ report: WireMessage.ErrorReport, from id: UInt32, now: Double) -> [Action] {
         let note: [Action] = [.log(.ignored(peer: workers[id]?.identity ?? [], reason: "worker reported \(report.code): \(report.message)"))]
         guard phase == .running, report.jobID == job.spec.jobID, report.step == UInt64(step),
-              let item = report.item, let g = Int(exactly: item), pending[g] == id
+              let item = report.item, let g = Int(exactly: item), pending[g] == id || verifying[g]?.contains(id) == true
         else {
             droppedMessages += 1
             return note
@@ -641,7 +872,8 @@ public struct CoordinatorStateMachine: Sendable {
             // Forget what we believed it held, so that the reassignment resends rows and parameters.
             for m in redo {
                 workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
-                pending[m] = nil
+                if pending[m] == id { pending[m] = nil }
+                verifying[m]?.remove(id)  // it was computing a check copy
             }
             workers[id]?.version = nil
             return note + assign(redo, now: now)
@@ -664,7 +896,25 @@ public struct CoordinatorStateMachine: Sendable {
         return .send(identity: workers[id]?.identity ?? [], message: message)
     }
 
+    private mutating func refuseHello(from identity: [UInt8], reason: String, reply: WireMessage?) -> [Action] {
+        refusedHellos += 1
+        var actions: [Action] = []
+        if let reply { actions.append(.send(identity: identity, message: reply)) }
+        if refusedHellos & (refusedHellos - 1) == 0 {
+            actions.append(.log(.helloRefused(peer: identity, reason: reason, total: refusedHellos)))
+        }
+        return actions
+    }
+
     private mutating func invalid(from identity: [UInt8], reason: String) -> [Action] {
+        if invalidMessages[identity] == nil, invalidMessages.count >= job.limits.maxTrackedPeers {
+            // Bounded state: one shared counter for the peers beyond the tracked ones, and one
+            // log line for all of them.
+            invalidMessagesFromUntrackedPeers += 1
+            return invalidMessagesFromUntrackedPeers == 1
+                ? [.log(.invalidMessage(peer: identity, reason: "\(reason) (more than \(job.limits.maxTrackedPeers) peers sent invalid messages; those beyond are counted together)"))]
+                : []
+        }
         let count = invalidMessages[identity, default: 0] + 1
         invalidMessages[identity] = count
         return count == 1 ? [.log(.invalidMessage(peer: identity, reason: reason))] : []

@@ -70,6 +70,7 @@ public final class ScoringCoordinator {
     private let output: ScoreOutputWriter
     private let endpoint: String
     private let log: (String) -> Void
+    private let security: ClusterSecurity.Server?
     private var encodedParameters: [UInt8]?
     /// Malformed-row reasons of chunks sent and not yet stored.
     private var reasons: [Int: [Int: String]] = [:]
@@ -78,8 +79,10 @@ public final class ScoringCoordinator {
     /// A coordinator for `job` on `input`, continuing `journal` (its done chunks are skipped).
     public init(
         job: ScoringStateMachine.Job, input: ScoringInput, parameters: WireVector, journal: ScoreJournal,
-        output: ScoreOutputWriter, bind endpoint: String, log: @escaping (String) -> Void = { _ in }
+        output: ScoreOutputWriter, bind endpoint: String, security: ClusterSecurity.Server? = nil,
+        log: @escaping (String) -> Void = { _ in }
     ) {
+        self.security = security
         machine = ScoringStateMachine(job: job, alreadyDone: journal.done)
         self.input = input
         self.parameters = parameters
@@ -89,14 +92,19 @@ public final class ScoringCoordinator {
         self.log = log
     }
 
-    /// The job's ROUTER socket: the one place where the coordinator's socket is made (the
-    /// security options, e.g. a CURVE server key, belong here).
-    static func makeRouterSocket(_ context: ZMQContext) throws -> ZMQSocket {
+    /// The job's ROUTER socket: the one place where the coordinator's socket is made. Nothing a
+    /// worker legitimately sends is larger than a full chunk's result, and a worker holds at
+    /// most `inFlightPerWorker` chunks, so frames and queues are bounded by the job
+    /// (`ClusterLimits`, docs/security.md); CURVE is applied by `run` before it binds.
+    static func makeRouterSocket(_ context: ZMQContext, job: ScoringStateMachine.Job) throws -> ZMQSocket {
         let router = try ZMQSocket(context: context, type: .router)
         try router.setLinger(0)
-        try router.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
-        try router.setSendHighWaterMark(0)
-        try router.setReceiveHighWaterMark(0)
+        var wantLatent = false
+        if case .scoring(let scoring) = job.spec.mode { wantLatent = scoring.wantLatent }
+        try router.setMaxMessageSize(ClusterLimits.largestScoringWorkerMessage(
+            chunkRows: job.chunkRows, dimension: Int(job.spec.architecture.dimension), dtype: job.spec.dtype, wantLatent: wantLatent))
+        try router.setSendHighWaterMark(4 * job.inFlightPerWorker + 64)
+        try router.setReceiveHighWaterMark(4 * job.inFlightPerWorker + 64)
         return router
     }
 
@@ -116,8 +124,11 @@ public final class ScoringCoordinator {
         if !machine.isFinished {
             let context = try ZMQContext()
             defer { context.terminate() }
-            let router = try Self.makeRouterSocket(context)
+            let router = try Self.makeRouterSocket(context, job: machine.job)
             defer { router.close() }
+            // CURVE: the ZAP handler runs (proven) before the socket binds, and outlives it.
+            let zap = try security?.protect(router)
+            defer { zap?.stop() }
             try router.bind(endpoint)
             boundEndpoint = (try? router.lastEndpoint) ?? endpoint
             ready(boundEndpoint!)

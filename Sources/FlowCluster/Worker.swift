@@ -22,19 +22,25 @@ public final class Worker {
     private let crashAfterResults: Int?
     private var resultsSent = 0
     private let parentPID: Int32?
-    /// Test hook: perturb one value of every K-th scoring result sent.
+    private let security: ClusterSecurity.Client?
+    private var monitor: SecureConnectionMonitor?
+    /// Test hook (`--corrupt-results-every K`): every K-th gradient result (training) or scoring
+    /// result sent has one value perturbed (still finite, still well-formed, wrong).
     private let corruptResultsEvery: Int?
+    private var gradientResultsSent = 0
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
     /// - Parameters:
     ///   - parentPID: exit when this process is gone (workers started by `train --workers`).
     ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
-    ///   - corruptResultsEvery: test hook: every K-th scoring result sent has one value perturbed.
+    ///   - corruptResultsEvery: test hook: every K-th result sent has one value perturbed.
+    ///   - security: CURVE keys (nil: plain, for loopback, IPC or `--insecure`).
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
-        corruptResultsEvery: Int? = nil, log: @escaping (String) -> Void = { _ in }
+        security: ClusterSecurity.Client? = nil, corruptResultsEvery: Int? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
+        self.security = security
         self.corruptResultsEvery = corruptResultsEvery
         self.endpoint = endpoint
         self.parentPID = parentPID
@@ -54,6 +60,10 @@ public final class Worker {
         BLASThreads.set(1)
         let context = try ZMQContext()
         defer { context.terminate() }
+        defer {
+            monitor?.stop()  // its socket must be closed before the context can terminate
+            monitor = nil
+        }
         let clock = ContinuousClock()
         let origin = clock.now
         func now() -> Double {
@@ -102,7 +112,7 @@ public final class Worker {
                     case .compute(let step, let version, let microBatches):
                         if let engine {
                             engine.compute(step: step, version: version, microBatches: microBatches) { bytes in
-                                send(socket, bytes)
+                                send(socket, corruptedIfAsked(bytes))
                                 resultsSent += 1
                                 if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                             }
@@ -137,6 +147,7 @@ public final class Worker {
             if t - lastTick >= 0.02 {
                 lastTick = t
                 pending += machine.tick(now: t)
+                monitor?.poll(now: t, log: log)
                 if let parentPID, getppid() != parentPID {
                     log("the launching process is gone; exiting")
                     return
@@ -148,16 +159,42 @@ public final class Worker {
     private func connect(_ context: ZMQContext) throws -> ZMQSocket {
         let socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setLinger(0)
+        // The worker learns the model's size only from the jobSpec, after connecting, so its
+        // inbound bound is the protocol's frame limit; with CURVE only the pinned coordinator
+        // can send to it at all. Queues are bounded; a send that cannot be queued within the
+        // timeout is logged and the coordinator's heartbeat rules take over.
         try socket.setMaxMessageSize(WireLimits.default.zmqMaxMessageSize)
-        try socket.setSendHighWaterMark(0)
-        try socket.setReceiveHighWaterMark(0)
+        try socket.setSendHighWaterMark(Worker.highWaterMark)
+        try socket.setReceiveHighWaterMark(Worker.highWaterMark)
+        try socket.setSendTimeout(Worker.sendTimeoutMilliseconds)
+        try security?.protect(socket)
+        monitor?.stop()
+        monitor = try security.map { try SecureConnectionMonitor(socket: socket, security: $0) }
         try socket.connect(endpoint)
         return socket
     }
 
+    /// The test hook `corruptResultsEvery`: flips the lowest bit of the first gradient value of
+    /// every K-th `gradientResult` (its values start at byte 57, little-endian).
+    private func corruptedIfAsked(_ bytes: [UInt8]) -> [UInt8] {
+        guard let k = corruptResultsEvery, bytes.count > 57, bytes[6] == WireMessage.Kind.gradientResult.rawValue else { return bytes }
+        gradientResultsSent += 1
+        guard gradientResultsSent % k == 0 else { return bytes }
+        var corrupted = bytes
+        corrupted[57] ^= 1
+        return corrupted
+    }
+
+    /// Messages queued per direction (a step's results, with room to spare).
+    static let highWaterMark = 4096
+    /// How long a send may wait for room in the queue.
+    static let sendTimeoutMilliseconds = 2_000
+
     private func send(_ socket: ZMQSocket, _ bytes: [UInt8]) {
         do {
-            _ = try socket.send(frames: [ZMQFrame(bytes)], dontWait: false)
+            if try !socket.send(frames: [ZMQFrame(bytes)], dontWait: false) {
+                log("send dropped: the queue to the coordinator stayed full for \(Worker.sendTimeoutMilliseconds / 1000) s")
+            }
         } catch {
             log("send failed: \(error)")
         }

@@ -102,6 +102,18 @@ extension ZMQSocket {
         maxFrames: Int = ZMQSocket.defaultMaxFrames,
         lending body: ([UnsafeRawBufferPointer]) throws -> R
     ) throws -> R? {
+        try receive(timeoutMilliseconds: timeoutMilliseconds, maxFrames: maxFrames, property: nil) { frames, _ in try body(frames) }
+    }
+
+    /// Like ``receive(timeoutMilliseconds:maxFrames:lending:)``, and also hands `body` a
+    /// metadata property of the message's last frame (`zmq_msg_gets`), e.g. `"User-Id"`: the user id the ZAP
+    /// handler gave the connection (nil when the property is not set or `property` is nil).
+    public func receive<R>(
+        timeoutMilliseconds: Int? = nil,
+        maxFrames: Int = ZMQSocket.defaultMaxFrames,
+        property: String?,
+        lending body: ([UnsafeRawBufferPointer], String?) throws -> R
+    ) throws -> R? {
         let socket = try open("receive")
         guard (1...Self.maxFramesLimit).contains(maxFrames) else {
             throw ZeroMQError.outOfRange(name: "maxFrames", value: Int64(maxFrames), range: 1...Int64(Self.maxFramesLimit))
@@ -139,7 +151,10 @@ extension ZMQSocket {
                 guard count > 0, let data = zmq_msg_data(message) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
                 return UnsafeRawBufferPointer(start: data, count: count)
             }
-            return try body(frames)
+            // The last frame: a ROUTER's routing-id frame is made by the socket and carries no
+            // connection metadata.
+            let value = property.flatMap { name in zmq_msg_gets(messages.baseAddress! + used - 1, name).map { String(cString: $0) } }
+            return try body(frames, value)
         }
     }
 

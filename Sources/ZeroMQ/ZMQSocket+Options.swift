@@ -225,6 +225,23 @@ extension ZMQSocket {
         try setBytes(ZMQ_ZAP_DOMAIN, "zapDomain", Array(domain.utf8))
     }
 
+    /// Refuse every connection whose ZAP request cannot be delivered
+    /// (`ZMQ_ZAP_ENFORCE_DOMAIN`, option 93 — a draft option in libzmq 4.3's header, accepted by
+    /// its library). Without it, a CURVE server with a ZAP domain but no handler bound at
+    /// `inproc://zeromq.zap.01` admits *every* client that knows its public key (the
+    /// "Stonehouse" legacy mode); with it, such connections fail their handshake.
+    public func setZAPEnforceDomain(_ on: Bool) throws {
+        try setInt32(ZMQSocket.zapEnforceDomainOption, "zapEnforceDomain", on ? 1 : 0, minimum: 0)
+    }
+
+    /// Whether ``setZAPEnforceDomain(_:)`` is on.
+    public var zapEnforceDomain: Bool {
+        get throws { try int32Option(ZMQSocket.zapEnforceDomainOption, "zapEnforceDomain") != 0 }
+    }
+
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`, which `zmq.h` declares only under `ZMQ_BUILD_DRAFT_API`.
+    static let zapEnforceDomainOption: Int32 = 93
+
     // MARK: Polling from outside libzmq
 
     /// What the socket can do now without blocking (`ZMQ_EVENTS`). Reading it also lets

@@ -4,6 +4,7 @@ import FlowData
 import FlowRandom
 import Flows
 import Foundation
+import ZeroMQ
 
 /// `tributary bench`: the single-process figures of DESIGN §8.
 struct BenchCommand: ParsableCommand {
@@ -50,6 +51,9 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Measure a local cluster instead: a coordinator in this process and worker processes over IPC.")
     var cluster = false
+
+    @Flag(help: "With --cluster: secure every connection with CURVE (encryption and a ZAP key check), to measure its cost.")
+    var curve = false
 
     @Flag(help: "Measure scoring instead: whole `score` jobs (an NPY file, the journal, the output) on a local cluster.")
     var score = false
@@ -156,16 +160,18 @@ struct BenchCommand: ParsableCommand {
         let counts = (workers ?? "1,2,4").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--workers must list positive worker counts, e.g. 1,2,4") }
         guard steps >= 2 else { throw CLIError("--steps must be at least 2") }
-        let results = try ClusterBench.run(config: config, workerCounts: counts, steps: steps, warmup: 5, microBatch: microBatch)
+        if curve && !ZeroMQ.has("curve") { throw CLIError("--curve: this libzmq was built without CURVE support") }
+        let results = try ClusterBench.run(
+            config: config, workerCounts: counts, steps: steps, warmup: 5, microBatch: microBatch, curve: curve)
         let base = results.first?.samplesPerSecond ?? 0
         for r in results {
             if json {
                 print("{\"config\": \"\(config.rawValue)\", \"workers\": \(r.workers), \"train_samples_per_s\": \(r.samplesPerSecond), "
                       + "\"comm_fraction\": \(r.commFraction), \"step_seconds\": \(r.stepSeconds), \"compute_seconds_per_step\": \(r.computeSeconds), "
-                      + "\"micro_batch\": \(microBatch), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0)}")
+                      + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0)}")
             } else {
-                print(String(format: "%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
-                             config.rawValue, r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
+                print(String(format: "%@%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
+                             config.rawValue, curve ? " (CURVE)" : "", r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
                              results.first?.workers ?? 1, r.stepSeconds * 1000, r.computeSeconds * 1000, r.commFraction * 100))
             }
         }

@@ -2,6 +2,7 @@ import FlowCluster
 import FlowData
 import Flows
 import Foundation
+import ZeroMQ
 
 /// `bench --cluster`: training throughput of a local cluster (an in-process coordinator and W
 /// worker processes over IPC, one thread each) and the share of a step not spent computing.
@@ -15,9 +16,11 @@ enum ClusterBench {
     }
 
     /// Runs `steps` measured steps (after `warmup` steps that also move the shards) for each
-    /// worker count.
+    /// worker count; with `curve`, every connection is CURVE-encrypted and authenticated (fresh
+    /// key pairs, the coordinator's ZAP handler checking the workers' key), as a secured
+    /// cluster runs.
     static func run(
-        config: BenchCommand.Config, workerCounts: [Int], steps: Int, warmup: Int, microBatch: Int
+        config: BenchCommand.Config, workerCounts: [Int], steps: Int, warmup: Int, microBatch: Int, curve: Bool = false
     ) throws -> [Result] {
         let shape = config.shape
         let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
@@ -37,14 +40,29 @@ enum ClusterBench {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
             defer { launcher.terminateAll() }
+            var security: ClusterSecurity.Server?
+            var workerArguments: [String] = []
+            if curve {
+                let server = try CurveKeyPair.generate(), client = try CurveKeyPair.generate()
+                try CurveKeyFile.write(server, directory: directory, name: "coordinator")
+                try CurveKeyFile.write(client, directory: directory, name: "worker")
+                security = ClusterSecurity.Server(
+                    keyPair: server, authorizedKeys: AuthorizedKeyList(keys: [client.publicKey: "bench"]), log: { _ in })
+                workerArguments = [
+                    "--key", CurveKeyFile.secretPath(directory: directory, name: "worker"),
+                    "--server-key", CurveKeyFile.publicPath(directory: directory, name: "coordinator"),
+                ]
+            }
             let coordinator = try Coordinator(
-                model: model, data: data, options: options, bind: "ipc://\(directory)/coordinator", minimumWorkers: workers)
+                model: model, data: data, options: options, bind: "ipc://\(directory)/coordinator", minimumWorkers: workers,
+                security: security)
             var marks: [Double] = []
             var startError: Error?
             try coordinator.run(ready: { endpoint in
                 do {
                     for i in 0..<workers {
-                        try launcher.start(arguments: ["worker", "--connect", endpoint, "--name", "bench-\(i + 1)", "--parent-pid", String(getpid())])
+                        try launcher.start(arguments: ["worker", "--connect", endpoint, "--name", "bench-\(i + 1)", "--parent-pid", String(getpid())]
+                                           + workerArguments)
                     }
                 } catch { startError = error }
             }, progress: { p, _ in

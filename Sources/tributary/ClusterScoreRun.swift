@@ -38,11 +38,12 @@ struct ClusterScoreRun {
 
         var directory: String?
         let endpoint: String
+        var security: ClusterSecurity.Server?
         if let bind = command.bind {
             endpoint = bind
-            if command.insecure && !bind.hasPrefix("ipc://") {
-                log("warning: --insecure: \(bind) accepts any worker and sends rows and parameters unencrypted")
-            }
+            // CURVE with the allow-list, or the plain-TCP rule (and its --insecure warning).
+            security = try ClusterSecuritySetup.server(
+                key: command.key, authorizedKeys: command.authorizedKeys, endpoint: bind, insecure: command.insecure)
         } else {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -56,7 +57,7 @@ struct ClusterScoreRun {
 
         let coordinator = ScoringCoordinator(
             job: job, input: source, parameters: WireVector(flow.parameters)!, journal: journal, output: writer,
-            bind: endpoint, log: { log($0) })
+            bind: endpoint, security: security, log: { log($0) })
         let display = ProgressDisplay(total: source.rowCount, label: "rows")
         var startError: Error?
         let summary = try coordinator.run(ready: { bound in

@@ -39,18 +39,32 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
     var insecure = false
 
+    @Option(help: "This coordinator's CURVE secret key file (NAME.key from `tributary keygen`); turns on CURVE.")
+    var key: String?
+
+    @Option(name: .customLong("authorized-keys"), help: "The workers' public keys, one Z85 key per line (# comments); reread on SIGHUP.")
+    var authorizedKeys: String?
+
+    @Option(name: .customLong("max-workers"), help: "The most workers registered at once; further hellos are refused.")
+    var maxWorkers: Int = 1024
+
+    @Option(name: .customLong("verify-fraction"), help: "Compute this fraction of micro-batches twice, on two workers (or here), and quarantine a worker whose bits disagree (0...1).")
+    var verifyFraction: Double = 0
+
+    @Option(name: .customLong("hello-rate"), help: "Hellos accepted per second over all peers (bursts of up to 64).")
+    var helloRate: Double = 20
+
     func validate() throws {
         guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
+        guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
+        guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
     }
 
     func run() throws {
-        try ClusterError.checkEndpoint(bind, insecure: insecure)
-        if insecure && !bind.hasPrefix("ipc://") {
-            FileHandle.standardError.write(Data("warning: --insecure: \(bind) accepts any worker and sends data and parameters unencrypted\n".utf8))
-        }
         BLASThreads.set(1)
         switch training.shape.dtype {
         case .float32: try coordinate(Float.self)
@@ -60,6 +74,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
         let (data, model) = try training.prepare(S.self)
+        let security = try ClusterSecuritySetup.server(key: key, authorizedKeys: authorizedKeys, endpoint: bind, insecure: insecure)
         let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {
@@ -74,6 +89,7 @@ struct CoordinatorCommand: ParsableCommand {
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
+            security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
             log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
         let report = try training.reporter(

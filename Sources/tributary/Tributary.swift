@@ -13,7 +13,7 @@ struct Tributary: ParsableCommand {
             """,
         subcommands: [
             TrainCommand.self, CoordinatorCommand.self, WorkerCommand.self, ScoreCommand.self, SampleCommand.self,
-            DatasetCommand.self, PlotCommand.self, BenchCommand.self, SimulateCommand.self,
+            DatasetCommand.self, PlotCommand.self, BenchCommand.self, SimulateCommand.self, KeygenCommand.self,
         ]
     )
 

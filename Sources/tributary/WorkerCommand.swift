@@ -24,6 +24,12 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Allow plain TCP to a non-loopback address (unencrypted, unauthenticated).")
     var insecure = false
 
+    @Option(help: "This worker's CURVE secret key file (NAME.key from `tributary keygen`); turns on CURVE.")
+    var key: String?
+
+    @Option(name: .customLong("server-key"), help: "The coordinator's public key file (its NAME.pub): the only coordinator this worker talks to.")
+    var serverKey: String?
+
     @Option(name: .customLong("parent-pid"), help: ArgumentHelp("Exit when this process is gone (set by train --workers).", visibility: .hidden))
     var parentPID: Int32?
 
@@ -34,19 +40,16 @@ struct WorkerCommand: ParsableCommand {
     var corruptResultsEvery: Int?
 
     func validate() throws {
-        if let corruptResultsEvery, corruptResultsEvery < 1 { throw ValidationError("--corrupt-results-every must be at least 1") }
+        if let k = corruptResultsEvery, k < 1 { throw ValidationError("--corrupt-results-every must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        try ClusterError.checkEndpoint(connect, insecure: insecure)
-        if insecure && !connect.hasPrefix("ipc://") {
-            FileHandle.standardError.write(Data("warning: --insecure: traffic to \(connect) is neither encrypted nor authenticated\n".utf8))
-        }
+        let security = try ClusterSecuritySetup.client(key: key, serverKey: serverKey, endpoint: connect, insecure: insecure)
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let worker = Worker(
             endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
-            corruptResultsEvery: corruptResultsEvery, log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
+            security: security, corruptResultsEvery: corruptResultsEvery, log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
         try worker.run()
     }
 }

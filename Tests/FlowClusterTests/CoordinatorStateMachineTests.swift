@@ -92,6 +92,8 @@ struct CoordinatorStateMachineTests {
             case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.microBatch))"
             case .averageRound(let round, let results): return "average round \(round) \(results.map(\.rowCount))"
             case .checkpoint(let steps): return "checkpoint \(steps)"
+            case .computeLocally(let step, let g): return "compute here step \(step) g\(g)"
+            case .revokeKey(let key): return "revoke \(key)"
             case .finished: return "finished"
             case .failed(let reason): return "failed \(reason)"
             case .log(let event):
@@ -103,6 +105,9 @@ struct CoordinatorStateMachineTests {
                 case .workerDemoted(let id, let name, let slowSteps, let until): return "demoted \(id) \(name) after \(slowSteps) until \(until)"
                 case .invalidMessage(let peer, _): return "invalid \(peer)"
                 case .ignored(let peer, _): return "ignored \(peer)"
+                case .helloRefused(let peer, _, let total): return "hello refused \(peer) #\(total)"
+                case .resultsDisagree(let g, let ids): return "disagree g\(g) \(ids)"
+                case .workerQuarantined(let id, let name, let g, let redone): return "quarantined \(id) \(name) g\(g) redone \(redone)"
                 }
             }
         }

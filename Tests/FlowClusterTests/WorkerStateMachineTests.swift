@@ -473,6 +473,10 @@ struct WorkerStateMachineTests {
                     coordinatorDoes(coordinator.stepApplied(now: t))
                 case .averageRound:
                     Issue.record("a sync=gradients job averaged a round")
+                case .computeLocally:
+                    Issue.record("a job without verification asked the coordinator to compute")
+                case .revokeKey:
+                    Issue.record("a job without verification revoked a key")
                 case .checkpoint, .finished, .failed, .log:
                     break
                 }

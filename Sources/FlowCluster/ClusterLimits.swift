@@ -1,0 +1,76 @@
+import FlowWire
+
+/// Bounds on what peers can make a coordinator hold or do (docs/security.md, "Limits").
+///
+/// A peer over a limit is dropped: its message is discarded and counted, it is logged once,
+/// and — for a registered worker — it is forgotten like a dead one. With a ROUTER socket
+/// "disconnected" means exactly that: libzmq offers no call to close one peer's connection, so
+/// the coordinator forgets the peer and ignores what it sends (answering at most one error),
+/// while libzmq itself closes connections that break ZMTP, fail the CURVE handshake or the ZAP
+/// check, or send a frame above `ZMQ_MAXMSGSIZE`.
+public struct ClusterLimits: Sendable, Equatable {
+    /// The most workers registered at once; further hellos get `error(capacity)`.
+    public var maxWorkers: Int
+    /// Hellos accepted per second, over all peers (a token bucket refilled at this rate).
+    public var hellosPerSecond: Double
+    /// Hellos accepted in a burst (the bucket's size).
+    public var helloBurst: Int
+    /// The most peers whose invalid messages are counted one by one; invalid messages of
+    /// further peers share one counter (so a stream of garbage from ever-new identities cannot
+    /// grow the coordinator's memory).
+    public var maxTrackedPeers: Int
+
+    /// The defaults: 1024 workers, 20 hellos a second in bursts of 64, 4096 tracked peers.
+    public init(maxWorkers: Int = 1024, hellosPerSecond: Double = 20, helloBurst: Int = 64, maxTrackedPeers: Int = 4096) {
+        self.maxWorkers = maxWorkers
+        self.hellosPerSecond = hellosPerSecond
+        self.helloBurst = helloBurst
+        self.maxTrackedPeers = maxTrackedPeers
+    }
+
+    /// The largest frame a worker legitimately sends to a training coordinator: a
+    /// `gradientResult` (57 + P·w bytes) or a `localResult` (53 + P·w), or a `hello`/`error`
+    /// with its strings at their limits — whichever is larger — plus the transport's
+    /// overhead. The coordinator sets
+    /// `ZMQ_MAXMSGSIZE` to this, so a peer sending anything larger is disconnected by libzmq
+    /// before a byte of it is buffered beyond the limit.
+    public static func largestWorkerMessage(parameterCount: Int, dtype: WireDType) -> Int64 {
+        let width = Int64(dtype.byteWidth)
+        let result = 57 + Int64(parameterCount) * width
+        let strings = Int64(3 * (4 + WireLimits.default.maxStringBytes))
+        let control = 64 + strings
+        return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+    }
+
+    /// The largest frame a worker legitimately sends to a scoring coordinator: a `scoreResult`
+    /// of a full chunk — 36 bytes of fields, `chunkRows` statuses, `chunkRows` log-densities
+    /// and, with latents, `chunkRows × dimension` values — or a control message, whichever is
+    /// larger, plus the transport's overhead.
+    public static func largestScoringWorkerMessage(chunkRows: Int, dimension: Int, dtype: WireDType, wantLatent: Bool) -> Int64 {
+        let rows = Int64(chunkRows), width = Int64(dtype.byteWidth)
+        var result = 36 + (4 + rows) + (5 + rows * width) + 1
+        if wantLatent { result += 4 + 5 + rows * Int64(dimension) * width }
+        let control = 64 + Int64(3 * (4 + WireLimits.default.maxStringBytes))
+        return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+    }
+
+    /// Bytes libzmq counts against `ZMQ_MAXMSGSIZE` beyond the protocol message: with CURVE the
+    /// limit applies to the encrypted ZMTP frame (command name, nonce, MAC), some 40 bytes more.
+    public static let transportOverhead: Int64 = 256
+
+    /// The send high-water mark (messages queued per worker) of a coordinator whose plan has
+    /// `shardCount` shards: room for every shard's rows, the parameters, an assignment and
+    /// heartbeats, twice over (a reassignment resends). A stalled peer's queue stops there; the
+    /// messages beyond are dropped and the heartbeat rules retire the peer.
+    public static func coordinatorSendHighWaterMark(shardCount: Int) -> Int {
+        2 * shardCount + 64
+    }
+
+    /// The receive high-water mark (messages queued per worker): a step's results from one
+    /// worker plus heartbeats. libzmq stops reading a peer's connection when its queue is full,
+    /// so a flooding peer holds at most this many frames of at most
+    /// ``largestWorkerMessage(parameterCount:dtype:)`` bytes.
+    public static func coordinatorReceiveHighWaterMark(microBatchesPerStep: Int) -> Int {
+        microBatchesPerStep + 64
+    }
+}
