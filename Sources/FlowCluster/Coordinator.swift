@@ -386,13 +386,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     }
 
     private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
-        do {
-            _ = try router.send(frames: [ZMQFrame(identity), ZMQFrame(body)], dontWait: true)
-        } catch let error as ZeroMQError where error.isHostUnreachable || error.isTimeout {
-            // The peer is gone (or its queue is full); the heartbeat rules will notice.
-        } catch {
-            log("send to peer failed: \(error)")
-        }
+        router.sendToPeer(identity, body, log: log)
     }
 
     private func shardBytes(_ shard: Int) -> [UInt8] {

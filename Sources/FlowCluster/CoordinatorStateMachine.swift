@@ -638,11 +638,7 @@ public struct CoordinatorStateMachine: Sendable {
             droppedMessages += 1
             return []
         }
-        guard Int(result.rowCount) == job.plan.microBatchSize,
-              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
-        else {
-            return invalid(from: identity, reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
-        }
+        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: identity, reason: problem) }
         results[g] = result
         if let id = identities[identity] {
             acceptedResults[id, default: 0] += 1
@@ -747,11 +743,7 @@ public struct CoordinatorStateMachine: Sendable {
             droppedMessages += 1
             return []
         }
-        guard Int(result.rowCount) == job.plan.microBatchSize,
-              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
-        else {
-            return invalid(from: workers[id]?.identity ?? [], reason: "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)")
-        }
+        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: workers[id]?.identity ?? [], reason: problem) }
         if pending[g] == id { pending[g] = nil } else { verifying[g]?.remove(id) }
         candidates[g, default: [:]][id] = result
         acceptedResults[id, default: 0] += 1
@@ -878,6 +870,17 @@ public struct CoordinatorStateMachine: Sendable {
             workers[id]?.version = nil
             return note + assign(redo, now: now)
         }
+    }
+
+    /// Why a gradient result cannot be the result of micro-batch `g` of this job (rows, length,
+    /// dtype), or nil when it can.
+    private func shapeProblem(_ result: WireMessage.GradientResult, microBatch g: Int) -> String? {
+        guard Int(result.rowCount) == job.plan.microBatchSize,
+              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
+        else {
+            return "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)"
+        }
+        return nil
     }
 
     /// The flat parameter count implied by the job's architecture.

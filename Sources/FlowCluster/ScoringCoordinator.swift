@@ -224,13 +224,7 @@ public final class ScoringCoordinator {
     }
 
     private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
-        do {
-            _ = try router.send(frames: [ZMQFrame(identity), ZMQFrame(body)], dontWait: true)
-        } catch let error as ZeroMQError where error.isHostUnreachable || error.isTimeout {
-            // The peer is gone; the heartbeat rules will notice.
-        } catch {
-            log("send to peer failed: \(error)")
-        }
+        router.sendToPeer(identity, body, log: log)
     }
 
     private func receive(_ socket: ZMQSocket) throws -> [[UInt8]]? {

@@ -231,13 +231,7 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     init(spec: WireMessage.JobSpec, threads: Int) throws {
         guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
         self.spec = spec
-        let a = spec.architecture
-        var configuration = FlowConfiguration(
-            dimension: Int(a.dimension), couplings: Int(a.couplings), hidden: Int(a.hidden), depth: Int(a.depth),
-            standardize: spec.standardization != nil)
-        configuration.permutations = a.permutations.map { $0.map { Int($0) } }
-        try configuration.validate()
-        self.configuration = configuration
+        configuration = try spec.flowConfiguration()
         if let s = spec.standardization, let mean = s.mean.elements(as: Scalar.self), let std = s.std.elements(as: Scalar.self) {
             standardization = try Standardization(mean: mean, std: std)
         } else {

@@ -17,13 +17,7 @@ final class WorkerScoringEngine {
         self.spec = spec
         wantLatent = scoring.wantLatent
         self.threads = max(1, threads)
-        let a = spec.architecture
-        var configuration = FlowConfiguration(
-            dimension: Int(a.dimension), couplings: Int(a.couplings), hidden: Int(a.hidden), depth: Int(a.depth),
-            standardize: spec.standardization != nil)
-        configuration.permutations = a.permutations.map { $0.map { Int($0) } }
-        try configuration.validate()
-        self.configuration = configuration
+        configuration = try spec.flowConfiguration()
     }
 
     /// Builds the model from `parameters`; false when they do not fit the job (wrong dtype or length).
