@@ -16,9 +16,12 @@ echo "== train on a local cluster of 2 workers (8 couplings, H=64, 2,000 steps o
 "$bin" train --data moons --steps 2000 --batch 512 --couplings 8 --hidden 64 --seed 0 --workers 2 \
     --out "$out/moons.safetensors" --metrics "$out/metrics.jsonl"
 
-echo "== score 10,000 fresh rows"
+echo "== score 10,000 fresh rows on a local cluster of 2 workers (journaled; the same bytes as one process)"
 "$bin" dataset moons --rows 10000 --seed 1 --output "$out/moons-test.csv"
-"$bin" score --model "$out/moons.safetensors" --input "$out/moons-test.csv" --output "$out/moons-test-logp.npy"
+"$bin" score --model "$out/moons.safetensors" --input "$out/moons-test.csv" --output "$out/moons-test-logp.npy" \
+    --workers 2 --chunk 2000
+echo "== plot the training curves"
+"$bin" plot --metrics "$out/metrics.jsonl" --out "$out/training.svg"
 
 echo "== sample 5,000 rows"
 "$bin" sample --model "$out/moons.safetensors" --count 5000 --seed 0 --output "$out/samples.csv" --log-prob "$out/samples-logp.csv"
