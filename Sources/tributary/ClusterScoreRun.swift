@@ -42,8 +42,7 @@ struct ClusterScoreRun {
         if let bind = command.bind {
             endpoint = bind
             // CURVE with the allow-list, or the plain-TCP rule (and its --insecure warning).
-            security = try ClusterSecuritySetup.server(
-                key: command.key, authorizedKeys: command.authorizedKeys, endpoint: bind, insecure: command.insecure)
+            security = try command.security.server(endpoint: bind)
         } else {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import FlowCluster
 import Foundation
@@ -6,6 +7,23 @@ import ZeroMQ
 /// Turning the security options of `coordinator` and `worker` into a `ClusterSecurity` side,
 /// and the endpoint rule: plain TCP off loopback needs `--insecure` (with a warning), CURVE
 /// may use any address.
+/// The security options of a coordinator that binds an endpoint (`coordinator`, `score --bind`).
+struct CoordinatorSecurityOptions: ParsableArguments {
+    @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
+    var insecure = false
+
+    @Option(help: "This coordinator's CURVE secret key file (NAME.key from `tributary keygen`); turns on CURVE (with --authorized-keys).")
+    var key: String?
+
+    @Option(name: .customLong("authorized-keys"), help: "The workers' public keys, one Z85 key per line (# comments); reread on SIGHUP.")
+    var authorizedKeys: String?
+
+    /// The coordinator's CURVE side for `endpoint`, or nil for plain sockets (see `ClusterSecuritySetup.server`).
+    func server(endpoint: String) throws -> ClusterSecurity.Server? {
+        try ClusterSecuritySetup.server(key: key, authorizedKeys: authorizedKeys, endpoint: endpoint, insecure: insecure)
+    }
+}
+
 enum ClusterSecuritySetup {
     /// Writes one line to standard error.
     static func log(_ line: String) {

@@ -36,14 +36,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds; a peer silent for 8 intervals is dead.")
     var heartbeatMilliseconds: Int = 250
 
-    @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
-    var insecure = false
-
-    @Option(help: "This coordinator's CURVE secret key file (NAME.key from `tributary keygen`); turns on CURVE.")
-    var key: String?
-
-    @Option(name: .customLong("authorized-keys"), help: "The workers' public keys, one Z85 key per line (# comments); reread on SIGHUP.")
-    var authorizedKeys: String?
+    @OptionGroup var security: CoordinatorSecurityOptions
 
     @Option(name: .customLong("max-workers"), help: "The most workers registered at once; further hellos are refused.")
     var maxWorkers: Int = 1024
@@ -74,7 +67,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
         let (data, model) = try training.prepare(S.self)
-        let security = try ClusterSecuritySetup.server(key: key, authorizedKeys: authorizedKeys, endpoint: bind, insecure: insecure)
+        let security = try self.security.server(endpoint: bind)
         let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {

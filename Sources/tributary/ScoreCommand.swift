@@ -55,14 +55,7 @@ struct ScoreCommand: ParsableCommand {
     @Flag(help: "Continue the run recorded in the journal: compute only the chunks it does not hold.")
     var resume = false
 
-    @Flag(help: "Allow binding plain TCP to a non-loopback address (unencrypted, unauthenticated).")
-    var insecure = false
-
-    @Option(help: "With --bind: this coordinator's CURVE secret key file (NAME.key from `tributary keygen`); turns on CURVE.")
-    var key: String?
-
-    @Option(name: .customLong("authorized-keys"), help: "With --bind and --key: the workers' public keys, one Z85 key per line; reread on SIGHUP.")
-    var authorizedKeys: String?
+    @OptionGroup var security: CoordinatorSecurityOptions
 
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval of a cluster run (milliseconds).")
     var heartbeatMilliseconds: Int = 250
@@ -91,13 +84,13 @@ struct ScoreCommand: ParsableCommand {
             }
         }
         guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
-        if (key != nil || authorizedKeys != nil) && bind == nil {
+        if (security.key != nil || security.authorizedKeys != nil) && bind == nil {
             throw ValidationError("--key and --authorized-keys apply to --bind (a --workers cluster runs over a private IPC socket)")
         }
-        if (key == nil) != (authorizedKeys == nil) {
+        if (security.key == nil) != (security.authorizedKeys == nil) {
             throw ValidationError("--key and --authorized-keys go together: the coordinator needs its key pair and the workers' public keys")
         }
-        if let bind, key == nil { try ClusterError.checkEndpoint(bind, insecure: insecure) }
+        if let bind, security.key == nil { try ClusterError.checkEndpoint(bind, insecure: security.insecure) }
     }
 
     func run() throws {
