@@ -14,8 +14,13 @@ public final class WorkerLauncher {
     public private(set) var pids: [pid_t] = []
 
     /// Pids for the signal handler: a fixed C array, readable without allocation or locks.
-    nonisolated(unsafe) private static let registry = UnsafeMutablePointer<pid_t>.allocate(capacity: 4096)
+    /// A slot holds the pid of a started process until that process is reaped, then 0: the
+    /// slot is cleared while the exited process is still a zombie (so its pid cannot have been
+    /// reused yet), and only then reaped — the handler never signals a pid the system may have
+    /// given to another process. `registered` is the high-water mark of used slots.
+    nonisolated(unsafe) private static let registry = UnsafeMutablePointer<pid_t>.allocate(capacity: registryCapacity)
     nonisolated(unsafe) private static var registered = 0
+    private static let registryCapacity = 4096
 
     public init(executable: String) {
         self.executable = executable
@@ -48,19 +53,13 @@ public final class WorkerLauncher {
             throw TrainingError.invalidOption("cannot start \(executable): \(String(cString: strerror(status)))")
         }
         pids.append(pid)
-        if Self.registered < 4096 {
-            Self.registry[Self.registered] = pid
-            Self.registered += 1
-        }
+        Self.register(pid)
         return pid
     }
 
     /// Reaps the processes that have exited and returns how many are still running.
     public func running() -> Int {
-        pids.removeAll { pid in
-            var status: Int32 = 0
-            return waitpid(pid, &status, WNOHANG) == pid
-        }
+        pids.removeAll { pid in Self.reapIfExited(pid) }
         return pids.count
     }
 
@@ -71,22 +70,53 @@ public final class WorkerLauncher {
         let deadline = Date().addingTimeInterval(grace)
         var remaining = pids
         while !remaining.isEmpty && Date() < deadline {
-            remaining.removeAll { pid in
-                var status: Int32 = 0
-                return waitpid(pid, &status, WNOHANG) == pid
-            }
+            remaining.removeAll { pid in Self.reapIfExited(pid) }
             if !remaining.isEmpty { usleep(20_000) }
         }
         for pid in remaining {
             kill(pid, SIGKILL)
+            // Killed but not reaped: the pid is still ours while we clear its slot.
+            Self.unregister(pid)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
         pids.removeAll()
     }
 
-    /// For SIGINT/SIGTERM handlers: SIGKILLs every process this program started (async-signal-safe).
+    /// For SIGINT/SIGTERM handlers: SIGKILLs every process this program started and has not
+    /// reaped (async-signal-safe: reads a fixed C array, no allocation, no lock).
     public static func terminateAllFromSignalHandler() {
-        for i in 0..<registered { kill(registry[i], SIGKILL) }
+        for i in 0..<registered where registry[i] > 0 { kill(registry[i], SIGKILL) }
+    }
+
+    /// The pids the signal handler would kill now (for tests).
+    static var registeredPids: [pid_t] {
+        (0..<registered).map { registry[$0] }.filter { $0 > 0 }
+    }
+
+    /// Reaps `pid` if it has exited, clearing its registry slot first; true if it was reaped.
+    private static func reapIfExited(_ pid: pid_t) -> Bool {
+        // Look without reaping (WNOWAIT): an exited child stays a zombie, its pid reserved.
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+              info._sifields._sigchld.si_pid == pid
+        else { return false }
+        unregister(pid)
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == pid
+    }
+
+    private static func register(_ pid: pid_t) {
+        for i in 0..<registered where registry[i] == 0 {
+            registry[i] = pid
+            return
+        }
+        guard registered < registryCapacity else { return }
+        registry[registered] = pid
+        registered += 1
+    }
+
+    private static func unregister(_ pid: pid_t) {
+        for i in 0..<registered where registry[i] == pid { registry[i] = 0 }
     }
 }
