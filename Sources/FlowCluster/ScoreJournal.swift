@@ -1,11 +1,13 @@
 import FlowWire
+import Flows
 import Foundation
 
 /// The journal of a scoring job: which chunks are done, each one's results durably on disk.
 ///
 /// A directory holding `journal` (text, one record per line) and one part file per finished
-/// chunk, `chunk-<k>.part`. A chunk is recorded only after its part file is written, fsynced,
-/// renamed into place and the directory fsynced; the record itself is fsynced before the chunk
+/// chunk, `chunk-<k>.part`. A chunk is recorded only after its part file is in place durably
+/// (``AtomicFile``: written, fsynced, renamed, directory fsynced); the record itself is appended
+/// to the ``AppendOnlyFile`` and fsynced before the chunk
 /// counts as done. So after a crash at any moment every recorded chunk has its results, and an
 /// unrecorded chunk is simply computed again. See `docs/scoring.md` for the byte formats.
 ///
@@ -43,7 +45,7 @@ public final class ScoreJournal {
     public private(set) var done: Set<Int> = []
     /// Records that were ignored when the journal was opened (torn last record, parts missing or damaged).
     public private(set) var ignoredRecords = 0
-    private let descriptor: Int32
+    private let log: AppendOnlyFile
 
     /// The journal file's path in `directory`.
     public static func journalPath(_ directory: String) -> String { directory + "/journal" }
@@ -83,17 +85,10 @@ public final class ScoreJournal {
                 keep = start
             }
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ClusterError.jobFailed("cannot open \(path): \(String(cString: strerror(errno)))") }
-        descriptor = fd
-        if exists {
-            // Cut a torn last record off before appending after it.
-            guard ftruncate(fd, off_t(keep)) == 0, lseek(fd, off_t(keep), SEEK_SET) >= 0 else {
-                throw ClusterError.jobFailed("cannot truncate \(path): \(String(cString: strerror(errno)))")
-            }
-        } else {
-            try append(identity.line + "\n")
-            try Self.synchronizeDirectory(directory)
+        // A torn last record is cut off before appending after it.
+        log = try AppendOnlyFile(path: path, keepingFirst: exists ? keep : 0)
+        if !exists {
+            try log.append(Array((identity.line + "\n").utf8))
         }
         for record in recorded where !done.contains(record.chunk) {
             if let bytes = try? Data(contentsOf: URL(fileURLWithPath: partPath(record.chunk))),
@@ -105,30 +100,13 @@ public final class ScoreJournal {
         }
     }
 
-    deinit { close(descriptor) }
-
     /// Makes chunk `part.chunk` durable: writes and fsyncs its part file, renames it into place,
     /// fsyncs the directory, then appends and fsyncs the record.
     public func record(_ part: ScorePart) throws {
         let bytes = part.encoded()
-        let final = partPath(part.chunk)
-        let temporary = final + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ClusterError.jobFailed("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        do {
-            try Self.writeAll(fd, bytes, path: temporary)
-            guard fsync(fd) == 0 else { throw ClusterError.jobFailed("fsync \(temporary): \(String(cString: strerror(errno)))") }
-        } catch {
-            close(fd)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, final) == 0 else {
-            throw ClusterError.jobFailed("cannot rename \(temporary): \(String(cString: strerror(errno)))")
-        }
-        try Self.synchronizeDirectory(directory)
+        try AtomicFile.write(bytes, to: partPath(part.chunk))
         let text = "done \(part.chunk) \(part.result.rowCount) \(Self.hash(bytes))"
-        try append(text + " " + Self.hex(Self.fnv1a(Array(text.utf8))) + "\n")
+        try log.append(Array((text + " " + Self.hex(Self.fnv1a(Array(text.utf8))) + "\n").utf8))
         done.insert(part.chunk)
     }
 
@@ -141,13 +119,6 @@ public final class ScoreJournal {
     /// Removes the journal and its parts (after the outputs are in place).
     public func remove() {
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func append(_ text: String) throws {
-        try Self.writeAll(descriptor, Array(text.utf8), path: Self.journalPath(directory))
-        guard fsync(descriptor) == 0 else {
-            throw ClusterError.jobFailed("fsync \(Self.journalPath(directory)): \(String(cString: strerror(errno)))")
-        }
     }
 
     static func check(header: String, against identity: Identity, path: String) throws {
@@ -177,23 +148,6 @@ public final class ScoreJournal {
         let text = words[0..<4].joined(separator: " ")
         guard hex(fnv1a(Array(text.utf8))) == words[4] else { return nil }
         return (chunk, words[3])
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ClusterError.jobFailed("write \(path): \(String(cString: strerror(errno)))") }
-            written += n
-        }
-    }
-
-    static func synchronizeDirectory(_ directory: String) throws {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ClusterError.jobFailed("cannot open \(directory): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ClusterError.jobFailed("fsync \(directory): \(String(cString: strerror(errno)))") }
     }
 
     /// FNV-1a, 64 bits.

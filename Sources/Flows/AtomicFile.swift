@@ -65,18 +65,7 @@ public enum AtomicFile {
                 throw AtomicFileError(path: path, operation: "fchmod temporary file", errno: errno)
             }
             let writeError: Int32? = bytes.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let chunk = min(buffer.count - offset, 1 << 30)
-                    let written = AtomicFileSystemCall.writeSome(
-                        descriptor, buffer.baseAddress! + offset, chunk)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return errno
-                    }
-                    offset += written
-                }
-                return nil
+                AtomicFileSystemCall.writeAll(descriptor, buffer)
             }
             if let writeError {
                 throw AtomicFileError(
@@ -102,20 +91,13 @@ public enum AtomicFile {
         }
 
         // Make the rename durable.
-        let directoryDescriptor = AtomicFileSystemCall.retryingEINTR {
-            open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        }
-        guard directoryDescriptor >= 0 else {
-            throw AtomicFileError(
-                path: path, operation: "open directory \(directory)", errno: errno)
-        }
-        defer { close(directoryDescriptor) }
-        if AtomicFileSystemCall.retryingEINTR({ fsync(directoryDescriptor) }) != 0
-            && errno != EINVAL
-        {
-            throw AtomicFileError(
-                path: path, operation: "fsync directory \(directory)", errno: errno)
-        }
+        try AtomicFileSystemCall.synchronizeDirectory(directory, for: path)
+    }
+
+    /// The directory part of `path` (`"."` for a bare name, `"/"` for a file in the root).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// `name` cut to at most 200 UTF-8 bytes at a character boundary, so that the temporary
@@ -155,9 +137,9 @@ public struct AtomicFileError: Error, CustomStringConvertible, Equatable, Sendab
     }
 }
 
-/// The system calls ``AtomicFile`` makes, in a namespace where `write` means `write(2)`
-/// rather than ``AtomicFile/write(_:to:)``.
-private enum AtomicFileSystemCall {
+/// The system calls ``AtomicFile`` and ``AppendOnlyFile`` make, in a namespace where `write`
+/// means `write(2)` rather than ``AtomicFile/write(_:to:)``.
+enum AtomicFileSystemCall {
     /// Calls `body` until it does not fail with `EINTR`.
     static func retryingEINTR(_ body: () -> Int32) -> Int32 {
         while true {
@@ -178,5 +160,33 @@ private enum AtomicFileSystemCall {
             if fcntl(descriptor, F_FULLFSYNC) == 0 { return true }
         #endif
         return retryingEINTR { fsync(descriptor) } == 0
+    }
+
+    /// Writes all of `bytes` (retrying short writes and `EINTR`); nil, or the failing `errno`.
+    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, 1 << 30)
+            let written = writeSome(descriptor, bytes.baseAddress! + offset, chunk)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += written
+        }
+        return nil
+    }
+
+    /// `fsync`s the directory `directory` so that a rename or creation in it is durable;
+    /// `EINVAL` (file systems that cannot sync directories) counts as success.
+    static func synchronizeDirectory(_ directory: String, for path: String) throws(AtomicFileError) {
+        let descriptor = retryingEINTR { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard descriptor >= 0 else {
+            throw AtomicFileError(path: path, operation: "open directory \(directory)", errno: errno)
+        }
+        defer { close(descriptor) }
+        if retryingEINTR({ fsync(descriptor) }) != 0 && errno != EINVAL {
+            throw AtomicFileError(path: path, operation: "fsync directory \(directory)", errno: errno)
+        }
     }
 }
