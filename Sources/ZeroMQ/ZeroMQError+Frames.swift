@@ -1,8 +1,7 @@
-import ZeroMQ
-
 extension ZeroMQError {
-    /// A message with more frames than the receiver allows (read and discarded by the socket layer).
-    var isTooManyFrames: Bool {
+    /// True for ``ZeroMQError/tooManyFrames``: a message with more frames than the receiver
+    /// allows (read and discarded by the socket layer, so the socket stays usable).
+    public var isTooManyFrames: Bool {
         if case .tooManyFrames = self { return true }
         return false
     }
