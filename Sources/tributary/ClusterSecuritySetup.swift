@@ -27,7 +27,7 @@ struct CoordinatorSecurityOptions: ParsableArguments {
 enum ClusterSecuritySetup {
     /// Writes one line to standard error.
     static func log(_ line: String) {
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + "\n").utf8))
+        StandardErrorLog.write(line)
     }
 
     /// The coordinator's side, or nil for plain sockets. Also installs the SIGHUP handler that

@@ -83,7 +83,7 @@ struct CoordinatorCommand: ParsableCommand {
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
             security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
-            log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
+            log: { StandardErrorLog.write($0) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
