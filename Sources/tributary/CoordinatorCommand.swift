@@ -66,8 +66,9 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
-        let (data, model) = try training.prepare(S.self)
+        // The endpoint and the keys are checked before the data is read or generated.
         let security = try self.security.server(endpoint: bind)
+        let (data, model) = try training.prepare(S.self)
         let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {
