@@ -176,6 +176,8 @@ public final class Worker {
                     throw WorkerError.refused(endpoint: endpoint, count: refusals, reason: lastRefusal)
                 }
                 if let connectTimeout, !welcomed, t >= connectTimeout {
+                    // A coordinator that refuses the handshake is there: say so, not "no coordinator".
+                    if refusals > 0 { throw WorkerError.refused(endpoint: endpoint, count: refusals, reason: lastRefusal) }
                     throw WorkerError.noCoordinator(endpoint: endpoint, seconds: connectTimeout)
                 }
                 if let parentPID, getppid() != parentPID {

@@ -15,7 +15,7 @@ public enum WorkerError: Error, CustomStringConvertible, Equatable, Sendable {
         case .noCoordinator(let endpoint, let seconds):
             return "no coordinator answered at \(endpoint) within \(Self.format(seconds)) s (is it running, and is this its --bind endpoint?); --connect-timeout 0 waits forever"
         case .refused(let endpoint, let count, let reason):
-            return "the coordinator at \(endpoint) refused this worker at the handshake \(count) times in a row; giving up: \(reason)"
+            return "the coordinator at \(endpoint) refused this worker at the handshake \(count) time\(count == 1 ? "" : "s") in a row; giving up: \(reason)"
         case .stopped(let signal):
             return "stopped by \(Self.signalName(signal)); said goodbye to the coordinator"
         }

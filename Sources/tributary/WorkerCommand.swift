@@ -21,8 +21,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("connect-timeout"), help: "Give up (exit 69) when no coordinator has welcomed this worker within this many seconds; 0 waits forever.")
     var connectTimeout: Double = 60
 
-    @Option(name: .customLong("max-refusals"), help: "Give up (exit 77) after the coordinator refused this many handshakes in a row (unauthorised key, CURVE on one side only); 0 retries forever.")
-    var maxRefusals: Int = 20
+    @Option(name: .customLong("max-refusals"), help: "Give up (exit 77) after the coordinator refused this many handshakes in a row (unauthorised key, CURVE on one side only; about one every 5 s); 0 retries forever.")
+    var maxRefusals: Int = 5
 
     @Option(help: "Micro-batches computed at once (one thread and one BLAS thread each).")
     var threads: Int = 1

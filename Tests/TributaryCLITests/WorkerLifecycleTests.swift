@@ -64,9 +64,15 @@ extension ClusterTests {
             let plain = try h.start("plain", ClusterCommand.worker(endpoint, name: "plain", ["--max-refusals", "3"]))
             let stranger = try h.start("stranger", ClusterCommand.worker(
                 endpoint, name: "stranger", ["--key", "keys/stranger", "--server-key", "keys/coordinator", "--max-refusals", "3"]))
-            for worker in [plain, stranger] {
+            // Refused before its --connect-timeout expires: still a refusal (77), not "no coordinator" (69).
+            let impatient = try h.start("impatient", ClusterCommand.worker(
+                endpoint, name: "impatient", ["--key", "keys/stranger.key", "--server-key", "keys/coordinator.pub", "--max-refusals", "0", "--connect-timeout", "3"]))
+            for worker in [plain, stranger, impatient] {
                 #expect(worker.wait(timeout: 60), "\(worker.name) did not give up:\n\(h.report())")
                 #expect(worker.exitCode == 77, "\(worker.name):\n\(h.report())")
+                #expect(worker.stderr.contains("refused this worker at the handshake"), "\(h.report())")
+            }
+            for worker in [plain, stranger] {
                 #expect(worker.stderr.contains("refused this worker at the handshake 3 times in a row; giving up"), "\(h.report())")
             }
             #expect(plain.stderr.contains("it probably runs with CURVE"), "\(h.report())")
