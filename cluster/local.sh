@@ -9,33 +9,37 @@
 #            LOGDIR/model.safetensors and --metrics to LOGDIR/metrics.jsonl
 # Environment:
 #   LOGDIR       the folder for coordinator.log, worker-I.log, metrics.jsonl
-#                (default out/cluster-YYYYmmdd-HHMMSS)
+#                (default out/cluster-YYYYmmdd-HHMMSS in the repository)
 #   ENDPOINT     the endpoint to bind and connect (default ipc://LOGDIR/coordinator.ipc)
 #   TRIBUTARY    the binary (default the release build, built with `swift build -c release`
 #                if missing)
 #   WORKER_OPTS  extra options for every worker, e.g. "--threads 2"
-# The model is bit-for-bit the one `tributary train` writes with the same options.
+# Relative paths (in the options, LOGDIR, ENDPOINT, TRIBUTARY) are read from the directory
+# the script is run from. The model is bit-for-bit the one `tributary train` writes with the
+# same options.
 set -euo pipefail
 
 if [ $# -lt 1 ] || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 fi
 workers=$1
 shift
-cd "$(dirname "$0")/.."
+# The repository, for the default binary and log folder; the caller's directory stays the
+# working directory, so relative paths mean what they meant where the script was run.
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ -n "${TRIBUTARY:-}" ]; then
     bin=$TRIBUTARY
 else
-    bin=.build/release/tributary
+    bin=$root/.build/release/tributary
     if [ ! -x "$bin" ]; then
         echo "building the release binary (swift build -c release)…"
-        swift build -c release
+        swift build -c release --package-path "$root"
     fi
 fi
 
-logdir=${LOGDIR:-out/cluster-$(date +%Y%m%d-%H%M%S)}
+logdir=${LOGDIR:-$root/out/cluster-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$logdir"
 logdir=$(cd "$logdir" && pwd)
 if [ -n "${ENDPOINT:-}" ]; then

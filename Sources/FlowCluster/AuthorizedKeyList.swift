@@ -67,6 +67,7 @@ public final class AuthorizedKeyList: @unchecked Sendable {
     }
 
     private static func load(_ path: String) throws -> [CurveKey: String] {
+        try CurveKeyFile.refuseSecret(path, expected: "a list of public keys (the workers' NAME.pub lines)")
         var keys: [CurveKey: String] = [:]
         for entry in try CurveKeyFile.keyLines(path: path) where keys[entry.key] == nil {
             keys[entry.key] = entry.label

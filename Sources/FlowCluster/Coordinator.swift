@@ -41,20 +41,12 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// Checks that `endpoint` is IPC, in-process or loopback TCP unless `insecure`.
+    /// Checks that `endpoint` is IPC, in-process or loopback TCP (``Endpoint/isLocal``) unless
+    /// `insecure`. Parse it first (``Endpoint/init(parsing:role:)``) for a precise message about
+    /// a malformed endpoint.
     public static func checkEndpoint(_ endpoint: String, insecure: Bool) throws {
         guard !insecure else { return }
-        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return }
-        if endpoint.hasPrefix("tcp://") {
-            let rest = endpoint.dropFirst("tcp://".count)
-            let host: Substring
-            if rest.hasPrefix("[") {
-                host = rest.dropFirst().prefix { $0 != "]" }
-            } else {
-                host = rest.prefix { $0 != ":" }
-            }
-            if host == "localhost" || host == "::1" || host.hasPrefix("127.") { return }
-        }
+        if let parsed = try? Endpoint(parsing: endpoint, role: .bind), parsed.isLocal { return }
         throw ClusterError.insecureEndpoint(endpoint)
     }
 }
@@ -214,7 +206,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         // The ZAP handler runs (proven) before the socket binds, and outlives it.
         let zap = try security?.protect(router)
         defer { zap?.stop() }
-        try router.bind(endpoint)
+        try router.bind(endpoint: endpoint)
         boundEndpoint = (try? router.lastEndpoint) ?? endpoint
         ready(boundEndpoint!)
 

@@ -42,14 +42,17 @@ public enum CurveKeyFile {
         try create(publicFile, mode: 0o644, contents: "\(pair.publicKey.z85) \(name)\n")
     }
 
-    /// Reads the key pair of a secret key file (`NAME.key`).
+    /// Reads the key pair of a secret key file (`NAME.key`; `NAME` alone, as given to
+    /// `keygen --name`, finds it too).
     ///
-    /// - Throws: ``SecurityError/keyFile(path:line:reason:)`` when the file is missing, is a
-    ///   public key file, may be read by group or others, or does not hold exactly one valid key.
-    public static func readPair(path: String) throws -> CurveKeyPair {
-        if path.hasSuffix(".pub") {
-            throw SecurityError.keyFile(path: path, line: nil, reason: "is a public key file; --key takes the secret key file (NAME.key)")
+    /// - Throws: ``SecurityError/keyFile(path:line:reason:)`` when the file is missing (naming
+    ///   the files looked for), is a public key file, may be read by group or others, or does
+    ///   not hold exactly one valid key.
+    public static func readPair(path given: String) throws -> CurveKeyPair {
+        if given.hasSuffix(".pub") {
+            throw SecurityError.keyFile(path: given, line: nil, reason: "is a public key file; --key takes the secret key file (NAME.key)")
         }
+        let path = try resolve(given, suffix: ".key", expected: "a secret key file")
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw SecurityError.keyFile(path: path, line: nil, reason: String(cString: strerror(errno)))
@@ -70,12 +73,43 @@ public enum CurveKeyFile {
     }
 
     /// Reads a public key file (`NAME.pub`, or any file whose first key line starts with a Z85
-    /// key, such as one line of an authorized-keys file).
-    public static func readPublicKey(path: String) throws -> CurveKey {
+    /// key, such as one line of an authorized-keys file); `NAME` alone finds `NAME.pub`.
+    ///
+    /// - Throws: ``SecurityError/keyFile(path:line:reason:)`` when the file is missing (naming
+    ///   the files looked for), holds no key, or is a secret key file (pinning a secret key's
+    ///   bytes would never match the coordinator, and would spread the secret).
+    public static func readPublicKey(path given: String) throws -> CurveKey {
+        let path = try resolve(given, suffix: ".pub", expected: "a public key file")
+        try refuseSecret(path, expected: "a public key file (NAME.pub)")
         guard let first = try keyLines(path: path).first else {
             throw SecurityError.keyFile(path: path, line: nil, reason: "holds no key")
         }
         return first.key
+    }
+
+    /// The first line of every secret key file `write` creates.
+    static let secretHeader = "# tributary CURVE secret key"
+
+    /// Throws when `path` is a secret key file (named `*.key`, or starting with the comment
+    /// `write` puts there) where `expected` is wanted.
+    public static func refuseSecret(_ path: String, expected: String) throws {
+        let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: secretHeader.utf8.count)) ?? nil
+        let secretHead = head.map { Array($0) == Array(secretHeader.utf8) } ?? false
+        if path.hasSuffix(".key") || secretHead {
+            let base = path.hasSuffix(".key") ? String(path.dropLast(4)) : path
+            throw SecurityError.keyFile(path: path, line: nil, reason: "is a secret key file, but \(expected) is expected here: give the matching public key (\(base).pub) and keep the secret key private")
+        }
+    }
+
+    /// `given` when it exists, else `given + suffix` when that exists (`--key keys/w1` for
+    /// `keys/w1.key`); otherwise an error naming both files looked for.
+    static func resolve(_ given: String, suffix: String, expected: String) throws -> String {
+        if access(given, F_OK) == 0 || given.hasSuffix(suffix) {
+            return given
+        }
+        let withSuffix = given + suffix
+        if access(withSuffix, F_OK) == 0 { return withSuffix }
+        throw SecurityError.keyFile(path: given, line: nil, reason: "no such file: looked for \(given) and \(withSuffix) (\(expected))")
     }
 
     /// The keys of a file with their labels and 1-based line numbers: every line that is not

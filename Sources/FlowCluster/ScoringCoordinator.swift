@@ -129,7 +129,7 @@ public final class ScoringCoordinator {
             // CURVE: the ZAP handler runs (proven) before the socket binds, and outlives it.
             let zap = try security?.protect(router)
             defer { zap?.stop() }
-            try router.bind(endpoint)
+            try router.bind(endpoint: endpoint)
             boundEndpoint = (try? router.lastEndpoint) ?? endpoint
             ready(boundEndpoint!)
             var lastTick = 0.0, lastProgress = 0.0

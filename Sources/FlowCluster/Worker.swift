@@ -28,6 +28,14 @@ public final class Worker {
     /// result sent has one value perturbed (still finite, still well-formed, wrong).
     private let corruptResultsEvery: Int?
     private var gradientResultsSent = 0
+    /// Give up when no coordinator has welcomed this worker this many seconds after start (nil: never).
+    private let connectTimeout: Double?
+    /// Give up after this many handshakes refused in a row (nil: never).
+    private let maxRefusals: Int?
+    /// SIGINT/SIGTERM: say goodbye and leave.
+    private let stopSignals: StopSignals?
+    private var refusals = 0
+    private var lastRefusal = ""
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
@@ -36,10 +44,20 @@ public final class Worker {
     ///   - crashAfterResults: test hook: exit abruptly after sending this many results.
     ///   - corruptResultsEvery: test hook: every K-th result sent has one value perturbed.
     ///   - security: CURVE keys (nil: plain, for loopback, IPC or `--insecure`).
+    ///   - connectTimeout: throw ``WorkerError/noCoordinator(endpoint:seconds:)`` when no
+    ///     coordinator has welcomed the worker this many seconds after `run` started (nil: wait
+    ///     forever; libzmq itself retries a connection forever).
+    ///   - maxRefusals: throw ``WorkerError/refused(endpoint:count:reason:)`` after this many
+    ///     handshakes refused in a row (nil: retry forever).
+    ///   - stopSignals: when one arrives, send `goodbye`, leave and throw ``WorkerError/stopped(signal:)``.
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
-        security: ClusterSecurity.Client? = nil, corruptResultsEvery: Int? = nil, log: @escaping (String) -> Void = { _ in }
+        security: ClusterSecurity.Client? = nil, corruptResultsEvery: Int? = nil, connectTimeout: Double? = nil,
+        maxRefusals: Int? = nil, stopSignals: StopSignals? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
+        self.connectTimeout = connectTimeout
+        self.maxRefusals = maxRefusals
+        self.stopSignals = stopSignals
         self.security = security
         self.corruptResultsEvery = corruptResultsEvery
         self.endpoint = endpoint
@@ -73,6 +91,7 @@ public final class Worker {
         var socket = try connect(context)
         var pending = machine.start(now: now())
         var lastTick = 0.0
+        var welcomed = false
         while true {
             while !pending.isEmpty {
                 let actions = pending
@@ -147,7 +166,20 @@ public final class Worker {
             if t - lastTick >= 0.02 {
                 lastTick = t
                 pending += machine.tick(now: t)
-                monitor?.poll(now: t, log: log)
+                monitor?.poll(now: t, refusals: &refusals, lastRefusal: &lastRefusal, log: log)
+                welcomed = welcomed || machine.workerID != nil
+                if let signal = stopSignals?.received {
+                    sayGoodbye(socket, reason: "stopped by \(WorkerError.signalName(signal))")
+                    throw WorkerError.stopped(signal: signal)
+                }
+                if let maxRefusals, refusals >= maxRefusals {
+                    throw WorkerError.refused(endpoint: endpoint, count: refusals, reason: lastRefusal)
+                }
+                if let connectTimeout, !welcomed, t >= connectTimeout {
+                    // A coordinator that refuses the handshake is there: say so, not "no coordinator".
+                    if refusals > 0 { throw WorkerError.refused(endpoint: endpoint, count: refusals, reason: lastRefusal) }
+                    throw WorkerError.noCoordinator(endpoint: endpoint, seconds: connectTimeout)
+                }
                 if let parentPID, getppid() != parentPID {
                     log("the launching process is gone; exiting")
                     return
@@ -169,10 +201,23 @@ public final class Worker {
         try socket.setSendTimeout(Worker.sendTimeoutMilliseconds)
         try security?.protect(socket)
         monitor?.stop()
-        monitor = try security.map { try SecureConnectionMonitor(socket: socket, security: $0) }
-        try socket.connect(endpoint)
+        monitor = try SecureConnectionMonitor(socket: socket, security: security)
+        try socket.connect(endpoint: endpoint)
         return socket
     }
+
+    /// Queues a `goodbye` and closes the socket, giving the message up to
+    /// ``goodbyeLingerMilliseconds`` to leave (the coordinator then logs the worker as left,
+    /// not as lost).
+    private func sayGoodbye(_ socket: ZMQSocket, reason: String) {
+        log("leaving: \(reason); saying goodbye to the coordinator")
+        send(socket, WireMessage.goodbye(.init(reason: reason)).encoded())
+        try? socket.setLinger(Worker.goodbyeLingerMilliseconds)
+        socket.close()
+    }
+
+    /// How long a goodbye may take to leave when the worker stops.
+    static let goodbyeLingerMilliseconds = 500
 
     /// The test hook `corruptResultsEvery`: flips the lowest bit of the first gradient value of
     /// every K-th `gradientResult` (its values start at byte 57, little-endian).

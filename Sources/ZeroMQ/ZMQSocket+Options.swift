@@ -91,6 +91,13 @@ extension ZMQSocket {
         try setInt32(ZMQ_IMMEDIATE, "immediate", on ? 1 : 0, minimum: 0)
     }
 
+    /// Whether TCP endpoints may be IPv6 (`ZMQ_IPV6`, off by default): needed to bind or connect
+    /// an IPv6 address such as `tcp://[::1]:5570`; with it on, a wildcard bind accepts both
+    /// IPv4 and IPv6 peers.
+    public func setIPv6(_ on: Bool) throws {
+        try setInt32(ZMQ_IPV6, "ipv6", on ? 1 : 0, minimum: 0)
+    }
+
     // MARK: Timeouts
 
     /// How long a blocking receive waits, in milliseconds (`ZMQ_RCVTIMEO`, −1 = forever, the

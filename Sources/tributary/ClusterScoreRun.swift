@@ -124,5 +124,5 @@ struct ClusterScoreRun {
 }
 
 private func log(_ line: String) {
-    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + "\n").utf8))
+    StandardErrorLog.write(line)
 }

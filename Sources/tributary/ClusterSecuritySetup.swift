@@ -27,12 +27,13 @@ struct CoordinatorSecurityOptions: ParsableArguments {
 enum ClusterSecuritySetup {
     /// Writes one line to standard error.
     static func log(_ line: String) {
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line + "\n").utf8))
+        StandardErrorLog.write(line)
     }
 
     /// The coordinator's side, or nil for plain sockets. Also installs the SIGHUP handler that
     /// reloads the allow-list (kept alive for the life of the process).
     static func server(key: String?, authorizedKeys: String?, endpoint: String, insecure: Bool) throws -> ClusterSecurity.Server? {
+        _ = try parse(endpoint, role: .bind)
         guard let key, let authorizedKeys else {
             if key != nil || authorizedKeys != nil {
                 throw CLIError("--key and --authorized-keys go together: the coordinator needs its key pair and the workers' public keys")
@@ -50,6 +51,7 @@ enum ClusterSecuritySetup {
 
     /// A worker's side, or nil for a plain socket.
     static func client(key: String?, serverKey: String?, endpoint: String, insecure: Bool) throws -> ClusterSecurity.Client? {
+        _ = try parse(endpoint, role: .connect)
         guard let key, let serverKey else {
             if key != nil || serverKey != nil {
                 throw CLIError("--key and --server-key go together: the worker needs its key pair and the coordinator's public key")
@@ -63,9 +65,18 @@ enum ClusterSecuritySetup {
         return ClusterSecurity.Client(keyPair: pair, serverKey: server)
     }
 
+    /// `endpoint` parsed for `role`; a malformed one is a usage error (exit 64) naming it.
+    static func parse(_ endpoint: String, role: Endpoint.Role) throws -> Endpoint {
+        do {
+            return try Endpoint(parsing: endpoint, role: role)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
     private static func checkPlain(_ endpoint: String, insecure: Bool, what: String) throws {
         try ClusterError.checkEndpoint(endpoint, insecure: insecure)
-        if insecure && !endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("inproc://") {
+        if insecure, let parsed = try? Endpoint(parsing: endpoint, role: .bind), !parsed.isLocal {
             log("warning: --insecure: \(endpoint) \(what)")
         }
     }

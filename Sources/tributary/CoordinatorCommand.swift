@@ -66,8 +66,9 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
-        let (data, model) = try training.prepare(S.self)
+        // The endpoint and the keys are checked before the data is read or generated.
         let security = try self.security.server(endpoint: bind)
+        let (data, model) = try training.prepare(S.self)
         let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {
@@ -83,7 +84,7 @@ struct CoordinatorCommand: ParsableCommand {
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
             security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
-            log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
+            log: { StandardErrorLog.write($0) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },

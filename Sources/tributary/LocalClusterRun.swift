@@ -18,7 +18,7 @@ enum LocalClusterRun {
 
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: endpoint, minimumWorkers: workers,
-            log: { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + $0 + "\n").utf8)) })
+            log: { StandardErrorLog.write($0) })
         FileHandle.standardError.write(Data(training.banner(data, model, where: "on \(workers) local workers").utf8))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },

@@ -13,7 +13,7 @@ final class ProgressDisplay {
     init(total: Int, label: String) {
         self.total = total
         self.label = label
-        interactive = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        interactive = StandardErrorLog.isTerminal
     }
 
     /// Reports `done` units; `fields` are appended (`loss 3.81`, …). `important` lines are always

@@ -90,7 +90,10 @@ struct ScoreCommand: ParsableCommand {
         if (security.key == nil) != (security.authorizedKeys == nil) {
             throw ValidationError("--key and --authorized-keys go together: the coordinator needs its key pair and the workers' public keys")
         }
-        if let bind, security.key == nil { try ClusterError.checkEndpoint(bind, insecure: security.insecure) }
+        if let bind {
+            _ = try ClusterSecuritySetup.parse(bind, role: .bind)
+            if security.key == nil { try ClusterError.checkEndpoint(bind, insecure: security.insecure) }
+        }
     }
 
     func run() throws {

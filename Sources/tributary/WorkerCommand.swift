@@ -9,11 +9,20 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Join a coordinator and compute micro-batch gradients or score chunks until the job ends.",
         discussion: """
             The worker needs no data files: the coordinator sends the rows of the shards it owns. \
-            It reconnects and rejoins when the coordinator goes silent or restarts.
+            It reconnects and rejoins when the coordinator goes silent or restarts. It gives up \
+            when no coordinator answers within --connect-timeout (exit 69) or the coordinator \
+            refuses it at the handshake --max-refusals times in a row (exit 77). On SIGINT or \
+            SIGTERM it says goodbye to the coordinator and exits 130 or 143.
             """)
 
-    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.5:5570 or ipc:///tmp/tributary.ipc.")
+    @Option(help: "The coordinator's endpoint: tcp://HOST:PORT (IPv4, localhost, [IPv6] or a host name) or ipc://PATH.")
     var connect: String
+
+    @Option(name: .customLong("connect-timeout"), help: "Give up (exit 69) when no coordinator has welcomed this worker within this many seconds; 0 waits forever.")
+    var connectTimeout: Double = 60
+
+    @Option(name: .customLong("max-refusals"), help: "Give up (exit 77) after the coordinator refused this many handshakes in a row (unauthorised key, CURVE on one side only; about one every 5 s); 0 retries forever.")
+    var maxRefusals: Int = 5
 
     @Option(help: "Micro-batches computed at once (one thread and one BLAS thread each).")
     var threads: Int = 1
@@ -42,6 +51,8 @@ struct WorkerCommand: ParsableCommand {
     func validate() throws {
         if let k = corruptResultsEvery, k < 1 { throw ValidationError("--corrupt-results-every must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard connectTimeout >= 0, connectTimeout.isFinite else { throw ValidationError("--connect-timeout must be a number of seconds ≥ 0, found \(connectTimeout)") }
+        guard maxRefusals >= 0 else { throw ValidationError("--max-refusals must be ≥ 0, found \(maxRefusals)") }
     }
 
     func run() throws {
@@ -49,7 +60,18 @@ struct WorkerCommand: ParsableCommand {
         let name = self.name ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let worker = Worker(
             endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
-            security: security, corruptResultsEvery: corruptResultsEvery, log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
-        try worker.run()
+            security: security, corruptResultsEvery: corruptResultsEvery, connectTimeout: connectTimeout > 0 ? connectTimeout : nil,
+            maxRefusals: maxRefusals > 0 ? maxRefusals : nil, stopSignals: StopSignals(),
+            log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
+        do {
+            try worker.run()
+        } catch let error as WorkerError {
+            FileHandle.standardError.write(Data("[\(name)] \(error)\n".utf8))
+            switch error {
+            case .noCoordinator: throw ExitCode(69)
+            case .refused: throw ExitCode(77)
+            case .stopped(let signal): throw ExitCode(128 + signal)
+            }
+        }
     }
 }
