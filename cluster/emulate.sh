@@ -26,12 +26,14 @@
 #   score              a scoring job with one worker partitioned: output = one process's, every row once
 # A drill with no cluster up brings up 4 hosts at 1gbit and removes them when it ends.
 # Environment: EMULATE_DIR (state, keys and logs; default out/emulate), TRIBUTARY (the binary),
-#   STEPS (drill training steps, default 2000), TIME_LIMIT (seconds per drill, default 120).
+#   STEPS (drill training steps, default 2000), TIME_LIMIT (seconds per drill, default 120),
+#   QUEUE (how long a shaped link may queue, tbf latency, default 20ms), MEASURE_RATES
+#   (default "100mbit 1gbit"), MEASURE_STEPS (default 24 for tab16, 8 for wide64).
 # Exit status: 0 done/PASS, 1 FAIL, 64 usage, 77 the machine cannot emulate hosts (not root,
 # a tool missing) — one line says which.
 set -euo pipefail
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 64; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 64; }
 [ $# -ge 1 ] || usage
 command=$1
 shift
@@ -97,12 +99,12 @@ load_state() {
 
 # tbf on both ends of host i's link: the host's eth0 shapes what it sends, the bridge's v$i what it receives.
 shape() {
-    local host=$1 rate=$2 bits burst
+    local host=$1 rate=$2 bits burst queue=${QUEUE:-20ms}
     bits=$(rate_bits "$rate")
     burst=$(( bits / 8 / 1000 ))                   # 1 ms of traffic, and at least a GSO segment
     [ $burst -lt 65536 ] && burst=65536
-    tc -n "$(ns "h$host")" qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency 100ms
-    tc -n "$(ns br)" qdisc replace dev "v$host" root tbf rate "$rate" burst "$burst" latency 100ms
+    tc -n "$(ns "h$host")" qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency "$queue"
+    tc -n "$(ns br)" qdisc replace dev "v$host" root tbf rate "$rate" burst "$burst" latency "$queue"
 }
 unshape() {
     tc -n "$(ns "h$1")" qdisc del dev eth0 root 2>/dev/null || true
@@ -511,11 +513,11 @@ cmd_measure() {
             wide64) shape=(--data mixture:64 --couplings 8 --hidden 512 --batch 1024); steps=${MEASURE_STEPS:-8} ;;
             *) echo "measure: config must be tab16 or wide64, found '$config'" >&2; exit 64 ;;
         esac
-        for rate in 100mbit 1gbit; do
+        for rate in ${MEASURE_RATES:-100mbit 1gbit}; do
             local gbit
             gbit=$(python3 -c "print($(rate_bits "$rate") / 1e9)")
             # Costs measured now, on this machine, by the simulator itself.
-            "$bin" simulate --config "$config" --workers 1,2,4 --bandwidth-gbit "$gbit" --json > "$out_dir/simulate-$config-$rate.jsonl"
+            "$bin" simulate --config "$config" --workers 1,2,4 --bandwidth-gbit "$gbit" --link-efficiency 0.9564 --json > "$out_dir/simulate-$config-$rate.jsonl"
             for workers in 1 2 4; do
                 cmd_up --hosts $((workers + 1)) --bandwidth "$rate" > /dev/null
                 load_state
