@@ -26,7 +26,7 @@
 #   score              a scoring job with one worker partitioned: output = one process's, every row once
 # A drill with no cluster up brings up 4 hosts at 1gbit and removes them when it ends.
 # Environment: EMULATE_DIR (state, keys and logs; default out/emulate), TRIBUTARY (the binary),
-#   STEPS (drill training steps, default 2000), TIME_LIMIT (seconds per drill, default 120),
+#   STEPS (drill training steps, default 4000), TIME_LIMIT (seconds per drill, default 120),
 #   QUEUE (how long a shaped link may queue, tbf latency, default 20ms), MEASURE_RATES
 #   (default "100mbit 1gbit"), MEASURE_STEPS (default 24 for tab16, 8 for wide64).
 # Exit status: 0 done/PASS, 1 FAIL, 64 usage, 77 the machine cannot emulate hosts (not root,
@@ -206,6 +206,7 @@ make_keys() {
 # start_coordinator LOGNAME ARGS… — `tributary ARGS` on host 0 with CURVE; sets coordinator.
 start_coordinator() {
     local name=$1; shift
+    coordinator_log=$name
     in_host 0 "$bin" "$@" --key "$keys/coordinator.key" --authorized-keys "$keys/authorized_keys" \
         --heartbeat-ms "$heartbeat_ms" > "$rundir/$name.out" 2> "$rundir/$name.log" &
     coordinator=$!
@@ -309,37 +310,60 @@ cmd_run() {
 # --- drills --------------------------------------------------------------------------------
 # Fails the drill unless the coordinator is still running (the fault happened mid-run).
 still_running() { alive "$coordinator" || { log "the run ended during the fault (raise STEPS)"; return 1; }; }
-trigger_step() { echo $(( steps / 5 )); }
+trigger_step() { echo $(( steps / 10 )); }
+# How many times host $1 has joined the current coordinator.
+joins() { tr '\r' '\n' < "$rundir/$coordinator_log.log" | { grep -o "(host$1) joined" || true; } | wc -l; }
+# Waits until host $1 has joined more than $2 times, while the run goes on (a worker still cut
+# off when the job ends never hears goodbye and keeps reconnecting).
+wait_rejoin() {
+    local deadline=$(( $(date +%s) + time_limit ))
+    while [ "$(joins "$1")" -le "$2" ]; do
+        alive "$coordinator" || { log "host $1 had not rejoined when the run ended (raise STEPS)"; return 1; }
+        [ "$(date +%s)" -ge "$deadline" ] && { log "host $1 did not rejoin in $time_limit s"; return 1; }
+        sleep 0.05
+    done
+    log "host $1 rejoined at step $(current_step)"
+}
 
 fault_partition() {
     wait_until_step "$(trigger_step)" || return 1
+    local before
+    before=$(joins 1)
     drop 1 both all
     log "partitioned host 1 ($(address 1)) at step $(current_step) for ${PARTITION_S:-2} s"
     sleep "${PARTITION_S:-2}"
     still_running || return 1
     heal 1
     log "healed host 1 at step $(current_step)"
+    wait_rejoin 1 "$before"
 }
 fault_isolate() {
     local seconds=$1
     wait_until_step "$(trigger_step)" || return 1
+    local before
+    before=$(joins 1)
     drop 0 both all
     log "isolated the coordinator's host at step $(current_step) for $seconds s (heartbeat timeout $((8 * heartbeat_ms)) ms)"
     sleep "$seconds"
     still_running || return 1
     heal 0
     log "healed host 0 at step $(current_step)"
+    [ "$2" = rejoin ] && wait_rejoin 1 "$before"
+    return 0
 }
-fault_isolate_short() { fault_isolate 0.3; }
-fault_isolate_long() { fault_isolate 2.5; }
+fault_isolate_short() { fault_isolate 0.3 stay; }
+fault_isolate_long() { fault_isolate 2.5 rejoin; }
 fault_one_way() {
     wait_until_step "$(trigger_step)" || return 1
+    local before
+    before=$(joins 1)
     drop 1 out "$(address 0)"
     log "dropping host 1 → coordinator only, at step $(current_step), for 2 s"
     sleep 2
     still_running || return 1
     heal 1
     log "healed host 1 at step $(current_step)"
+    wait_rejoin 1 "$before"
 }
 fault_straggler() {
     wait_until_step "$(trigger_step)" || return 1
@@ -352,6 +376,8 @@ fault_straggler() {
 }
 fault_kill_host() {
     wait_until_step "$(trigger_step)" || return 1
+    local before
+    before=$(joins 1)
     # shellcheck disable=SC2046
     kill -KILL $(ip netns pids "$(ns h1)")
     log "SIGKILLed every process of host 1 at step $(current_step)"
@@ -359,6 +385,7 @@ fault_kill_host() {
     still_running || return 1
     start_worker 1
     log "new worker on host 1 at step $(current_step)"
+    wait_rejoin 1 "$before"
 }
 fault_kill_coordinator() {
     wait_until_step "$(trigger_step)" || return 1
@@ -381,6 +408,7 @@ events() {
 train_drill() {
     local name=$1
     rundir=$drills_dir/$name
+    rm -rf "$rundir"
     mkdir -p "$rundir"
     metrics=$rundir/metrics.jsonl
     coordinator_args=(coordinator --bind "$(endpoint)" --min-workers $((hosts - 1)) "${train_options[@]}" --steps "$steps"
@@ -392,32 +420,36 @@ train_drill() {
     wait_for_exit "$coordinator" "$time_limit" || { log "the coordinator failed; see $rundir"; return 1; }
     for ((i = 1; i < hosts; i++)); do wait_for_exit "${worker_pid[$i]}" 10 || { log "worker on host $i did not exit"; return 1; }; done
     events "$rundir"/coordinator*.log
-    cmp "$drills_dir/reference.safetensors" "$rundir/model.safetensors" || return 1
+    cmp "$reference" "$rundir/model.safetensors" || return 1
     log "$name: the model is the bytes of one process"
 }
 
 score_drill() {
     rundir=$drills_dir/score
+    rm -rf "$rundir"
     mkdir -p "$rundir"
     local rows=${SCORE_ROWS:-1200000} i
     "$bin" dataset moons --rows "$rows" --seed 5 --dtype float32 --output "$rundir/input.npy" > /dev/null
-    "$bin" score --model "$drills_dir/reference.safetensors" --input "$rundir/input.npy" --chunk 4096 \
+    "$bin" score --model "$reference" --input "$rundir/input.npy" --chunk 4096 \
         --output "$rundir/reference.npy" > /dev/null 2> "$rundir/reference.log"
     # Slow links pace the job (its compute is tiny) so that the partition falls in its middle.
     for ((i = 0; i < hosts; i++)); do shape "$i" 10mbit; done
-    start_coordinator score score --bind "$(endpoint 5571)" --model "$drills_dir/reference.safetensors" \
+    start_coordinator score score --bind "$(endpoint 5571)" --model "$reference" \
         --input "$rundir/input.npy" --chunk 4096 --output "$rundir/cluster.npy"
     for ((i = 1; i < hosts; i++)); do start_worker "$i" "$(endpoint 5571)"; done
     local status=0
     {
         sleep 1.5
         still_running || return 1
+        local before
+        before=$(joins 1)
         drop 1 both all
         log "partitioned host 1 during scoring for 2 s"
         sleep 2
         still_running || return 1
         heal 1
         log "healed host 1"
+        wait_rejoin 1 "$before"
         wait_for_exit "$coordinator" "$time_limit"
     } || status=$?
     for ((i = 0; i < hosts; i++)); do if [ -n "$bandwidth" ]; then shape "$i" "$bandwidth"; else unshape "$i"; fi; done
@@ -453,15 +485,16 @@ cmd_drill() {
     trap finish EXIT
     load_state
     [ "$hosts" -ge 3 ] || { echo "drill: needs 3 hosts or more (a coordinator and two workers), this cluster has $hosts" >&2; exit 64; }
-    steps=${STEPS:-2000}
+    steps=${STEPS:-4000}
     time_limit=${TIME_LIMIT:-120}
     drills_dir=$(mkdir -p "$state_dir/drills-$suffix" && cd "$state_dir/drills-$suffix" && pwd)
     rundir=$drills_dir
     keys=$drills_dir/keys
     [ -d "$keys" ] || make_keys "$keys"
-    if [ ! -f "$drills_dir/reference.safetensors" ]; then
+    reference=$drills_dir/reference-$steps.safetensors
+    if [ ! -f "$reference" ]; then
         log "reference: tributary train in one process ($steps steps)"
-        "$bin" train "${train_options[@]}" --steps "$steps" --out "$drills_dir/reference.safetensors" > /dev/null 2> "$drills_dir/reference.log"
+        "$bin" train "${train_options[@]}" --steps "$steps" --out "$reference" > /dev/null 2> "$drills_dir/reference-$steps.log"
     fi
     local failed=()
     for name in "${names[@]}"; do

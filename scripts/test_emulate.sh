@@ -3,7 +3,7 @@
 # run over CURVE across four network stacks, every fault drill, the refusals of bad commands, and
 # an interrupted drill — and after each, no namespace and no process of the run is left.
 # Needs root, ip netns, tc and nft; otherwise prints one line saying why and exits 0 (skipped).
-# Takes about two minutes on the 2-core test machine. Environment: TRIBUTARY (the binary).
+# Takes about three minutes on the 2-core test machine. Environment: TRIBUTARY (the binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
