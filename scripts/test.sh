@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages if missing, builds (release, with testing enabled: the tests
-# that train need optimised code), and runs every test. Where PyTorch is installed, also runs
+# that train need optimised code), and runs every test, then the emulated-hosts drills (as root
+# with ip netns, tc and nft; skipped with one line otherwise). Where PyTorch is installed, also runs
 # the cross-check against the PyTorch reference model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,6 @@ fi
 
 echo "== tests"
 swift test -c release -Xswiftc -enable-testing --skip-build
+
+echo "== emulated hosts (network namespaces; root only)"
+TRIBUTARY="$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/tributary" bash scripts/test_emulate.sh

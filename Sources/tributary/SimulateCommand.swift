@@ -16,7 +16,9 @@ struct SimulateCommand: ParsableCommand {
             apply Adam are measured here, on one thread, for the benchmark configuration \
             (override them with --micro-batch-ms, --add-ms, --apply-ms). Each step is then \
             replayed on a star network: the coordinator's link carries every parameter and \
-            gradient message (docs/operations.md, "Scaling"). It projects dedicated hosts; it \
+            gradient message, the parameters to all workers at once (docs/operations.md, \
+            "Scaling"); --link-efficiency is the share of the link's rate left for messages \
+            after framing. It projects dedicated hosts; it \
             does not model stragglers or hosts shared by several processes.
             """)
 
@@ -37,6 +39,9 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(name: .customLong("latency-us"), help: "One-way message latency, microseconds.")
     var latencyMicroseconds: Double = 50
+
+    @Option(name: .customLong("link-efficiency"), help: "Share of the link's rate that carries message bytes (TCP over Ethernet, MTU 1500: 0.94).")
+    var linkEfficiency: Double = 1448.0 / 1538.0
 
     @Option(name: .customLong("micro-batch-ms"), help: "Compute time of one micro-batch (default: measured here).")
     var microBatchMilliseconds: Double?
@@ -73,6 +78,9 @@ struct SimulateCommand: ParsableCommand {
             throw ValidationError("--batch \(B) must be a positive multiple of --micro-batch \(microBatch)")
         }
         guard bandwidthGbit > 0, bandwidthGbit.isFinite else { throw ValidationError("--bandwidth-gbit must be positive") }
+        guard linkEfficiency > 0, linkEfficiency <= 1 else {
+            throw ValidationError("--link-efficiency must be in (0, 1], found \(linkEfficiency)")
+        }
         guard latencyMicroseconds >= 0, latencyMicroseconds.isFinite else { throw ValidationError("--latency-us must be at least 0") }
         for (name, value) in [("--micro-batch-ms", microBatchMilliseconds), ("--add-ms", addMilliseconds), ("--apply-ms", applyMilliseconds)] {
             if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(name) must be at least 0") }
@@ -96,7 +104,7 @@ struct SimulateCommand: ParsableCommand {
         let model = ClusterSimulation(
             microBatchSeconds: costs.microBatch!, microBatchesPerStep: B / microBatch, messageBytes: Double(4 * P),
             bandwidth: bandwidthGbit * 1e9 / 8, latency: latencyMicroseconds * 1e-6, addSeconds: costs.add!,
-            applySeconds: costs.apply!, localSteps: sync == .parameters ? localSteps : nil)
+            applySeconds: costs.apply!, localSteps: sync == .parameters ? localSteps : nil, linkEfficiency: linkEfficiency)
         let projections = try workerCounts.map { model.project(workers: $0) }
         let base = projections.first!.stepSeconds
         if json {
@@ -113,8 +121,8 @@ struct SimulateCommand: ParsableCommand {
         }
         let syncText = sync == .parameters ? "sync=parameters, H = \(localSteps)" : "sync=gradients"
         print("\(config.rawValue): P = \(P), batch \(B) = \(B / microBatch) × \(microBatch), \(syncText)")
-        print(String(format: "micro-batch %.2f ms, add %.3f ms, Adam %.3f ms; link %.3g Gbit/s, latency %.0f µs; message %.2f MB",
-                     costs.microBatch! * 1000, costs.add! * 1000, costs.apply! * 1000, bandwidthGbit, latencyMicroseconds,
+        print(String(format: "micro-batch %.2f ms, add %.3f ms, Adam %.3f ms; link %.3g Gbit/s (%.0f %% payload), latency %.0f µs; message %.2f MB",
+                     costs.microBatch! * 1000, costs.add! * 1000, costs.apply! * 1000, bandwidthGbit, linkEfficiency * 100, latencyMicroseconds,
                      Double(4 * P) / 1e6))
         print("")
         print("workers  step ms  samples/s  speed-up  comm share  link busy")

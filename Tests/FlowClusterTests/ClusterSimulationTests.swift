@@ -5,11 +5,11 @@ import Testing
 struct ClusterSimulationTests {
     static func model(
         t: Double = 1, n: Int = 8, bytes: Double = 1, bandwidth: Double = .infinity, latency: Double = 0,
-        add: Double = 0, apply: Double = 0, localSteps: Int? = nil
+        add: Double = 0, apply: Double = 0, localSteps: Int? = nil, efficiency: Double = 1
     ) -> ClusterSimulation {
         ClusterSimulation(
             microBatchSeconds: t, microBatchesPerStep: n, messageBytes: bytes, bandwidth: bandwidth, latency: latency,
-            addSeconds: add, applySeconds: apply, localSteps: localSteps)
+            addSeconds: add, applySeconds: apply, localSteps: localSteps, linkEfficiency: efficiency)
     }
 
     @Test func withAFreeNetworkAStepIsTheBusiestWorkersComputePlusTheUpdate() {
@@ -26,18 +26,25 @@ struct ClusterSimulationTests {
         }
     }
 
-    @Test func theCoordinatorsLinkCarriesEveryMessage() {
+    @Test func theCoordinatorsLinkCarriesEveryMessageAndTheParametersGoOutTogether() {
         // Compute is free: the step is W parameter messages out, then 8 results in, back to back.
         let m = Self.model(t: 0, bytes: 10, bandwidth: 100)
         for workers in [1, 2, 4, 8] {
             let p = m.project(workers: workers)
-            // Results of worker k are ready when its parameters arrive, at (k+1)·0.1 s; the incoming
-            // link is free by then for all but the last batch of results, so the step ends 8
-            // transfers after the first parameters arrive, or right after the last results are.
-            let expected = max(0.1 + 8 * 0.1, Double(workers) * 0.1 + Double(8 / workers) * 0.1)
+            // The W parameter messages share the outgoing link (as W TCP connections through one
+            // bottleneck do: measured on emulated hosts, docs/operations.md), so every worker has
+            // its parameters after W·0.1 s — not the first after 0.1 s — and the 8 results follow.
+            let expected = Double(workers) * 0.1 + 8 * 0.1
             #expect(abs(p.stepSeconds - expected) < 1e-9, "\(workers) workers: \(p.stepSeconds) vs \(expected)")
             #expect(abs(p.linkSeconds - 0.8) < 1e-12)
         }
+    }
+
+    @Test func framingStretchesEveryTransfer() {
+        // Half of the link's rate left for message bytes: each 0.1 s transfer takes 0.2 s.
+        let p = Self.model(t: 0, n: 2, bytes: 10, bandwidth: 100, efficiency: 0.5).project(workers: 1)
+        #expect(abs(p.stepSeconds - 3 * 0.2) < 1e-12, "\(p)")
+        #expect(abs(p.linkSeconds - 2 * 0.2) < 1e-12)
     }
 
     @Test func latencyIsPaidOnceEachWay() {
@@ -46,21 +53,21 @@ struct ClusterSimulationTests {
         #expect(abs(m.project(workers: 1).stepSeconds - 4.5) < 1e-12)
     }
 
-    @Test func speedUpNeverExceedsTheWorkerCountAndStopsGrowingWhenTheLinkIsFull() {
+    @Test func speedUpNeverExceedsTheWorkerCountAndTheStarStopsScalingWhenTheLinkIsFull() {
         let m = Self.model(t: 0.004, n: 64, bytes: 1e6, bandwidth: 1.25e9, latency: 5e-5, add: 1e-4, apply: 1e-3)
         let one = m.project(workers: 1).stepSeconds
-        var previous = one
+        var steps: [Int: Double] = [:]
         for workers in [2, 4, 8, 16, 32, 64] {
             let p = m.project(workers: workers)
             #expect(one / p.stepSeconds <= Double(workers) + 1e-9)
-            #expect(p.stepSeconds <= previous + 1e-12, "more workers never slower here")
-            // Never below what the incoming link needs for all results.
-            #expect(p.stepSeconds >= p.linkSeconds)
-            previous = p.stepSeconds
+            // Never below what the links need: W parameter messages out, then every result in.
+            #expect(p.stepSeconds >= p.linkSeconds + Double(workers) * 0.0008 - 1e-12)
+            steps[workers] = p.stepSeconds
         }
-        // 64 results of 0.8 ms each on the link: with many workers the link, not compute, sets
-        // the pace (busy about 90 % of the step).
-        #expect(m.project(workers: 64).linkUtilisation > 0.85)
+        // Up to 8 workers compute dominates and each doubling helps; beyond, the coordinator's
+        // link carries W parameter messages before anyone computes, and more workers are slower.
+        #expect(steps[2]! > steps[4]! && steps[4]! > steps[8]!, "\(steps)")
+        #expect(steps[64]! > steps[16]!, "\(steps)")
     }
 
     @Test func parameterSyncExchangesOncePerRound() {
@@ -69,8 +76,8 @@ struct ClusterSimulationTests {
         let rounds = Self.model(t: 0, bytes: 10, bandwidth: 100, localSteps: 8)
         let g = gradients.project(workers: 2), r = rounds.project(workers: 2)
         // A round: 2 parameter messages out (arriving at 0.1 and 0.2 s), and back on the other
-        // direction of the link (0.1…0.2 and 0.2…0.3 s): 0.3 s for 8 steps.
-        #expect(abs(r.stepSeconds - 0.3 / 8) < 1e-12, "\(r)")
+        // direction of the link (both arrive at 0.2 s, go back 0.2…0.3 and 0.3…0.4 s): 0.4 s for 8 steps.
+        #expect(abs(r.stepSeconds - 0.4 / 8) < 1e-12, "\(r)")
         #expect(r.stepSeconds < g.stepSeconds / 10)
         // With a free link, a round is H times a worker's share plus H local updates.
         let free = Self.model(t: 1, n: 4, apply: 0.5, localSteps: 4).project(workers: 2)

@@ -23,8 +23,10 @@ struct SimulateCommandTests {
         let steps = rows.map { ($0["step_seconds"] as? NSNumber)?.doubleValue ?? .nan }
         let busy = rows.map { ($0["busy_workers"] as? NSNumber)?.intValue ?? -1 }
         #expect(busy == [1, 2, 4, 16, 16], "a step has only 16 micro-batches")
-        // One worker: 16 × 2 ms of compute after the parameters arrive, the last result 0.63 ms later.
-        #expect(abs(steps[0] - (0.000631 + 0.032 + 0.000631)) < 2e-5, "\(steps[0])")
+        // One worker: 16 × 2 ms of compute after the parameters arrive, the last result a transfer
+        // later; 94 % of the link carries message bytes (--link-efficiency's default, 1448/1538).
+        let transfer = 0.000631 * 1538 / 1448
+        #expect(abs(steps[0] - (transfer + 0.032 + transfer)) < 2e-5, "\(steps[0])")
         #expect(steps[3] == steps[4], "workers without work change nothing")
         // Sixteen workers: the 16 results queue on the coordinator's link.
         #expect(steps[3] > 16 * 0.000631, "\(steps[3])")
@@ -52,5 +54,7 @@ struct SimulateCommandTests {
         #expect(zero.status != 0 && zero.stderr.contains("--workers"), "\(zero)")
         let link = try CLI.run(["simulate", "--bandwidth-gbit", "0"], in: dir.path)
         #expect(link.status != 0 && link.stderr.contains("--bandwidth-gbit"), "\(link)")
+        let efficiency = try CLI.run(["simulate", "--link-efficiency", "1.5"], in: dir.path)
+        #expect(efficiency.status != 0 && efficiency.stderr.contains("--link-efficiency must be in (0, 1], found 1.5"), "\(efficiency)")
     }
 }

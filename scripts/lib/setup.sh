@@ -21,3 +21,17 @@ ensure_system_packages() {
         fi
     fi
 }
+
+# The tools of the emulated hosts (cluster/emulate.sh): ip and tc (Debian iproute2), nft
+# (nftables). Installed only when running as root, the only case where they can be used.
+ensure_emulation_packages() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local missing=()
+    command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || missing+=(iproute2)
+    command -v nft >/dev/null 2>&1 || missing+=(nftables)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} (Debian packages, for the emulated hosts)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+            echo "could not install ${missing[*]}; the emulated-hosts tests will be skipped"
+    fi
+}
