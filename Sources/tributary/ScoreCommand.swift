@@ -14,7 +14,7 @@ struct ScoreCommand: ParsableCommand {
         discussion: """
             The input is read chunk by chunk, so files larger than memory can be scored. The output \
             (NPY or CSV by extension) has one row per input row, in the same order, and is the same \
-            bytes (for the same --chunk) whether it was computed in one process or on any number of workers. Rows that \
+            bytes whatever --chunk, --threads and number of workers, and after --resume. Rows that \
             cannot be scored (NaN/Inf, wrong width, not a number) get NaN and are listed in a side \
             report (OUTPUT.unscored.csv). With --workers or --bind a journal records finished chunks \
             durably; --resume continues a killed run, computing only the unfinished chunks. \
@@ -37,7 +37,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Where to list the rows that could not be scored (default: OUTPUT.unscored.csv).")
     var report: String?
 
-    @Option(help: "Rows per chunk (the unit of work and of the journal). Compare runs with the same value: chunk boundaries can change the last bits.")
+    @Option(help: "Rows per chunk (the unit of work and of the journal); the output does not depend on it. Multiples of 1024 waste no work.")
     var chunk: Int = 65536
 
     @Option(help: "Threads (row blocks scored at once, one BLAS thread each) in one process or per local worker.")
@@ -128,7 +128,7 @@ struct ScoreCommand: ParsableCommand {
         for k in 0..<source.chunkCount {
             let rows = try source.read(chunk: k)
             source.release(chunk: k)
-            var scored = scorer.score(scorer.encode(rows.values), rows: rows.rows, wantLatent: latent != nil)
+            var scored = scorer.score(scorer.encode(rows.values), rows: rows.rows, firstRow: rows.firstRow, wantLatent: latent != nil)
             scored.markMalformed(rows.malformed.map(\.row))
             try writer.append(
                 firstRow: rows.firstRow, result: scored,
