@@ -95,6 +95,8 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        // A handled SIGINT/SIGTERM removes the outputs' temporary files (and a cluster's workers).
+        SignalCleanup.install()
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try score(m, scorer: ChunkScorer(model: m, threads: threads))
@@ -118,6 +120,9 @@ struct ScoreCommand: ParsableCommand {
         }
         let writer = try ScoreOutputWriter(
             output: output, latent: latent, report: reportPath, dimension: flow.dimension, dtype: scorer.dtype)
+        for path in writer.removedStaleFiles {
+            FileHandle.standardError.write(Data("removed \(path), a temporary file an interrupted run left\n".utf8))
+        }
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
                 .run(flow, dtype: scorer.dtype)
