@@ -126,6 +126,7 @@ struct ScoreCommand: ParsableCommand {
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
                 .run(flow, dtype: scorer.dtype)
+            try Self.refuseIfNothingScored(rows: source.rowCount, input: input, writer: writer)
             return
         }
         let start = Date()
@@ -146,6 +147,16 @@ struct ScoreCommand: ParsableCommand {
         try writer.finish()
         let seconds = Date().timeIntervalSince(start)
         print(Self.summary(rows: source.rowCount, seconds: seconds, writer: writer, extra: []))
+        try Self.refuseIfNothingScored(rows: source.rowCount, input: input, writer: writer)
+    }
+
+    /// Ends a run in which not one row could be scored with exit code 65 (`EX_DATAERR`), after
+    /// the outputs and the report are written: a log-prob file of NaN only is not a success.
+    static func refuseIfNothingScored(rows: Int, input: String, writer: ScoreOutputWriter) throws {
+        guard rows > 0, writer.unscoredCount == rows else { return }
+        let error = ScoreError.nothingScored(rows: rows, input: input, report: writer.reportPath)
+        FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+        throw ExitCode(ScoreError.exitCode)
     }
 
     /// The final summary line(s).
