@@ -4,8 +4,8 @@ import Flows
 
 /// The computation of one scoring chunk — log p(x), a status per row and optionally z = f(x) —
 /// shared by `tributary score` in one process and by workers of a scoring cluster, so that both
-/// produce the same bits for the same chunk (same code, same chunk boundaries, one BLAS thread
-/// per lane).
+/// produce the same bits for every row whatever the chunk size (same code, blocks at absolute
+/// row positions, one BLAS thread per lane).
 ///
 /// Rules per row: a row holding NaN or ±∞ gets status `nonFiniteInput`; a finite row whose
 /// log-density comes out non-finite gets `nonFiniteResult`; every row whose status is not `ok`
@@ -53,21 +53,24 @@ public final class ChunkScorer {
         }
     }
 
-    /// Scores `rows` rows of `values` (row-major, `rows × dimension`, in the model's dtype).
+    /// Scores `rows` rows of `values` (row-major, `rows × dimension`, in the model's dtype):
+    /// rows `firstRow ..< firstRow + rows` of the input file.
     ///
-    /// The rows are computed in slices whose boundaries are multiples of the workspaces'
-    /// 1024-row blocks (so the bits are those of one call), and `between` is called after each
-    /// slice: a worker heartbeats there during a long chunk.
+    /// The rows are evaluated in blocks at absolute row positions of the file (multiples of the
+    /// workspaces' 1024 rows, see ``RealNVP/logProbability(_:rows:firstRow:into:latent:workspaces:between:)``),
+    /// so a row's bits do not depend on the chunk it travels in, on the thread count or on
+    /// the process. `between` is called between groups of blocks: a worker heartbeats there
+    /// during a long chunk.
     ///
-    /// - Precondition: `values.count == rows * dimension` and `values.dtype == dtype`.
-    public func score(_ values: WireVector, rows: Int, wantLatent: Bool, between: () -> Void = {}) -> ScoredChunk {
+    /// - Precondition: `values.count == rows * dimension`, `values.dtype == dtype`, `firstRow >= 0`.
+    public func score(_ values: WireVector, rows: Int, firstRow: Int, wantLatent: Bool, between: () -> Void = {}) -> ScoredChunk {
         precondition(values.count == rows * dimension && values.dtype == dtype, "ChunkScorer.score: wrong shape or dtype")
         switch (model, values) {
         case (.float32(let flow, let workspaces), .float32(let x)):
-            let (statuses, lp, z) = Self.compute(flow, workspaces, x, rows: rows, wantLatent: wantLatent, between: between)
+            let (statuses, lp, z) = Self.compute(flow, workspaces, x, rows: rows, firstRow: firstRow, wantLatent: wantLatent, between: between)
             return ScoredChunk(statuses: statuses, logProbs: .float32(lp), latent: z.map { .float32($0) })
         case (.float64(let flow, let workspaces), .float64(let x)):
-            let (statuses, lp, z) = Self.compute(flow, workspaces, x, rows: rows, wantLatent: wantLatent, between: between)
+            let (statuses, lp, z) = Self.compute(flow, workspaces, x, rows: rows, firstRow: firstRow, wantLatent: wantLatent, between: between)
             return ScoredChunk(statuses: statuses, logProbs: .float64(lp), latent: z.map { .float64($0) })
         default:
             preconditionFailure("ChunkScorer.score: dtype mismatch")
@@ -75,33 +78,26 @@ public final class ChunkScorer {
     }
 
     private static func compute<S: FlowScalar>(
-        _ flow: RealNVP<S>, _ workspaces: [InferenceWorkspace<S>], _ x: [S], rows: Int, wantLatent: Bool,
+        _ flow: RealNVP<S>, _ workspaces: [InferenceWorkspace<S>], _ x: [S], rows: Int, firstRow: Int, wantLatent: Bool,
         between: () -> Void
     ) -> ([WireRowStatus], [S], [S]?) {
         let D = flow.dimension
         var lp = [S](repeating: 0, count: rows)
         var z: [S]? = wantLatent ? [S](repeating: 0, count: rows * D) : nil
-        let slice = workspaces[0].capacity * workspaces.count * 4
-        var start = 0
-        while start < rows {
-            let n = min(slice, rows - start)
-            x.withUnsafeBufferPointer { input in
-                lp.withUnsafeMutableBufferPointer { out in
-                    if z != nil {
-                        z!.withUnsafeMutableBufferPointer { latent in
-                            flow.logProbability(
-                                input.baseAddress! + start * D, rows: n, into: out.baseAddress! + start,
-                                latent: latent.baseAddress! + start * D, workspaces: workspaces)
-                        }
-                    } else {
+        x.withUnsafeBufferPointer { input in
+            lp.withUnsafeMutableBufferPointer { out in
+                if z != nil {
+                    z!.withUnsafeMutableBufferPointer { latent in
                         flow.logProbability(
-                            input.baseAddress! + start * D, rows: n, into: out.baseAddress! + start, latent: nil,
-                            workspaces: workspaces)
+                            input.baseAddress!, rows: rows, firstRow: firstRow, into: out.baseAddress!,
+                            latent: latent.baseAddress!, workspaces: workspaces, between: between)
                     }
+                } else {
+                    flow.logProbability(
+                        input.baseAddress!, rows: rows, firstRow: firstRow, into: out.baseAddress!, latent: nil,
+                        workspaces: workspaces, between: between)
                 }
             }
-            start += n
-            if start < rows { between() }
         }
         var statuses = [WireRowStatus](repeating: .ok, count: rows)
         for r in 0..<rows {

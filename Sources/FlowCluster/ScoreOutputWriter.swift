@@ -11,7 +11,9 @@ import Foundation
 /// Every file is written under a temporary name and renamed onto its path by ``finish()``
 /// (after an fsync): a run that stops earlier leaves no file that could be mistaken for a
 /// complete output. A stale side report of an earlier run is removed when this run has no
-/// unscored rows.
+/// unscored rows, and temporary files that dead earlier runs left for these outputs are removed
+/// when the writer is created. Temporary files are registered with `TemporaryFiles`, so that a
+/// handled signal (SIGINT, SIGTERM) removes them.
 public final class ScoreOutputWriter {
     /// The log-prob file.
     public let outputPath: String
@@ -19,6 +21,8 @@ public final class ScoreOutputWriter {
     public let latentPath: String?
     /// The side report's path.
     public let reportPath: String
+    /// Temporary files that dead earlier runs left for these outputs, removed by `init`.
+    public let removedStaleFiles: [String]
     /// Rows written so far.
     public private(set) var rowsWritten = 0
     /// Rows whose status is not `ok`, per status.
@@ -40,19 +44,21 @@ public final class ScoreOutputWriter {
     /// Creates the writers (temporary files).
     public init(output: String, latent: String?, report: String, dimension: Int, dtype: WireDType) throws {
         let type: DataType = dtype == .float32 ? .float32 : .float64
+        removedStaleFiles = ([output, report] + (latent.map { [$0] } ?? [])).flatMap { TemporaryFiles.removeStale(for: $0) }
         outputPath = output
         latentPath = latent
         reportPath = report
         self.dimension = dimension
         logProbs = try DataFormat.writer(path: output, columns: 1, header: ["log_prob"], dtype: type)
         latents = try latent.map { try DataFormat.writer(path: $0, columns: dimension, header: (0..<dimension).map { "z\($0)" }, dtype: type) }
-        reportTemporary = report + ".partial-\(getpid())"
+        reportTemporary = TemporaryFiles.temporaryPath(for: report, attempt: 0)
     }
 
     deinit {
         if report != nil {
             try? report?.close()
             unlink(reportTemporary)
+            TemporaryFiles.unregister(reportTemporary)
         }
     }
 
@@ -87,6 +93,7 @@ public final class ScoreOutputWriter {
             guard rename(reportTemporary, reportPath) == 0 else {
                 throw ClusterError.jobFailed("cannot rename \(reportTemporary) to \(reportPath): \(String(cString: strerror(errno)))")
             }
+            TemporaryFiles.unregister(reportTemporary)
         } else {
             unlink(reportPath)
         }
@@ -101,6 +108,7 @@ public final class ScoreOutputWriter {
             guard FileManager.default.createFile(atPath: reportTemporary, contents: Data(Self.reportHeader.utf8)),
                   let handle = FileHandle(forWritingAtPath: reportTemporary)
             else { throw ClusterError.jobFailed("cannot create \(reportTemporary)") }
+            TemporaryFiles.register(reportTemporary)
             try handle.seekToEnd()
             report = handle
         }

@@ -53,7 +53,7 @@ final class WorkerScoringEngine {
                 code: .badMessage, jobID: spec.jobID, item: chunk.chunk,
                 message: "chunk of dimension \(chunk.dimension) in \(chunk.values.dtype); the job is \(scorer.dimension) in \(scorer.dtype)")).encoded()
         }
-        var scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), wantLatent: wantLatent, between: between)
+        var scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), firstRow: Int(chunk.firstRow), wantLatent: wantLatent, between: between)
         if corrupt, let r = scored.statuses.firstIndex(of: .ok) {
             switch scored.logProbs {
             case .float32(var v): v[r] = v[r].nextUp; scored.logProbs = .float32(v)

@@ -11,7 +11,10 @@ import Darwin
 ///
 /// `commit()` fsyncs the file, renames it onto `path` and fsyncs the directory. `abandon()`
 /// (called by the writers' `deinit` when they were never finished) closes and removes the
-/// temporary file. A process killed in between leaves only a hidden `.<name>.tmp-…` file.
+/// temporary file. The temporary file is registered with ``TemporaryFiles`` while it exists, so
+/// that a handled signal removes it; a process killed otherwise leaves only a hidden
+/// `.<name>.tmp-…` file, which the next writer of the same output removes
+/// (``TemporaryFiles/removeStale(for:)``).
 ///
 /// A class so that the descriptor is closed exactly once: after `commit()` or `abandon()`
 /// the file is settled and further `abandon()` calls do nothing.
@@ -35,13 +38,11 @@ final class StagedFile {
     /// `.<name>.tmp-<pid>-<n>`: the process id separates processes, and `O_EXCL` with an
     /// increasing `n` separates writers within a process and skips stale leftovers.
     static func create(destination: String) throws(DataError) -> StagedFile {
-        let directory = PosixFile.directory(of: destination)
-        let base = PosixFile.baseName(of: destination)
-        let prefix = (directory == "." && !destination.hasPrefix("./")) ? "" : directory + (directory == "/" ? "" : "/")
         var attempt = 0
         while true {
-            let name = "\(prefix).\(base).tmp-\(getpid())-\(attempt)"
+            let name = TemporaryFiles.temporaryPath(for: destination, attempt: attempt)
             if let file = try PosixFile.createExclusive(name) {
+                TemporaryFiles.register(name)
                 return StagedFile(destination: destination, temporaryPath: name, file: file)
             }
             attempt += 1
@@ -66,8 +67,10 @@ final class StagedFile {
         if rename(temporaryPath, destination) != 0 {
             let code = errno
             unlink(temporaryPath)
+            TemporaryFiles.unregister(temporaryPath)
             throw DataError.ioError(file: destination, operation: "rename", errno: code)
         }
+        TemporaryFiles.unregister(temporaryPath)
         // Make the rename itself durable. Some file systems refuse fsync on a directory
         // (EINVAL); the data is then as durable as that file system allows.
         let directory = PosixFile.directory(of: destination)
@@ -89,5 +92,6 @@ final class StagedFile {
         settled = true
         file.close()
         unlink(temporaryPath)
+        TemporaryFiles.unregister(temporaryPath)
     }
 }

@@ -2,7 +2,7 @@
 /// `capacity` rows at a time. Larger inputs are processed in chunks of `capacity` rows.
 ///
 /// A workspace is not thread-safe: give each thread its own. Its size is
-/// `capacity × (3D + 2H + 4(D−d) + 1)` scalars.
+/// `capacity × (4D + 2H + 4(D−d) + 2)` scalars.
 public final class InferenceWorkspace<Scalar: FlowScalar> {
     /// The largest number of rows processed in one chunk.
     public let capacity: Int
@@ -16,6 +16,10 @@ public final class InferenceWorkspace<Scalar: FlowScalar> {
     let noise: ScratchBuffer<Scalar>
     let sigma: ScratchBuffer<Scalar>
     let expSigma: ScratchBuffer<Scalar>
+    /// A block's input rows at their positions in the block (``RealNVP/logProbability(_:rows:firstRow:into:latent:workspaces:)``).
+    let blockInput: ScratchBuffer<Scalar>
+    /// A block's log-densities, before the rows the caller asked for are copied out.
+    let blockOutput: ScratchBuffer<Scalar>
 
     /// Buffers for `configuration` and chunks of up to `capacity` rows (at least 1).
     public init(configuration: FlowConfiguration, capacity: Int = 1024) {
@@ -32,5 +36,7 @@ public final class InferenceWorkspace<Scalar: FlowScalar> {
         noise = ScratchBuffer(count: n * D)
         sigma = ScratchBuffer(count: n * configuration.transformedWidth)
         expSigma = ScratchBuffer(count: n * configuration.transformedWidth)
+        blockInput = ScratchBuffer(count: n * D)
+        blockOutput = ScratchBuffer(count: n)
     }
 }

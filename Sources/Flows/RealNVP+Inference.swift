@@ -207,6 +207,10 @@ extension RealNVP {
     }
 
     /// `x = f⁻¹(z)` and `log p(x)` for the `rows ≤ capacity` noise rows already in `ws.noise`.
+    ///
+    /// Always evaluated as a full block of `capacity` rows (rows past `rows` are zero noise whose
+    /// results are discarded), so that a sample's bits do not depend on how many rows its block
+    /// holds: the first N samples of `count: M > N` are the samples of `count: N`.
     func completeSample(
         rows: Int, into x: UnsafeMutablePointer<Scalar>, logProbability out: UnsafeMutablePointer<Scalar>,
         workspace ws: InferenceWorkspace<Scalar>
@@ -229,9 +233,20 @@ extension RealNVP {
         workspace ws: InferenceWorkspace<Scalar>
     ) {
         let z = ws.noise.pointer
-        inverseBody(z, rows: n, into: x, logDeterminant: ws.logDet.pointer, workspace: ws)
+        let D = configuration.dimension
+        let B = ws.capacity
+        guard n < B else {
+            inverseBody(z, rows: n, into: x, logDeterminant: ws.logDet.pointer, workspace: ws)
+            Kernels.logProbability(rows: n, dimension: D, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out)
+            return
+        }
+        // A partial block: pad it with zero noise (rows never mix) and keep the first `n` rows.
+        (z + n * D).update(repeating: 0, count: (B - n) * D)
+        inverseBody(z, rows: B, into: ws.blockInput.pointer, logDeterminant: ws.logDet.pointer, workspace: ws)
         Kernels.logProbability(
-            rows: n, dimension: configuration.dimension, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: out)
+            rows: B, dimension: D, z: z, logDet: ws.logDet.pointer, constant: baseLogNormalizer, into: ws.blockOutput.pointer)
+        x.update(from: ws.blockInput.pointer, count: n * D)
+        out.update(from: ws.blockOutput.pointer, count: n)
     }
 
     @inline(__always)

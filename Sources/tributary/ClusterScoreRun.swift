@@ -15,13 +15,7 @@ struct ClusterScoreRun {
 
     func run<S: FlowScalar>(_ flow: RealNVP<S>, dtype: WireDType) throws {
         let journalDirectory = command.journal ?? command.output + ".journal"
-        let journal = try ScoreJournal(directory: journalDirectory, identity: try identity(dtype: dtype), resume: command.resume)
-        if journal.ignoredRecords > 0 {
-            log("journal: \(journal.ignoredRecords) torn or damaged records ignored (their chunks are computed again)")
-        }
-        if command.resume {
-            log("journal \(journalDirectory): \(journal.done.count) of \(source.chunkCount) chunks already done")
-        }
+        let jobIdentity = try identity(dtype: dtype)
         let configuration = flow.configuration
         let spec = WireMessage.JobSpec(
             jobID: UInt64.random(in: 1...UInt64.max), dtype: dtype,
@@ -54,41 +48,65 @@ struct ClusterScoreRun {
         if let directory { SignalCleanup.install(removing: directory, socket: "\(directory)/coordinator") }
         defer { launcher.terminateAll() }
 
+        // The journal is created last, and removed again if the job never starts (the bind
+        // fails, say), so that a failed start does not block the next fresh run.
+        let journalExisted = FileManager.default.fileExists(atPath: ScoreJournal.journalPath(journalDirectory))
+        let directoryExisted = FileManager.default.fileExists(atPath: journalDirectory)
+        let journal = try ScoreJournal(directory: journalDirectory, identity: jobIdentity, resume: command.resume)
+        var started = false
+        func discardJournalIfNeverStarted() {
+            guard !started, !journalExisted else { return }
+            unlink(ScoreJournal.journalPath(journalDirectory))
+            if !directoryExisted { rmdir(journalDirectory) }
+        }
+        if journal.ignoredRecords > 0 {
+            log("journal: \(journal.ignoredRecords) torn or damaged records ignored (their chunks are computed again)")
+        }
+        if command.resume {
+            log("journal \(journalDirectory): \(journal.done.count) of \(source.chunkCount) chunks already done")
+        }
         let coordinator = ScoringCoordinator(
             job: job, input: source, parameters: WireVector(flow.parameters)!, journal: journal, output: writer,
             bind: endpoint, security: security, log: { log($0) })
         let display = ProgressDisplay(total: source.rowCount, label: "rows")
         var startError: Error?
-        let summary = try coordinator.run(ready: { bound in
-            if let count = command.workers {
-                do {
-                    for i in 0..<count {
-                        try launcher.start(arguments: [
-                            "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(command.threads),
-                            "--parent-pid", String(getpid()),
-                        ])
+        let summary: ScoringSummary
+        do {
+            summary = try coordinator.run(ready: { bound in
+                started = true
+                if let count = command.workers {
+                    do {
+                        for i in 0..<count {
+                            try launcher.start(arguments: [
+                                "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(command.threads),
+                                "--parent-pid", String(getpid()),
+                            ])
+                        }
+                    } catch {
+                        startError = error
                     }
-                } catch {
-                    startError = error
+                    log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk) on \(count) local workers")
+                } else {
+                    log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk); waiting for workers on \(bound)")
                 }
-                log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk) on \(count) local workers")
-            } else {
-                log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk); waiting for workers on \(bound)")
-            }
-        }, progress: { p in
-            let rate = Double(p.rowsThisRun) / max(p.elapsed, 1e-9)
-            display.update(
-                done: p.rowsDone, rate: rate, rateUnit: "rows/s",
-                fields: ["\(p.perWorker.count) workers"] + p.perWorker.map { "\($0.name) \(ProgressDisplay.format($0.rowsPerSecond))/s" })
-        }, watch: {
-            if let startError { throw startError }
-            if let count = command.workers, launcher.running() == 0 {
-                throw CLIError("all \(count) worker processes exited before the job finished; their messages are above (the journal keeps the finished chunks: rerun with --resume)")
-            }
-            if command.verifyFraction > 0, command.workers != nil, launcher.running() < 2 {
-                throw CLIError("fewer than two worker processes are left, so chunks can no longer be verified; their messages are above (rerun with --resume)")
-            }
-        })
+            }, progress: { p in
+                let rate = Double(p.rowsThisRun) / max(p.elapsed, 1e-9)
+                display.update(
+                    done: p.rowsDone, rate: rate, rateUnit: "rows/s",
+                    fields: ["\(p.perWorker.count) workers"] + p.perWorker.map { "\($0.name) \(ProgressDisplay.format($0.rowsPerSecond))/s" })
+            }, watch: {
+                if let startError { throw startError }
+                if let count = command.workers, launcher.running() == 0 {
+                    throw CLIError("all \(count) worker processes exited before the job finished; their messages are above (the journal keeps the finished chunks: rerun with --resume)")
+                }
+                if command.verifyFraction > 0, command.workers != nil, launcher.running() < 2 {
+                    throw CLIError("fewer than two worker processes are left, so chunks can no longer be verified; their messages are above (rerun with --resume)")
+                }
+            })
+        } catch {
+            discardJournalIfNeverStarted()
+            throw error
+        }
         var extra = ["\(summary.computedChunks) chunks computed, \(summary.journaledChunks) taken from the journal"]
         if !summary.rowsPerWorker.isEmpty {
             extra.append("rows per worker: " + summary.rowsPerWorker.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

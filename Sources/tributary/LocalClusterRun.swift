@@ -1,4 +1,5 @@
 import FlowCluster
+import FlowData
 import Flows
 import Foundation
 
@@ -54,7 +55,8 @@ enum LocalClusterRun {
     }
 }
 
-/// Kills every started worker on SIGINT/SIGTERM before the process exits.
+/// Kills every started worker on SIGINT/SIGTERM before the process exits, and removes the
+/// temporary files of the outputs being written (`TemporaryFiles`).
 /// Also removes the run's IPC socket file and its (then empty) directory, which the `defer`s of
 /// a run cannot do when a signal ends the process.
 enum SignalCleanup {
@@ -69,6 +71,7 @@ enum SignalCleanup {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { received in
                 WorkerLauncher.terminateAllFromSignalHandler()
+                TemporaryFiles.unlinkAllFromSignalHandler()
                 if let path = SignalCleanup.socketPath { unlink(path) }
                 if let path = SignalCleanup.directoryPath { rmdir(path) }
                 _exit(128 + received)

@@ -34,6 +34,8 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        // A handled SIGINT/SIGTERM removes the outputs' temporary files.
+        SignalCleanup.install()
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try sample(m)
@@ -45,6 +47,9 @@ struct SampleCommand: ParsableCommand {
         let D = flow.dimension
         let dtype: DataType = S.self == Float.self ? .float32 : .float64
         let names = (0..<D).map { "x\($0)" }
+        for path in ([output] + (logProb.map { [$0] } ?? [])).flatMap({ TemporaryFiles.removeStale(for: $0) }) {
+            FileHandle.standardError.write(Data("removed \(path), a temporary file an interrupted run left\n".utf8))
+        }
         let writer = try DataFormat.writer(path: output, columns: D, header: names, dtype: dtype)
         let lpWriter = try logProb.map { try DataFormat.writer(path: $0, columns: 1, header: ["log_prob"], dtype: dtype) }
         var generator = SeededGenerator(seed: seed, stream: 0x5341_4D50)  // the stream RealNVP.sample(count:seed:) uses

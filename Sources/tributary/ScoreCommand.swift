@@ -14,7 +14,7 @@ struct ScoreCommand: ParsableCommand {
         discussion: """
             The input is read chunk by chunk, so files larger than memory can be scored. The output \
             (NPY or CSV by extension) has one row per input row, in the same order, and is the same \
-            bytes (for the same --chunk) whether it was computed in one process or on any number of workers. Rows that \
+            bytes whatever --chunk, --threads and number of workers, and after --resume. Rows that \
             cannot be scored (NaN/Inf, wrong width, not a number) get NaN and are listed in a side \
             report (OUTPUT.unscored.csv). With --workers or --bind a journal records finished chunks \
             durably; --resume continues a killed run, computing only the unfinished chunks. \
@@ -37,7 +37,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Where to list the rows that could not be scored (default: OUTPUT.unscored.csv).")
     var report: String?
 
-    @Option(help: "Rows per chunk (the unit of work and of the journal). Compare runs with the same value: chunk boundaries can change the last bits.")
+    @Option(help: "Rows per chunk (the unit of work and of the journal); the output does not depend on it. Multiples of 1024 waste no work.")
     var chunk: Int = 65536
 
     @Option(help: "Threads (row blocks scored at once, one BLAS thread each) in one process or per local worker.")
@@ -98,6 +98,8 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        // A handled SIGINT/SIGTERM removes the outputs' temporary files (and a cluster's workers).
+        SignalCleanup.install()
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try score(m, scorer: ChunkScorer(model: m, threads: threads))
@@ -121,9 +123,13 @@ struct ScoreCommand: ParsableCommand {
         }
         let writer = try ScoreOutputWriter(
             output: output, latent: latent, report: reportPath, dimension: flow.dimension, dtype: scorer.dtype)
+        for path in writer.removedStaleFiles {
+            FileHandle.standardError.write(Data("removed \(path), a temporary file an interrupted run left\n".utf8))
+        }
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
                 .run(flow, dtype: scorer.dtype)
+            try Self.refuseIfNothingScored(rows: source.rowCount, input: input, writer: writer)
             return
         }
         let start = Date()
@@ -131,7 +137,7 @@ struct ScoreCommand: ParsableCommand {
         for k in 0..<source.chunkCount {
             let rows = try source.read(chunk: k)
             source.release(chunk: k)
-            var scored = scorer.score(scorer.encode(rows.values), rows: rows.rows, wantLatent: latent != nil)
+            var scored = scorer.score(scorer.encode(rows.values), rows: rows.rows, firstRow: rows.firstRow, wantLatent: latent != nil)
             scored.markMalformed(rows.malformed.map(\.row))
             try writer.append(
                 firstRow: rows.firstRow, result: scored,
@@ -144,6 +150,16 @@ struct ScoreCommand: ParsableCommand {
         try writer.finish()
         let seconds = Date().timeIntervalSince(start)
         print(Self.summary(rows: source.rowCount, seconds: seconds, writer: writer, extra: []))
+        try Self.refuseIfNothingScored(rows: source.rowCount, input: input, writer: writer)
+    }
+
+    /// Ends a run in which not one row could be scored with exit code 65 (`EX_DATAERR`), after
+    /// the outputs and the report are written: a log-prob file of NaN only is not a success.
+    static func refuseIfNothingScored(rows: Int, input: String, writer: ScoreOutputWriter) throws {
+        guard rows > 0, writer.unscoredCount == rows else { return }
+        let error = ScoreError.nothingScored(rows: rows, input: input, report: writer.reportPath)
+        FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+        throw ExitCode(ScoreError.exitCode)
     }
 
     /// The final summary line(s).
