@@ -34,6 +34,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        try OutputPlan().reading("--model", model).writing("--output", output).writing("--log-prob", logProb).check()
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try sample(m)

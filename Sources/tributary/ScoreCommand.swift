@@ -95,6 +95,10 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        try OutputPlan().reading("--model", model).reading("--input", input)
+            .writing("--output", output).writing("--latent", latent).writing("--report", reportPath)
+            .writing("--journal", workers != nil || bind != nil ? journal ?? output + ".journal" : nil, kind: .directory)
+            .check()
         let (loaded, _) = try ModelFile.read(from: model)
         switch loaded {
         case .float32(let m): try score(m, scorer: ChunkScorer(model: m, threads: threads))
