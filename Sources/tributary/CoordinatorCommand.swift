@@ -83,15 +83,15 @@ struct CoordinatorCommand: ParsableCommand {
         }
         let (data, model) = try training.prepare(S.self)
         let security = try self.security.server(endpoint: bind)
-        let identity = training.dataIdentity(data)
-        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery, data: identity) }
+        // The digest reads every training row: only a run that checkpoints needs it.
+        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery, data: training.dataIdentity(data)) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {
             let path = TrainingCheckpoint<S>.path(in: policy.directory)
             if FileManager.default.fileExists(atPath: path) {
                 let found = try TrainingCheckpoint<S>.read(from: path)
                 try found.checkResumable(
-                    options: training.trainingOptions, configuration: model.configuration, data: identity, path: path,
+                    options: training.trainingOptions, configuration: model.configuration, data: policy.data ?? training.dataIdentity(data), path: path,
                     warn: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
                 checkpoint = found
                 FileHandle.standardError.write(Data("resuming from \(path) at step \(found.step)\n".utf8))
