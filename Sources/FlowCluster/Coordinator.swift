@@ -10,10 +10,13 @@ public struct CheckpointPolicy: Sendable {
     public var directory: String
     /// Checkpoint after every this many steps (and after the last).
     public var every: Int
+    /// The training data's identity, recorded in every checkpoint (`--resume` compares it).
+    public var data: TrainingDataIdentity?
 
-    public init(directory: String, every: Int) {
+    public init(directory: String, every: Int, data: TrainingDataIdentity? = nil) {
         self.directory = directory
         self.every = every
+        self.data = data
     }
 }
 
@@ -131,12 +134,15 @@ public final class Coordinator<Scalar: FlowScalar> {
         self.model = model
         optimizer = AdamOptimizer(parameterCount: model.parameters.count, learningRate: options.learningRate)
         if let resume {
-            guard resume.options == options else {
-                throw ClusterError.checkpointMismatch(path: checkpoint.map { TrainingCheckpoint<Scalar>.path(in: $0.directory) } ?? "checkpoint",
-                                                      reason: "was written by a run with other options (\(resume.options)); resume with the same options")
+            // `--steps` may grow on resume (TrainingCheckpoint.checkResumable): nothing else may differ.
+            var recorded = resume.options
+            recorded.steps = options.steps
+            let path = checkpoint.map { TrainingCheckpoint<Scalar>.path(in: $0.directory) } ?? "checkpoint"
+            guard recorded == options else {
+                throw ClusterError.checkpointMismatch(path: path, reason: "was written by a run with other options; resume with the same options")
             }
             guard resume.model.configuration == model.configuration else {
-                throw ClusterError.checkpointMismatch(path: "checkpoint", reason: "holds a model of another architecture")
+                throw ClusterError.checkpointMismatch(path: path, reason: "holds a model of another architecture")
             }
             self.model = resume.model
             optimizer = resume.optimizer
@@ -299,7 +305,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             case .checkpoint(let steps):
                 if let checkpoint {
                     try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
-                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options)
+                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options, data: checkpoint.data)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
             case .revokeKey(let z85):

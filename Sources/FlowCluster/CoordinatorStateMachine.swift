@@ -850,7 +850,7 @@ public struct CoordinatorStateMachine: Sendable {
         switch report.code {
         case .nonFinite:
             phase = .finished
-            return note + [.failed(reason: "step \(step): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
+            return note + [.failed(reason: "step \(step + 1): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
         default:
             // The work to redo: the micro-batch, or (sync=parameters) the unit it starts.
             var redo = [g]

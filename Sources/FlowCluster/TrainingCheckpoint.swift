@@ -8,7 +8,8 @@ import Foundation
 ///
 /// Stored as a model file (DESIGN §5; loadable as a model) plus two tensors,
 /// `optimizer.first_moment` and `optimizer.second_moment`, and metadata `optimizer_step` and
-/// `training_options` (JSON). Written atomically.
+/// `training_options` (JSON) and `data_identity` (JSON, ``TrainingDataIdentity``). Written
+/// atomically.
 public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
     /// The model after `step` steps.
     public var model: RealNVP<Scalar>
@@ -16,14 +17,20 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
     public var optimizer: AdamOptimizer<Scalar>
     /// Steps completed.
     public var step: Int
-    /// The run's options (a resumed run must use the same ones).
+    /// The run's options (a resumed run must use the same ones, except a larger `steps`).
     public var options: TrainingOptions
+    /// The training data's identity (`nil` in checkpoints written before it was recorded).
+    public var data: TrainingDataIdentity?
 
-    public init(model: RealNVP<Scalar>, optimizer: AdamOptimizer<Scalar>, step: Int, options: TrainingOptions) {
+    public init(
+        model: RealNVP<Scalar>, optimizer: AdamOptimizer<Scalar>, step: Int, options: TrainingOptions,
+        data: TrainingDataIdentity? = nil
+    ) {
         self.model = model
         self.optimizer = optimizer
         self.step = step
         self.options = options
+        self.data = data
     }
 
     static var firstMoment: String { "optimizer.first_moment" }
@@ -39,10 +46,9 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
-        var archive = ModelFile.archive(
-            of: model, info: ModelFileInfo(step: step, seed: options.seed, metadata: [
-                "optimizer_step": String(optimizer.step), "training_options": optionsJSON,
-            ]))
+        var metadata = ["optimizer_step": String(optimizer.step), "training_options": optionsJSON]
+        if let data { metadata["data_identity"] = String(decoding: try encoder.encode(data), as: UTF8.self) }
+        var archive = ModelFile.archive(of: model, info: ModelFileInfo(step: step, seed: options.seed, metadata: metadata))
         let P = model.parameters.count
         archive.tensors.append(Self.tensor(Self.firstMoment, P, optimizer.firstMoment))
         archive.tensors.append(Self.tensor(Self.secondMoment, P, optimizer.secondMoment))
@@ -64,6 +70,14 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         } catch {
             throw bad("training_options is not valid: \(error)")
         }
+        var data: TrainingDataIdentity? = nil
+        if let text = archive.metadata["data_identity"] {
+            do {
+                data = try JSONDecoder().decode(TrainingDataIdentity.self, from: Data(text.utf8))
+            } catch {
+                throw bad("data_identity is not valid: \(error)")
+            }
+        }
         let (any, info) = try ModelFile.decode(archive, file: path)
         let model: RealNVP<Scalar>
         switch any {
@@ -79,7 +93,7 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         optimizer.firstMoment = first
         optimizer.secondMoment = second
         optimizer.step = adamStep
-        return TrainingCheckpoint(model: model, optimizer: optimizer, step: info.step, options: options)
+        return TrainingCheckpoint(model: model, optimizer: optimizer, step: info.step, options: options, data: data)
     }
 
     private static func tensor(_ name: String, _ count: Int, _ values: [Scalar]) -> SafeTensorsTensor {

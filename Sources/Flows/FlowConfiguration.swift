@@ -84,6 +84,8 @@ public struct FlowConfiguration: Sendable, Equatable, Codable {
             }
         }
         let p = parameterCount
-        guard p <= 1 << 31 else { throw bad("hidden", "the model would have \(p) parameters (limit 2^31)") }
+        guard p <= 1 << 31 else {
+            throw bad("hidden", "\(hidden) is too large for \(couplings) couplings of depth \(depth) on D = \(dimension): the model would have \(p) parameters, more than the limit of 2^31 = \(1 << 31)")
+        }
     }
 }

@@ -4,7 +4,8 @@ public enum FlowError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidConfiguration(field: String, reason: String)
     /// An input's shape does not fit the model (e.g. a batch of the wrong width).
     case shapeMismatch(what: String, expected: Int, found: Int)
-    /// A loss or gradient contained NaN or ±∞; the parameters were left unchanged.
+    /// A loss or gradient contained NaN or ±∞; the parameters were left unchanged. `step` is
+    /// 1-based: the step whose update was refused.
     case nonFinite(what: String, step: Int)
     /// A model file is structurally valid safetensors but does not describe a valid model.
     case invalidModelFile(path: String, reason: String)

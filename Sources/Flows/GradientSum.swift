@@ -63,12 +63,14 @@ extension AdamOptimizer {
     /// clips it to `clipNorm` when given, and applies one Adam update to `parameters`.
     ///
     /// `sum` is left holding the mean (clipped) gradient; call `reset()` before the next step.
+    /// `step` is the 0-based index of the step being taken (the steps done before it); errors
+    /// name it 1-based, as progress reports count (`step 1` is the first update).
     public mutating func apply(
         _ sum: inout GradientSum<Scalar>, to parameters: inout [Scalar], clipNorm: Double?, step: Int
     ) throws(FlowError) -> StepOutcome {
         guard sum.rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
         let meanLoss = sum.lossSum / Double(sum.rows)
-        guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step) }
+        guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step + 1) }
         let divisor = Scalar(sum.rows)
         let count = sum.gradient.count
         var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
@@ -86,7 +88,7 @@ extension AdamOptimizer {
                 outcome.clipped = norm > clipNorm
             }
         }
-        if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step) }
+        if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
         sum.gradient.withUnsafeBufferPointer { update(parameters: &parameters, gradient: $0.baseAddress!) }
         return outcome
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowCluster
+import FlowData
 import Flows
 import Foundation
 
@@ -30,8 +31,11 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (rounds with --sync parameters; with --checkpoint-dir).")
     var checkpointEvery: Int = 100
 
-    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options).")
+    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options; --steps may be larger).")
     var resume = false
+
+    @Flag(name: .customLong("overwrite-checkpoints"), help: "Start from step 0 even when --checkpoint-dir holds a checkpoint, replacing it at the first checkpoint.")
+    var overwriteCheckpoints = false
 
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds; a peer silent for 8 intervals is dead.")
     var heartbeatMilliseconds: Int = 250
@@ -52,6 +56,9 @@ struct CoordinatorCommand: ParsableCommand {
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if overwriteCheckpoints && (resume || checkpointDir == nil) {
+            throw ValidationError("--overwrite-checkpoints goes with --checkpoint-dir and without --resume")
+        }
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
         guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
@@ -66,16 +73,29 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
+        try training.outputPlan.writing("--checkpoint-dir", checkpointDir, kind: .directory).check()
+        training.warnAboutModelName()
+        if let checkpointDir, !resume, !overwriteCheckpoints {
+            let path = TrainingCheckpoint<S>.path(in: checkpointDir)
+            if FileManager.default.fileExists(atPath: path) {
+                throw CLIError("--checkpoint-dir \(checkpointDir) holds a checkpoint (\(path)): pass --resume to continue that run, --overwrite-checkpoints to start over and replace it, or choose another directory")
+            }
+        }
         // The endpoint and the keys are checked before the data is read or generated.
         let security = try self.security.server(endpoint: bind)
         let (data, model) = try training.prepare(S.self)
-        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery) }
+        // The digest reads every training row: only a run that checkpoints needs it.
+        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery, data: training.dataIdentity(data)) }
         var checkpoint: TrainingCheckpoint<S>? = nil
         if resume, let policy {
             let path = TrainingCheckpoint<S>.path(in: policy.directory)
             if FileManager.default.fileExists(atPath: path) {
-                checkpoint = try TrainingCheckpoint<S>.read(from: path)
-                FileHandle.standardError.write(Data("resuming from \(path) at step \(checkpoint!.step)\n".utf8))
+                let found = try TrainingCheckpoint<S>.read(from: path)
+                try found.checkResumable(
+                    options: training.trainingOptions, configuration: model.configuration, data: policy.data ?? training.dataIdentity(data), path: path,
+                    warn: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+                checkpoint = found
+                FileHandle.standardError.write(Data("resuming from \(path) at step \(found.step)\n".utf8))
             } else {
                 FileHandle.standardError.write(Data("no checkpoint at \(path) yet; starting from step 0\n".utf8))
             }

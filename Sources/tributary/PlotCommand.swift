@@ -47,10 +47,17 @@ struct PlotCommand: ParsableCommand {
             if file.tornLastLine {
                 FileHandle.standardError.write(Data("warning: \(path): the last line is cut short (a run killed while writing it); ignored\n".utf8))
             }
+            // A field missing from a file (no validation line yet, say) is left out with a
+            // warning; a file holding none of the fields is an error.
+            let missing = fieldList.filter { file.fields[$0] == nil }
+            if missing.count == fieldList.count {
+                throw CLIError("\(path): no field \(fieldList.map { "\"\($0)\"" }.joined(separator: " or ")) (fields: \(file.fields.keys.sorted().joined(separator: ", ")))")
+            }
+            for field in missing {
+                FileHandle.standardError.write(Data("warning: \(path): no \"\(field)\" values yet; drawing the other fields\n".utf8))
+            }
             for field in fieldList {
-                guard let points = file.fields[field] else {
-                    throw CLIError("\(path): no field \"\(field)\" (fields: \(file.fields.keys.sorted().joined(separator: ", ")))")
-                }
+                guard let points = file.fields[field] else { continue }
                 let xs: [Double]
                 if x == "step" {
                     xs = points.map(\.step)

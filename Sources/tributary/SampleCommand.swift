@@ -34,6 +34,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        try OutputPlan().reading("--model", model).writing("--output", output).writing("--log-prob", logProb).check()
         // A handled SIGINT/SIGTERM removes the outputs' temporary files.
         SignalCleanup.install()
         let (loaded, _) = try ModelFile.read(from: model)

@@ -98,6 +98,10 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(1)
+        try OutputPlan().reading("--model", model).reading("--input", input)
+            .writing("--output", output).writing("--latent", latent).writing("--report", reportPath)
+            .writing("--journal", workers != nil || bind != nil ? journal ?? output + ".journal" : nil, kind: .directory)
+            .check()
         // A handled SIGINT/SIGTERM removes the outputs' temporary files (and a cluster's workers).
         SignalCleanup.install()
         let (loaded, _) = try ModelFile.read(from: model)

@@ -42,7 +42,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func train<S: FlowScalar>(_: S.Type) throws {
-        let (data, model) = try training.prepare(S.self)
+        try training.outputPlan.check()
+        training.warnAboutModelName()
+        let (data, model) = try training.prepare(S.self, lanes: threads, workerProcesses: workers ?? 0)
         if let workers {
             try LocalClusterRun.train(training, data: data, model: model, workers: workers, threads: threads)
             return

@@ -10,25 +10,25 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(help: "A built-in dataset (moons, 8gaussians, checkerboard, rings, mixture:D) or a .csv/.tsv/.npy file.")
     var data: String
 
-    @Option(help: "Rows to generate for a built-in dataset.")
+    @Option(parsing: .unconditional, help: "Rows to generate for a built-in dataset.")
     var rows: Int = 65536
 
-    @Option(help: "Optimiser steps.")
+    @Option(parsing: .unconditional, help: "Optimiser steps.")
     var steps: Int = 1000
 
-    @Option(help: "Rows per step (global batch).")
+    @Option(parsing: .unconditional, help: "Rows per step (global batch).")
     var batch: Int = 512
 
-    @Option(name: .customLong("micro-batch"), help: "Rows per micro-batch, the unit of work (default: 256 when it divides --batch, else --batch).")
+    @Option(name: .customLong("micro-batch"), parsing: .unconditional, help: "Rows per micro-batch, the unit of work (default: 256 when it divides --batch, else --batch).")
     var microBatch: Int?
 
     @OptionGroup(title: "Model")
     var shape: ModelShapeOptions
 
-    @Option(help: "Adam learning rate.")
+    @Option(parsing: .unconditional, help: "Adam learning rate.")
     var lr: Double = 1e-3
 
-    @Option(name: .customLong("clip-norm"), help: "Clip the gradient norm to this value.")
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip the gradient norm to this value.")
     var clipNorm: Double?
 
     @Option(help: "Seed of the initialisation, the split and the batch plan.")
@@ -40,10 +40,10 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(help: "Fraction of the rows held out for validation.")
     var validation: Double = 0.1
 
-    @Option(help: "Number of data shards of the batch plan (independent of the worker count).")
+    @Option(parsing: .unconditional, help: "Number of data shards of the batch plan (independent of the worker count).")
     var shards: Int = 64
 
-    @Option(name: .customLong("eval-every"), help: "Evaluate the validation NLL every N steps.")
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Evaluate the validation NLL every N steps.")
     var evalEvery: Int = 100
 
     @Option(help: "How a cluster combines the workers' work: gradients (exact: the same bits as one process) or parameters (local SGD: --local-steps local Adam steps per round, then a row-weighted average of the workers' parameters; cheaper, different numbers).")
@@ -61,11 +61,18 @@ struct TrainingOptionGroup: ParsableArguments {
     var effectiveMicroBatch: Int { microBatch ?? (batch % 256 == 0 ? 256 : batch) }
 
     func validate() throws {
+        guard rows >= 2 else { throw ValidationError("--rows must be at least 2, found \(rows)") }
         guard validation >= 0, validation < 1 else { throw ValidationError("--validation must be in [0, 1), found \(validation)") }
         let m = effectiveMicroBatch
         guard batch >= 1, m >= 1, batch % m == 0 else {
             throw ValidationError("--batch \(batch) must be a positive multiple of --micro-batch \(m)")
         }
+        do {
+            try trainingOptions.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        try Self.checkModelName(out)
         if let localSteps {
             guard sync == .parameters else { throw ValidationError("--local-steps applies to --sync parameters only") }
             guard (1...1_000_000).contains(localSteps) else { throw ValidationError("--local-steps must be in 1...1000000, found \(localSteps)") }
@@ -79,8 +86,42 @@ struct TrainingOptionGroup: ParsableArguments {
             localSteps: sync == .parameters ? (localSteps ?? 8) : nil)
     }
 
-    /// Loads and splits the data and builds the initial model.
-    func prepare<S: FlowScalar>(_: S.Type) throws -> (data: TrainingData<S>, model: RealNVP<S>) {
+    /// `--out` is always safetensors: a data-file extension would mislead whoever reads it, so
+    /// it is refused; another extension only gets a warning.
+    static func checkModelName(_ out: String) throws {
+        let ext = (out as NSString).pathExtension.lowercased()
+        if ["npy", "npz", "csv", "tsv", "pt", "pth"].contains(ext) {
+            throw ValidationError("--out \(out): the model is written as safetensors, not .\(ext); name it .safetensors")
+        }
+    }
+
+    /// Warns on standard error when `--out` does not end in `.safetensors`.
+    func warnAboutModelName() {
+        if (out as NSString).pathExtension.lowercased() != "safetensors" {
+            FileHandle.standardError.write(Data("warning: --out \(out): the model is written in safetensors format whatever the name; .safetensors is the usual extension\n".utf8))
+        }
+    }
+
+    /// The files a run reads and writes: the data file (when `--data` is one), `--out` and
+    /// `--metrics`; a command adds its own (`--checkpoint-dir`) before checking.
+    var outputPlan: OutputPlan {
+        OutputPlan()
+            .reading("--data", FileManager.default.fileExists(atPath: data) ? data : nil)
+            .writing("--out", out)
+            .writing("--metrics", metrics)
+    }
+
+    /// The identity of the prepared data, as checkpoints record it.
+    func dataIdentity<S: FlowScalar>(_ prepared: TrainingData<S>) -> TrainingDataIdentity {
+        let builtin = !FileManager.default.fileExists(atPath: data)
+        return TrainingDataIdentity(
+            prepared, source: data, rows: builtin ? rows : nil, dataSeed: builtin ? (dataSeed ?? seed) : nil,
+            validationFraction: validation, standardize: shape.standardize)
+    }
+
+    /// Loads and splits the data and builds the initial model, after checking that the run fits
+    /// in memory (`lanes` micro-batches at once in each of 1 + `workerProcesses` processes).
+    func prepare<S: FlowScalar>(_: S.Type, lanes: Int = 1, workerProcesses: Int = 0) throws -> (data: TrainingData<S>, model: RealNVP<S>) {
         let table = try DataSource.load(data, rows: rows, seed: dataSeed ?? seed)
         let prepared: TrainingData<S>
         do {
@@ -91,10 +132,18 @@ struct TrainingOptionGroup: ParsableArguments {
         let config = FlowConfiguration(
             dimension: prepared.dimension, couplings: shape.couplings, hidden: shape.hidden, depth: shape.depth,
             standardize: shape.standardize)
-        try config.validate()
+        do {
+            try config.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        try MemoryBudget(
+            configuration: config, scalarBytes: MemoryLayout<S>.size, microBatch: effectiveMicroBatch,
+            lanes: min(lanes, batch / effectiveMicroBatch), workerProcesses: workerProcesses,
+            dataValues: table.rows * table.columns
+        ).check()
         let model = try RealNVP<S>(
             configuration: config, seed: seed, standardization: shape.standardize ? try prepared.fittedStandardization() : nil)
-        try trainingOptions.validate()
         return (prepared, model)
     }
 
