@@ -142,10 +142,12 @@ public final class ScoringCoordinator {
                     perWorker: m.liveWorkerIDs.map { (id: $0, name: m.workers[$0]?.name ?? "", rowsPerSecond: Double(m.acceptedRows[$0] ?? 0) / max(t, 1e-9)) }))
             }
             while !machine.isFinished {
-                if let frames = try receive(router) {
-                    let actions = frames.count == 2
-                        ? machine.messageReceived(from: frames[0], bytes: frames[1], now: now())
-                        : machine.messageReceived(from: frames.first ?? [], bytes: [], now: now())
+                if let actions = try receive(router, handle: { frames, userID in
+                    // Not a single-frame message behind the identity: invalid, counted by the machine.
+                    machine.messageReceived(
+                        from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
+                        userID: userID, now: now())
+                }) {
                     try perform(actions, router: router)
                     // Done: the workers leave now, and `watch` must not mistake that for a failure.
                     if machine.isFinished { break }
@@ -179,7 +181,7 @@ public final class ScoringCoordinator {
             rows: machine.job.rowCount, chunks: machine.job.chunkCount, computedChunks: machine.acceptedChunks,
             computedRows: machine.acceptedRows.values.reduce(0, +),
             journaledChunks: journaled, unscored: output.unscored, rowsPerWorker: perWorker, seconds: now(),
-            droppedMessages: machine.droppedMessages, invalidMessages: machine.invalidMessages.values.reduce(0, +),
+            droppedMessages: machine.droppedMessages, invalidMessages: machine.membership.invalidMessageCount,
             verifiedChunks: machine.verifiedChunks, mismatches: machine.mismatches, quarantinedWorkers: machine.quarantined.count)
     }
 
@@ -216,6 +218,11 @@ public final class ScoringCoordinator {
                 break
             case .failed(let reason):
                 throw ClusterError.jobFailed(reason)
+            case .revokeKey(let z85):
+                if let key = try? CurveKey(z85: z85), let security {
+                    security.authorizedKeys.revoke(key)
+                    log("revoked key \(key.fingerprint) for the rest of this run: its connections are refused from now on")
+                }
             case .log(let event):
                 if case .workerJoined(let id, let name) = event { names[id] = name }
                 log(describe(event))
@@ -227,13 +234,16 @@ public final class ScoringCoordinator {
         router.sendToPeer(identity, body, log: log)
     }
 
-    private func receive(_ socket: ZMQSocket) throws -> [[UInt8]]? {
+    /// Receives one message and hands its frames, in place, with the connection's ZAP user id
+    /// (with CURVE: the peer's public key), to `handle`; nil on timeout or a signal.
+    private func receive<R>(_ socket: ZMQSocket, handle: ([UnsafeRawBufferPointer], String?) -> R) throws -> R? {
         do {
-            return try socket.receive(timeoutMilliseconds: 20, maxFrames: 4)
+            return try socket.receive(timeoutMilliseconds: 20, maxFrames: 4, property: security == nil ? nil : "User-Id", lending: handle)
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
-            return [[], []]
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            return handle([empty, empty], nil)
         }
     }
 
@@ -250,6 +260,8 @@ public final class ScoringCoordinator {
             return "worker \(id) (\(name)) quarantined: its result of chunk \(chunk) disagreed with two other workers'"
         case .invalidMessage(let peer, let reason): return "invalid message from peer \(hex(peer)): \(reason) (further ones are only counted)"
         case .ignored(let peer, let reason): return "ignored a message from peer \(hex(peer)): \(reason)"
+        case .helloRefused(let peer, let reason, let total):
+            return "refused a hello from peer \(hex(peer)): \(reason) (\(total) hellos refused so far)"
         }
     }
 }
