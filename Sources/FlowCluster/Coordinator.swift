@@ -336,11 +336,14 @@ public final class Coordinator<Scalar: FlowScalar> {
             verifier = (GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan))
         }
         let positions = verifier!.cursor.positions(of: plan.microBatch(globalIndex: g))
-        verifier!.lanes.compute(model: model, batches: [(data.trainRows, positions)])
-        return WireMessage.GradientResult(
-            jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
-            rowCount: UInt32(positions.count), lossSum: verifier!.lanes.loss(lane: 0),
-            gradient: WireVector(verifier!.lanes.gradient(lane: 0))!)
+        let lanes = verifier!.lanes
+        var result: WireMessage.GradientResult?
+        lanes.computeInWaves(model: model, [(data.trainRows, positions)]) { _, lane in
+            result = WireMessage.GradientResult(
+                jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
+                rowCount: UInt32(positions.count), lossSum: lanes.loss(lane: lane), gradient: WireVector(lanes.gradient(lane: lane))!)
+        }
+        return result!
     }
 
     /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
@@ -420,14 +423,7 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// Mean validation NLL under the current parameters (`nil` without validation rows).
     public func validationNLL() -> Double? {
-        let rows = data.validationCount
-        guard rows > 0 else { return nil }
-        data.validationRows.withUnsafeBufferPointer { x in
-            validationLogProb.withUnsafeMutableBufferPointer { out in
-                model.logProbability(x.baseAddress!, rows: rows, into: out.baseAddress!, latent: nil, workspace: inference)
-            }
-        }
-        return validationLogProb.reduce(0.0) { $0 - Double($1) } / Double(rows)
+        ValidationLoss.meanNLL(model: model, rows: data.validationRows, logProbability: &validationLogProb, workspace: inference)
     }
 
     private func describe(_ event: CoordinatorStateMachine.LogEvent) -> String {
