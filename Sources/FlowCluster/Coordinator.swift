@@ -146,13 +146,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         }
         let configuration = model.configuration
         let spec = WireMessage.JobSpec(
-            jobID: options.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.trainCount),
-            dtype: Scalar.self == Float.self ? .float32 : .float64,
-            architecture: .init(
-                dimension: UInt32(configuration.dimension), couplings: UInt32(configuration.couplings),
-                hidden: UInt32(configuration.hidden), depth: UInt32(configuration.depth),
-                permutations: configuration.permutations.map { $0.map { UInt32($0) } }),
-            standardization: model.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
+            jobID: options.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.trainCount), model: model,
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),

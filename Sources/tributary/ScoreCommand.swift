@@ -120,7 +120,7 @@ struct ScoreCommand: ParsableCommand {
             output: output, latent: latent, report: reportPath, dimension: flow.dimension, dtype: scorer.dtype)
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
-                .run(flow, dtype: scorer.dtype)
+                .run(flow)
             return
         }
         let start = Date()
