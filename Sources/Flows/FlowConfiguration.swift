@@ -38,6 +38,16 @@ public struct FlowConfiguration: Sendable, Equatable, Codable {
     /// The largest accepted number of couplings.
     public static let maximumCouplings = 10_000
 
+    /// The sizes `validate()` accepts, field by field: the one range table. The wire codec
+    /// (`JobSpec`'s checked ranges, in `FlowWire`, which depends on nothing) holds the same
+    /// numbers; `FlowClusterTests.RangeTableTests` ties the two.
+    public enum Ranges {
+        public static let dimension = 2...maximumDimension
+        public static let couplings = 1...maximumCouplings
+        public static let hidden = 1...(1 << 16)
+        public static let depth = 1...64
+    }
+
     /// Width of the unchanged (conditioning) half, `d = ⌊D/2⌋`.
     public var conditionerWidth: Int { dimension / 2 }
     /// Width of the transformed half, `D − d`.
@@ -66,8 +76,8 @@ public struct FlowConfiguration: Sendable, Equatable, Codable {
         guard dimension >= 2 else { throw bad("dimension", "must be at least 2, found \(dimension)") }
         guard dimension <= Self.maximumDimension else { throw bad("dimension", "must be at most \(Self.maximumDimension), found \(dimension)") }
         guard couplings >= 1, couplings <= Self.maximumCouplings else { throw bad("couplings", "must be in 1...\(Self.maximumCouplings), found \(couplings)") }
-        guard hidden >= 1, hidden <= 1 << 16 else { throw bad("hidden", "must be in 1...65536, found \(hidden)") }
-        guard depth >= 1, depth <= 64 else { throw bad("depth", "must be in 1...64, found \(depth)") }
+        guard Ranges.hidden.contains(hidden) else { throw bad("hidden", "must be in \(Ranges.hidden), found \(hidden)") }
+        guard Ranges.depth.contains(depth) else { throw bad("depth", "must be in \(Ranges.depth), found \(depth)") }
         guard permutations.count == couplings else {
             throw bad("permutations", "\(permutations.count) permutations for \(couplings) couplings")
         }

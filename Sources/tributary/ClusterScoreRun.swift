@@ -1,6 +1,5 @@
 import FlowCluster
 import FlowData
-import FlowWire
 import Flows
 import Foundation
 
@@ -13,22 +12,13 @@ struct ClusterScoreRun {
     let writer: ScoreOutputWriter
     let reportPath: String
 
-    func run<S: FlowScalar>(_ flow: RealNVP<S>, dtype: WireDType) throws {
-        let journalDirectory = command.journal ?? command.output + ".journal"
-        let jobIdentity = try identity(dtype: dtype)
-        let configuration = flow.configuration
-        let spec = WireMessage.JobSpec(
-            jobID: UInt64.random(in: 1...UInt64.max), dtype: dtype,
-            architecture: .init(
-                dimension: UInt32(configuration.dimension), couplings: UInt32(configuration.couplings),
-                hidden: UInt32(configuration.hidden), depth: UInt32(configuration.depth),
-                permutations: configuration.permutations.map { $0.map { UInt32($0) } }),
-            standardization: flow.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
-            mode: .scoring(.init(chunkRows: UInt32(command.chunk), wantLatent: command.latent != nil)))
+    func run<S: FlowScalar>(_ flow: RealNVP<S>) throws {
         let job = ScoringStateMachine.Job(
-            spec: spec, rowCount: source.rowCount, chunkRows: command.chunk, inFlightPerWorker: command.inFlight,
-            heartbeatInterval: Double(command.heartbeatMilliseconds) / 1000, instance: UInt64.random(in: 1...UInt64.max),
+            model: flow, rowCount: source.rowCount, chunkRows: command.chunk, wantLatent: command.latent != nil,
+            inFlightPerWorker: command.inFlight, heartbeatInterval: Double(command.heartbeatMilliseconds) / 1000,
             verifyFraction: command.verifyFraction)
+        let journalDirectory = command.journal ?? command.output + ".journal"
+        let jobIdentity = try identity(dtype: job.dtypeName)
 
         var directory: String?
         let endpoint: String
@@ -66,7 +56,7 @@ struct ClusterScoreRun {
             log("journal \(journalDirectory): \(journal.done.count) of \(source.chunkCount) chunks already done")
         }
         let coordinator = ScoringCoordinator(
-            job: job, input: source, parameters: WireVector(flow.parameters)!, journal: journal, output: writer,
+            job: job, model: flow, input: source, journal: journal, output: writer,
             bind: endpoint, security: security, log: { log($0) })
         let display = ProgressDisplay(total: source.rowCount, label: "rows")
         var startError: Error?
@@ -120,7 +110,7 @@ struct ClusterScoreRun {
     }
 
     /// What the journal must match: the model's bytes, the input file, the outputs, the chunking.
-    private func identity(dtype: WireDType) throws -> ScoreJournal.Identity {
+    private func identity(dtype: String) throws -> ScoreJournal.Identity {
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         let modelBytes = try Data(contentsOf: URL(fileURLWithPath: command.model))
         var info = stat()
@@ -133,7 +123,7 @@ struct ClusterScoreRun {
             ("inputModified", String(mtime)),
             ("rows", String(source.rowCount)),
             ("chunkRows", String(command.chunk)),
-            ("dtype", "\(dtype)"),
+            ("dtype", dtype),
             ("output", absolute(command.output)),
             ("latent", command.latent.map(absolute) ?? "-"),
             ("report", absolute(reportPath)),

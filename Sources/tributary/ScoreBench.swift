@@ -1,6 +1,5 @@
 import FlowCluster
 import FlowData
-import FlowWire
 import Flows
 import Foundation
 
@@ -38,12 +37,6 @@ enum ScoreBench {
         var model = try RealNVP<Float>(configuration: flowConfig, seed: 0)
         // Non-zero last layers, so that the flow is not the identity (the arithmetic is the same either way).
         for i in model.parameters.indices where model.parameters[i] == 0 { model.parameters[i] = 1e-3 }
-        let spec = WireMessage.JobSpec(
-            jobID: 1, dtype: .float32,
-            architecture: .init(
-                dimension: UInt32(shape.dimension), couplings: UInt32(shape.couplings), hidden: UInt32(shape.hidden),
-                depth: UInt32(flowConfig.depth), permutations: flowConfig.permutations.map { $0.map { UInt32($0) } }),
-            standardization: nil, mode: .scoring(.init(chunkRows: UInt32(chunk), wantLatent: false)))
 
         var results: [Result] = []
         for workers in workerCounts {
@@ -55,14 +48,13 @@ enum ScoreBench {
                     directory: output + ".journal", identity: .init(fields: [("bench", "\(workers)-\(repeat_)")]), resume: false)
                 let outputWriter = try ScoreOutputWriter(
                     output: output, latent: nil, report: output + ".unscored.csv", dimension: shape.dimension, dtype: .float32)
-                let job = ScoringStateMachine.Job(
-                    spec: spec, rowCount: source.rowCount, chunkRows: chunk, instance: UInt64.random(in: 1...UInt64.max))
+                let job = ScoringStateMachine.Job(model: model, jobID: 1, rowCount: source.rowCount, chunkRows: chunk, wantLatent: false)
                 let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
                 defer { launcher.terminateAll() }
                 let clock = ContinuousClock()
                 var firstJoin: ContinuousClock.Instant?
                 let coordinator = ScoringCoordinator(
-                    job: job, input: source, parameters: WireVector(model.parameters)!, journal: journal, output: outputWriter,
+                    job: job, model: model, input: source, journal: journal, output: outputWriter,
                     bind: "ipc://\(directory)/coordinator-\(workers)-\(repeat_)",
                     log: { line in if firstJoin == nil && line.contains("joined") { firstJoin = clock.now } })
                 var startError: Error?

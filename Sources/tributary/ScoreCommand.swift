@@ -132,7 +132,7 @@ struct ScoreCommand: ParsableCommand {
         }
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)
-                .run(flow, dtype: scorer.dtype)
+                .run(flow)
             try Self.refuseIfNothingScored(rows: source.rowCount, input: input, writer: writer)
             return
         }

@@ -33,6 +33,9 @@ public struct ScoringStateMachine: Sendable {
         case failed(reason: String)
         /// Something worth a log line.
         case log(LogEvent)
+        /// Refuse the CURVE key `key` (Z85, the ZAP user id of a quarantined worker's
+        /// connection) at the next connections, for the rest of the run.
+        case revokeKey(String)
     }
 
     /// Events worth logging.
@@ -50,6 +53,9 @@ public struct ScoringStateMachine: Sendable {
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job.
         case ignored(peer: [UInt8], reason: String)
+        /// A hello refused by a limit (`ClusterLimits`) or a quarantine: logged for the 1st, 2nd,
+        /// 4th, 8th, … refusal, with the count so far, so that a flood cannot flood the log.
+        case helloRefused(peer: [UInt8], reason: String, total: Int)
     }
 
     /// Fixed facts of the job.
@@ -75,6 +81,8 @@ public struct ScoringStateMachine: Sendable {
         /// The fraction of chunks computed by two different workers and compared bit for bit
         /// (0: none). Which chunks is a pure function of the chunk index (``isVerified(_:)``).
         public var verifyFraction: Double
+        /// What peers may make the coordinator hold or do (hello rate, worker cap, tracked peers).
+        public var limits = ClusterLimits()
 
         public init(
             spec: WireMessage.JobSpec, rowCount: Int, chunkRows: Int, inFlightPerWorker: Int = 2,
@@ -123,23 +131,26 @@ public struct ScoringStateMachine: Sendable {
         }
     }
 
-    /// One live worker, as the coordinator sees it.
-    public struct Peer: Sendable, Equatable {
-        public let id: UInt32
-        public let identity: [UInt8]
-        public let name: String
-        public var lastHeard: Double
-        public var lastSent: Double
+    /// What the coordinator keeps about a live worker besides the common fields.
+    public struct ScoringRole: Sendable, Equatable {
         /// Chunks sent to it and not answered, with the time each was sent.
         public var inFlight: [Int: Double] = [:]
         /// Whether it has been sent the parameters.
         public var hasParameters = false
     }
 
+    /// One live worker, as the coordinator sees it.
+    public typealias Peer = MembershipTable<ScoringRole>.Member
+
     public let job: Job
-    public private(set) var workers: [UInt32: Peer] = [:]
-    /// Invalid messages received, per peer identity.
-    public private(set) var invalidMessages: [[UInt8]: Int] = [:]
+    /// Who is in the job, and what peers did wrong.
+    public private(set) var membership: MembershipTable<ScoringRole>
+    /// The live workers by id.
+    public var workers: [UInt32: Peer] { membership.members }
+    /// Invalid messages received, per peer identity (bounded: see `MembershipTable`).
+    public var invalidMessages: [[UInt8]: Int] { membership.invalidMessages }
+    /// Hellos refused by the rate limit, the worker cap or a quarantine.
+    public var refusedHellos: Int { membership.refusedHellos }
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public private(set) var droppedMessages = 0
     /// Rows accepted from each worker (by id) in this run.
@@ -152,8 +163,6 @@ public struct ScoringStateMachine: Sendable {
     public private(set) var isFinished = false
 
     private var done: [Bool]
-    private var identities: [[UInt8]: UInt32] = [:]
-    private var nextWorkerID: UInt32 = 1
     /// Chunks given back (their worker died or reported an error), handed out first.
     private var retry: [Int] = []
     /// The lowest chunk never handed out.
@@ -167,8 +176,14 @@ public struct ScoringStateMachine: Sendable {
     /// Results needed to decide a verified chunk (2, or 3 after a disagreement).
     private var required: [Int: Int] = [:]
     /// Worker instances excluded for disagreeing (a hello from one is turned away).
-    public private(set) var quarantined: Set<UInt64> = []
-    private var instances: [UInt32: UInt64] = [:]
+    public var quarantined: Set<UInt64> { membership.quarantinedInstances }
+    /// CURVE keys (Z85) of excluded workers: hellos over connections with them are turned away.
+    public var quarantinedKeys: Set<String> { membership.quarantinedKeys }
+    /// Instance and key of every worker that sent a copy of an undecided verified chunk (it may
+    /// be gone when the copy is found wrong, and is quarantined all the same).
+    private var origins: [UInt32: (instance: UInt64, key: String?)] = [:]
+    /// The ZAP user id of the message being handled (see `messageReceived(from:bytes:userID:now:)`).
+    private var currentUserID: String?
     /// Verified chunks decided in this run, and how many needed a third computation.
     public private(set) var verifiedChunks = 0
     public private(set) var mismatches = 0
@@ -176,6 +191,9 @@ public struct ScoringStateMachine: Sendable {
     /// A machine for `job`, with the chunks in `alreadyDone` (from the journal) not to compute.
     public init(job: Job, alreadyDone: Set<Int> = []) {
         self.job = job
+        membership = MembershipTable(
+            limits: job.limits, dtype: job.spec.dtype, heartbeatInterval: job.heartbeatInterval, heartbeatLiveness: job.heartbeatLiveness,
+            quarantineReply: "quarantined: this worker's results disagreed with two other workers'")
         done = [Bool](repeating: false, count: job.chunkCount)
         for k in alreadyDone where k >= 0 && k < done.count && !done[k] {
             done[k] = true
@@ -185,7 +203,7 @@ public struct ScoringStateMachine: Sendable {
     }
 
     /// The live workers' ids, sorted.
-    public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
+    public var liveWorkerIDs: [UInt32] { membership.liveIDs }
 
     /// Rows in the chunks done so far.
     public var rowsDone: Int {
@@ -204,31 +222,36 @@ public struct ScoringStateMachine: Sendable {
 
     /// A message (one frame after the identity) arrived from `identity`.
     public mutating func messageReceived(from identity: [UInt8], bytes: [UInt8], now: Double) -> [Action] {
+        bytes.withUnsafeBytes { messageReceived(from: identity, bytes: $0, userID: nil, now: now) }
+    }
+
+    /// A message arrived from `identity` over a connection whose ZAP handler gave it `userID`
+    /// (with CURVE: the peer's public key in Z85), read in place.
+    public mutating func messageReceived(from identity: [UInt8], bytes: UnsafeRawBufferPointer, userID: String?, now: Double) -> [Action] {
+        currentUserID = userID
+        defer { currentUserID = nil }
         let message: WireMessage
         do {
             message = try WireMessage.decode(bytes)
         } catch {
-            if case .unsupportedVersion(let found) = error, bytes.count > 6, bytes[6] == WireMessage.Kind.hello.rawValue {
-                return invalid(from: identity, reason: "\(error)") + [.send(identity: identity, message: .error(.init(
-                    code: .unsupportedVersion, message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker sent \(found)")))]
-            }
-            return invalid(from: identity, reason: "\(error)")
+            let reply = MembershipTable<ScoringRole>.reply(toUndecodable: error, bytes: bytes)
+            return invalid(from: identity, reason: "\(error)") + (reply.map { [.send(identity: identity, message: $0)] } ?? [])
         }
-        if let id = identities[identity] { workers[id]?.lastHeard = now }
+        membership.heard(from: identity, now: now)
         switch message {
         case .hello(let hello):
             return handleHello(hello, from: identity, now: now)
         case .scoreResult(let result):
             return handleResult(result, from: identity, now: now)
         case .heartbeat:
-            return identities[identity] == nil ? notRegistered(identity) : []
+            return membership.id(of: identity) == nil ? notRegistered(identity) : []
         case .goodbye:
-            guard let id = identities[identity] else { return [] }
+            guard let id = membership.id(of: identity) else { return [] }
             let name = workers[id]?.name ?? ""
             let count = workers[id]?.inFlight.count ?? 0
             return [.log(.workerLeft(id: id, name: name, reassigned: count))] + remove([id], now: now)
         case .error(let report):
-            guard let id = identities[identity] else { return notRegistered(identity) }
+            guard let id = membership.id(of: identity) else { return notRegistered(identity) }
             return handleErrorReport(report, from: id, now: now)
         default:
             return invalid(from: identity, reason: "a worker may not send \(message.kind)")
@@ -239,8 +262,7 @@ public struct ScoringStateMachine: Sendable {
     public mutating func tick(now: Double) -> [Action] {
         guard !isFinished else { return [] }
         var actions: [Action] = []
-        let deadline = job.heartbeatInterval * Double(job.heartbeatLiveness)
-        let dead = liveWorkerIDs.filter { now - (workers[$0]?.lastHeard ?? now) > deadline }
+        let dead = membership.dead(now: now)
         for id in dead {
             actions.append(.log(.workerLost(id: id, name: workers[id]?.name ?? "", reassigned: workers[id]?.inFlight.count ?? 0)))
         }
@@ -254,7 +276,7 @@ public struct ScoringStateMachine: Sendable {
             }
         }
         actions += fillAll(now: now)
-        for id in liveWorkerIDs where now - (workers[id]?.lastSent ?? now) >= job.heartbeatInterval {
+        for id in membership.heartbeatDue(now: now) {
             heartbeatSequence += 1
             actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence)), now: now))
         }
@@ -264,29 +286,17 @@ public struct ScoringStateMachine: Sendable {
     // MARK: Membership
 
     private mutating func handleHello(_ hello: WireMessage.Hello, from identity: [UInt8], now: Double) -> [Action] {
-        guard hello.minimumVersion <= WireMessage.protocolVersion, hello.maximumVersion >= WireMessage.protocolVersion else {
-            return [.send(identity: identity, message: .error(.init(
-                code: .unsupportedVersion,
-                message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker \(hello.minimumVersion)...\(hello.maximumVersion)")))]
-        }
-        guard hello.capabilities.dtypes.contains(job.spec.dtype) else {
-            return [.send(identity: identity, message: .error(.init(code: .unsupportedDType, message: "the job needs \(job.spec.dtype)")))]
-        }
-        guard !quarantined.contains(hello.instance) else {
-            return [.send(identity: identity, message: .goodbye(.init(reason: "quarantined: this worker's results disagreed with two other workers'")))]
+        if let refusal = membership.judge(hello, from: identity, key: currentUserID, now: now) {
+            var actions: [Action] = refusal.reply.map { [.send(identity: identity, message: $0)] } ?? []
+            if let log = refusal.log { actions.append(.log(.helloRefused(peer: identity, reason: log.reason, total: log.total))) }
+            return actions
         }
         var actions: [Action] = []
-        if let existing = identities[identity] {
+        if let existing = membership.id(of: identity) {
             actions += remove([existing], now: now)
         }
-        let id = nextWorkerID
-        nextWorkerID += 1
-        workers[id] = Peer(id: id, identity: identity, name: hello.name, lastHeard: now, lastSent: now)
-        identities[identity] = id
-        instances[id] = hello.instance
-        actions.append(send(id, .welcome(.init(
-            workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
-            heartbeatIntervalMilliseconds: UInt32(job.heartbeatInterval * 1000), heartbeatLiveness: UInt32(job.heartbeatLiveness))), now: now))
+        let id = membership.add(hello, from: identity, key: currentUserID, role: ScoringRole(), now: now)
+        actions.append(send(id, membership.welcome(id, coordinator: job.instance), now: now))
         actions.append(send(id, .jobSpec(job.spec), now: now))
         if isFinished {
             actions.append(send(id, .goodbye(.init(reason: "job finished")), now: now))
@@ -299,8 +309,7 @@ public struct ScoringStateMachine: Sendable {
     /// Removes workers; their chunks go back to the queue and to the workers that remain.
     private mutating func remove(_ ids: [UInt32], now: Double) -> [Action] {
         for id in ids {
-            guard let peer = workers.removeValue(forKey: id) else { continue }
-            identities[peer.identity] = nil
+            guard let peer = membership.remove(id) else { continue }
             for k in peer.inFlight.keys where !done[k] { giveBack(k) }
         }
         return isFinished ? [] : fillAll(now: now)
@@ -359,7 +368,7 @@ public struct ScoringStateMachine: Sendable {
         guard !isFinished, var peer = workers[id] else { return [] }
         var actions: [Action] = []
         while peer.inFlight.count < job.inFlightPerWorker {
-            workers[id] = peer
+            membership.members[id] = peer
             guard let k = nextChunk(for: id) else { break }
             if !peer.hasParameters {
                 actions.append(.sendParameters(identity: peer.identity))
@@ -369,7 +378,7 @@ public struct ScoringStateMachine: Sendable {
             peer.lastSent = now
             actions.append(.sendChunk(identity: peer.identity, chunk: k))
         }
-        workers[id] = peer
+        membership.members[id] = peer
         return actions
     }
 
@@ -380,7 +389,7 @@ public struct ScoringStateMachine: Sendable {
     }
 
     private mutating func handleResult(_ result: WireMessage.ScoreResult, from identity: [UInt8], now: Double) -> [Action] {
-        guard let id = identities[identity] else { return notRegistered(identity) }
+        guard let id = membership.id(of: identity) else { return notRegistered(identity) }
         guard result.jobID == job.spec.jobID else {
             droppedMessages += 1
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
@@ -397,7 +406,7 @@ public struct ScoringStateMachine: Sendable {
         else {
             return invalid(from: identity, reason: "result for chunk \(k) does not match it (rows \(result.firstRow)+\(result.rowCount), expected \(range.lowerBound)+\(range.count), \(job.spec.dtype), latent \(job.wantLatent))")
         }
-        workers[id]?.inFlight[k] = nil
+        membership.members[id]?.inFlight[k] = nil
         guard !done[k], !isFinished else {
             droppedMessages += 1
             return fill(id, now: now)
@@ -435,6 +444,7 @@ public struct ScoringStateMachine: Sendable {
             droppedMessages += 1
             return fill(id, now: now)
         }
+        if let peer = workers[id] { origins[id] = (peer.instance, peer.key) }
         copies[k, default: []].append((id, result))
         return settle(k, now: now)
     }
@@ -475,8 +485,10 @@ public struct ScoringStateMachine: Sendable {
     /// discarded — and a disagreement it took part in needs only two agreeing copies again.
     private mutating func quarantine(_ id: UInt32, chunk: Int, now: Double) -> [Action] {
         guard !isFinished || workers[id] != nil else { return [] }
-        if let instance = instances[id] { quarantined.insert(instance) }
         var actions: [Action] = [.log(.workerQuarantined(id: id, name: workers[id]?.name ?? "", chunk: chunk))]
+        if let origin = origins[id], let key = membership.quarantine(instance: origin.instance, key: origin.key) {
+            actions.append(.revokeKey(key))
+        }
         if workers[id] != nil {
             actions.append(send(id, .goodbye(.init(reason: "quarantined: a result of chunk \(chunk) disagreed with two other workers'")), now: now))
         }
@@ -502,8 +514,8 @@ public struct ScoringStateMachine: Sendable {
             droppedMessages += 1
             return note
         }
-        workers[id]?.inFlight[k] = nil
-        if report.code == .missingParameters { workers[id]?.hasParameters = false }
+        membership.members[id]?.inFlight[k] = nil
+        if report.code == .missingParameters { membership.members[id]?.hasParameters = false }
         guard !done[k] else { return note + fill(id, now: now) }
         failures[k, default: 0] += 1
         if failures[k]! >= job.maximumChunkFailures {
@@ -517,18 +529,15 @@ public struct ScoringStateMachine: Sendable {
     // MARK: Helpers
 
     private mutating func send(_ id: UInt32, _ message: WireMessage, now: Double) -> Action {
-        workers[id]?.lastSent = now
-        return .send(identity: workers[id]?.identity ?? [], message: message)
+        .send(identity: membership.send(id, now: now), message: message)
     }
 
     private mutating func invalid(from identity: [UInt8], reason: String) -> [Action] {
-        let count = invalidMessages[identity, default: 0] + 1
-        invalidMessages[identity] = count
-        return count == 1 ? [.log(.invalidMessage(peer: identity, reason: reason))] : []
+        membership.invalid(from: identity, reason: reason).map { [.log(.invalidMessage(peer: identity, reason: $0))] } ?? []
     }
 
     private mutating func notRegistered(_ identity: [UInt8]) -> [Action] {
         droppedMessages += 1
-        return [.send(identity: identity, message: .error(.init(code: .notRegistered, message: "not registered: send hello")))]
+        return [.send(identity: identity, message: MembershipTable<ScoringRole>.notRegistered)]
     }
 }

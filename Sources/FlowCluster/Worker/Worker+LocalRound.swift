@@ -38,23 +38,16 @@ extension Engine {
             var end = index
             while end < unit.count, Int(clamping: unit[end]) / perStep == step { end += 1 }
             roundSum.reset()
-            var next = index
-            while next < end {
-                var batches: [(rows: [Scalar], positions: [Int])] = []
-                for g in unit[next..<min(end, next + lanes.count)] {
-                    let ref = plan.microBatch(globalIndex: Int(clamping: g))
-                    guard let rows = shards[ref.shard] else {
-                        send(failure(.missingRows, "rows of shard \(ref.shard) were not received"))
-                        return
-                    }
-                    let first = plan.shardRange(ref.shard).lowerBound
-                    batches.append((rows, cursor.positions(of: ref).map { $0 - first }))
+            var batches: [GradientLanes<Scalar>.MicroBatch] = []
+            for g in unit[index..<end] {
+                guard let batch = microBatch(g) else {
+                    send(failure(.missingRows, "rows of shard \(plan.microBatch(globalIndex: Int(clamping: g)).shard) were not received"))
+                    return
                 }
-                lanes.compute(model: local, batches: batches)
-                for (lane, batch) in batches.enumerated() {
-                    lanes.add(lane: lane, rows: batch.positions.count, to: &roundSum)
-                }
-                next += batches.count
+                batches.append(batch)
+            }
+            lanes.computeInWaves(model: local, batches) { i, lane in
+                lanes.add(lane: lane, rows: batches[i].positions.count, to: &roundSum)
             }
             lossSum += roundSum.lossSum
             rowCount += roundSum.rows

@@ -86,23 +86,18 @@ public struct CoordinatorStateMachine: Sendable {
         case workerQuarantined(id: UInt32, name: String, microBatch: Int, redone: Int)
     }
 
-    /// One live worker, as the coordinator sees it.
-    public struct Peer: Sendable, Equatable {
-        public let id: UInt32
-        public let identity: [UInt8]
-        public let name: String
-        public let instance: UInt64
-        public var lastHeard: Double
-        public var lastSent: Double
+    /// What the coordinator keeps about a live worker besides the common fields.
+    public struct TrainingRole: Sendable, Equatable {
         /// Shards this worker owns (computes micro-batches of).
         public var shards: Set<Int> = []
         /// Shards whose rows this worker has been sent.
         public var rowsHeld: Set<Int> = []
         /// The parameter version it holds.
         public var version: UInt64?
-        /// Its CURVE public key (Z85; the ZAP user id of its connection), when known.
-        public var key: String?
     }
+
+    /// One live worker, as the coordinator sees it.
+    public typealias Peer = MembershipTable<TrainingRole>.Member
 
     /// Fixed facts of the job.
     public struct Job: Sendable {
@@ -182,21 +177,14 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     public let job: Job
-    public private(set) var workers: [UInt32: Peer] = [:]
+    /// Who is in the job, and what peers did wrong.
+    public private(set) var membership: MembershipTable<TrainingRole>
+    /// The live workers by id.
+    public var workers: [UInt32: Peer] { membership.members }
     /// Steps (rounds with `sync=parameters`) completed (= the parameter version the next one uses).
     public private(set) var step: Int
     /// Owner of each shard (`nil`: unowned, waiting for a live worker).
     public private(set) var shardOwner: [Int: UInt32] = [:]
-    /// Invalid messages received, per peer identity (at most `limits.maxTrackedPeers` peers;
-    /// see `invalidMessagesFromUntrackedPeers`).
-    public private(set) var invalidMessages: [[UInt8]: Int] = [:]
-    /// Invalid messages from peers beyond the `limits.maxTrackedPeers` tracked one by one.
-    public private(set) var invalidMessagesFromUntrackedPeers = 0
-    /// Hellos refused by the rate limit or the worker cap.
-    public private(set) var refusedHellos = 0
-    /// The hello token bucket: tokens left, and when it was last refilled (nil: full).
-    private var helloTokens: Double = 0
-    private var helloRefilled: Double?
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public private(set) var droppedMessages = 0
     /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
@@ -204,8 +192,6 @@ public struct CoordinatorStateMachine: Sendable {
     /// Backup copies of slow workers' micro-batches sent since this machine started.
     public private(set) var backupsSent = 0
     private var phase: Phase = .waiting
-    private var identities: [[UInt8]: UInt32] = [:]
-    private var nextWorkerID: UInt32 = 1
     /// Micro-batches of the current step → the worker computing it.
     private var pending: [Int: UInt32] = [:]
     private var results: [Int: WireMessage.GradientResult] = [:]
@@ -227,10 +213,6 @@ public struct CoordinatorStateMachine: Sendable {
     /// Accepted but unverified micro-batch → the worker that computed it (redone if that worker
     /// is quarantined).
     private var computedBy: [Int: UInt32] = [:]
-    /// Instances of quarantined workers: their hellos are refused.
-    public private(set) var quarantinedInstances: Set<UInt64> = []
-    /// CURVE keys (Z85) of quarantined workers: hellos over connections with them are refused.
-    public private(set) var quarantinedKeys: Set<String> = []
     /// The ZAP user id of the message being handled (see `messageReceived(from:bytes:userID:now:)`).
     private var currentUserID: String?
     /// Whether a step has been handed out (`minimumWorkers` only gates the first one).
@@ -259,6 +241,9 @@ public struct CoordinatorStateMachine: Sendable {
     public init(job: Job, startStep: Int = 0) {
         self.job = job
         self.step = startStep
+        membership = MembershipTable(
+            limits: job.limits, dtype: job.spec.dtype, heartbeatInterval: job.heartbeatInterval, heartbeatLiveness: job.heartbeatLiveness,
+            quarantineReply: "quarantined: a result of this worker disagreed with the coordinator's own computation")
         if startStep >= job.units { phase = .finished }
     }
 
@@ -283,7 +268,17 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     /// The live workers' ids, sorted.
-    public var liveWorkerIDs: [UInt32] { workers.keys.sorted() }
+    public var liveWorkerIDs: [UInt32] { membership.liveIDs }
+    /// Invalid messages received, per peer identity (bounded: see `MembershipTable`).
+    public var invalidMessages: [[UInt8]: Int] { membership.invalidMessages }
+    /// Invalid messages from peers beyond the `limits.maxTrackedPeers` tracked one by one.
+    public var invalidMessagesFromUntrackedPeers: Int { membership.invalidMessagesFromUntrackedPeers }
+    /// Hellos refused by the rate limit, the worker cap or a quarantine.
+    public var refusedHellos: Int { membership.refusedHellos }
+    /// Instances of quarantined workers: their hellos are refused.
+    public var quarantinedInstances: Set<UInt64> { membership.quarantinedInstances }
+    /// CURVE keys (Z85) of quarantined workers: hellos over connections with them are refused.
+    public var quarantinedKeys: Set<String> { membership.quarantinedKeys }
 
     /// Whether the job is done.
     public var isFinished: Bool { phase == .finished }
@@ -310,17 +305,10 @@ public struct CoordinatorStateMachine: Sendable {
         do {
             message = try WireMessage.decode(bytes)
         } catch {
-            if case .unsupportedVersion(let found) = error, bytes.count > 6, bytes[6] == WireMessage.Kind.hello.rawValue {
-                // A hello in another protocol version: say which one we speak, so the worker can
-                // tell its operator instead of retrying forever.
-                return invalid(from: identity, reason: "\(error)") + [.send(identity: identity, message: .error(.init(
-                    code: .unsupportedVersion, message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker sent \(found)")))]
-            }
-            return invalid(from: identity, reason: "\(error)")
+            let reply = MembershipTable<TrainingRole>.reply(toUndecodable: error, bytes: bytes)
+            return invalid(from: identity, reason: "\(error)") + (reply.map { [.send(identity: identity, message: $0)] } ?? [])
         }
-        if let id = identities[identity] {
-            workers[id]?.lastHeard = now
-        }
+        membership.heard(from: identity, now: now)
         switch message {
         case .hello(let hello):
             return handleHello(hello, from: identity, now: now)
@@ -329,14 +317,13 @@ public struct CoordinatorStateMachine: Sendable {
         case .localResult(let result):
             return handleLocalResult(result, from: identity, now: now)
         case .heartbeat:
-            if identities[identity] == nil { return notRegistered(identity) }
+            if membership.id(of: identity) == nil { return notRegistered(identity) }
             return []
         case .goodbye:
-            guard let id = identities[identity] else { return [] }
-            let name = workers[id]?.name ?? ""
-            return [.log(.workerLeft(id: id, name: name))] + remove(id, now: now, lost: false)
+            guard let id = membership.id(of: identity) else { return [] }
+            return remove(id, now: now, lost: false)
         case .error(let report):
-            guard let id = identities[identity] else { return notRegistered(identity) }
+            guard let id = membership.id(of: identity) else { return notRegistered(identity) }
             return handleErrorReport(report, from: id, now: now)
         default:
             // Coordinator-to-worker messages, or kinds that do not belong to this job.
@@ -347,16 +334,15 @@ public struct CoordinatorStateMachine: Sendable {
     /// Time passed: heartbeats to quiet workers, and the death of silent ones.
     public mutating func tick(now: Double) -> [Action] {
         var actions: [Action] = []
-        let deadline = job.heartbeatInterval * Double(job.heartbeatLiveness)
         // All the dead first, then one reassignment: work must never go to a worker that is
         // about to be declared dead in the same tick.
-        let dead = liveWorkerIDs.filter { now - (workers[$0]?.lastHeard ?? now) > deadline }
+        let dead = membership.dead(now: now)
         for id in dead {
             actions.append(.log(.workerLost(id: id, name: workers[id]?.name ?? "", reassigned: pending.values.filter { $0 == id }.count)))
         }
         if !dead.isEmpty { actions += remove(dead, now: now) }
         actions += backUpSlowWork(now: now)
-        for id in liveWorkerIDs where now - (workers[id]?.lastSent ?? now) >= job.heartbeatInterval {
+        for id in membership.heartbeatDue(now: now) {
             heartbeatSequence += 1
             actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence, currentStep: UInt64(step))), now: now))
         }
@@ -400,49 +386,19 @@ public struct CoordinatorStateMachine: Sendable {
     // MARK: Membership
 
     private mutating func handleHello(_ hello: WireMessage.Hello, from identity: [UInt8], now: Double) -> [Action] {
-        // Every hello costs a token, whoever sends it: a flood (a peer re-saying hello, or many
-        // peers) cannot make the coordinator redistribute shards and resend rows at will.
-        let limits = job.limits
-        if let last = helloRefilled {
-            helloTokens = min(Double(limits.helloBurst), helloTokens + (now - last) * limits.hellosPerSecond)
-        } else {
-            helloTokens = Double(limits.helloBurst)
-        }
-        helloRefilled = now
-        guard helloTokens >= 1 else {
-            return refuseHello(from: identity, reason: "over the rate limit of \(limits.hellosPerSecond) hellos/s", reply: nil)
-        }
-        helloTokens -= 1
-        if quarantinedInstances.contains(hello.instance) || currentUserID.map(quarantinedKeys.contains) == true {
-            return refuseHello(from: identity, reason: "worker instance \(hello.instance) (\(hello.name)) is quarantined",
-                               reply: .goodbye(.init(reason: "quarantined: a result of this worker disagreed with the coordinator's own computation")))
-        }
-        if identities[identity] == nil, workers.count >= limits.maxWorkers {
-            return refuseHello(from: identity, reason: "the cluster is full (\(limits.maxWorkers) workers)",
-                               reply: .error(.init(code: .capacity, message: "the coordinator admits at most \(limits.maxWorkers) workers")))
-        }
-        guard hello.minimumVersion <= WireMessage.protocolVersion, hello.maximumVersion >= WireMessage.protocolVersion else {
-            return [.send(identity: identity, message: .error(.init(
-                code: .unsupportedVersion,
-                message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker \(hello.minimumVersion)...\(hello.maximumVersion)")))]
-        }
-        guard hello.capabilities.dtypes.contains(job.spec.dtype) else {
-            return [.send(identity: identity, message: .error(.init(code: .unsupportedDType, message: "the job needs \(job.spec.dtype)")))]
+        if let refusal = membership.judge(hello, from: identity, key: currentUserID, now: now) {
+            var actions: [Action] = refusal.reply.map { [.send(identity: identity, message: $0)] } ?? []
+            if let log = refusal.log { actions.append(.log(.helloRefused(peer: identity, reason: log.reason, total: log.total))) }
+            return actions
         }
         var actions: [Action] = []
-        if let existing = identities[identity] {
+        if let existing = membership.id(of: identity) {
             // The same connection says hello again (its welcome was lost, or it restarted behind
             // the same identity): start it over.
             actions += remove(existing, now: now, lost: true)
         }
-        let id = nextWorkerID
-        nextWorkerID += 1
-        workers[id] = Peer(id: id, identity: identity, name: hello.name, instance: hello.instance, lastHeard: now, lastSent: now)
-        workers[id]?.key = currentUserID
-        identities[identity] = id
-        actions.append(send(id, .welcome(.init(
-            workerID: id, workerInstance: hello.instance, coordinatorInstance: job.instance,
-            heartbeatIntervalMilliseconds: UInt32(job.heartbeatInterval * 1000), heartbeatLiveness: UInt32(job.heartbeatLiveness))), now: now))
+        let id = membership.add(hello, from: identity, key: currentUserID, role: TrainingRole(), now: now)
+        actions.append(send(id, membership.welcome(id, coordinator: job.instance), now: now))
         actions.append(send(id, .jobSpec(job.spec), now: now))
         if phase == .finished {
             actions.append(send(id, .goodbye(.init(reason: "job finished")), now: now))
@@ -454,10 +410,15 @@ public struct CoordinatorStateMachine: Sendable {
         return actions
     }
 
-    /// Removes worker `id`; its shards become unowned and go to the others, and its unfinished
-    /// micro-batches of the current step are handed out again.
+    /// Removes worker `id`, logged as lost (`lost`: it vanished, e.g. restarted behind the same
+    /// identity) or as gone by its own goodbye; its shards become unowned and go to the others,
+    /// and its unfinished micro-batches of the current step are handed out again.
     private mutating func remove(_ id: UInt32, now: Double, lost: Bool) -> [Action] {
-        remove([id], now: now)
+        guard let peer = workers[id] else { return [] }
+        let event: LogEvent = lost
+            ? .workerLost(id: id, name: peer.name, reassigned: pending.values.filter { $0 == id }.count)
+            : .workerLeft(id: id, name: peer.name)
+        return [.log(event)] + remove([id], now: now)
     }
 
     /// Removes several workers at once, then rebalances and reassigns their unfinished
@@ -465,8 +426,7 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func remove(_ ids: [UInt32], now: Double) -> [Action] {
         var gone: Set<UInt32> = []
         for id in ids {
-            guard let peer = workers.removeValue(forKey: id) else { continue }
-            identities[peer.identity] = nil
+            guard let peer = membership.remove(id) else { continue }
             acceptedResults[id] = nil
             for shard in peer.shards { shardOwner[shard] = nil }
             units[id] = nil
@@ -500,7 +460,7 @@ public struct CoordinatorStateMachine: Sendable {
         guard !ids.isEmpty else { return }
         for id in liveWorkerIDs where !ids.contains(id) {
             for shard in workers[id]!.shards { shardOwner[shard] = nil }
-            workers[id]!.shards = []
+            membership.members[id]!.shards = []
         }
         let S = job.plan.shardCount
         let target = (S + ids.count - 1) / ids.count
@@ -516,12 +476,12 @@ public struct CoordinatorStateMachine: Sendable {
                 peer.shards.remove(shard)
                 shardOwner[shard] = nil
             }
-            workers[id] = peer
+            membership.members[id] = peer
         }
         // Hand unowned shards to the least loaded (lowest id on ties).
         for shard in 0..<S where shardOwner[shard] == nil {
             let id = ids.min { (workers[$0]!.shards.count, $0) < (workers[$1]!.shards.count, $1) }!
-            workers[id]!.shards.insert(shard)
+            membership.members[id]!.shards.insert(shard)
             shardOwner[shard] = id
         }
         // Even out: trimming to ⌈S/n⌉ can leave a newcomer with nothing (S = 4, n = 3 → 2, 2, 0);
@@ -532,8 +492,8 @@ public struct CoordinatorStateMachine: Sendable {
             let owned = workers[largest]!.shards.sorted()
             guard owned.count - workers[smallest]!.shards.count > 1 else { break }
             let shard = owned[owned.count / 2]
-            workers[largest]!.shards.remove(shard)
-            workers[smallest]!.shards.insert(shard)
+            membership.members[largest]!.shards.remove(shard)
+            membership.members[smallest]!.shards.insert(shard)
             shardOwner[shard] = smallest
         }
     }
@@ -612,14 +572,14 @@ public struct CoordinatorStateMachine: Sendable {
             peer.version = UInt64(step)
         }
         peer.lastSent = now
-        workers[id] = peer
+        membership.members[id] = peer
         actions.append(.send(identity: peer.identity, message: .assignment(.init(
             jobID: job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatches: list.map { UInt64($0) }))))
         return actions
     }
 
     private mutating func handleResult(_ result: WireMessage.GradientResult, from identity: [UInt8], now: Double) -> [Action] {
-        guard identities[identity] != nil else { return notRegistered(identity) }
+        guard membership.id(of: identity) != nil else { return notRegistered(identity) }
         guard job.localSteps == nil else {
             return invalid(from: identity, reason: "a gradientResult in a sync=parameters job")
         }
@@ -628,7 +588,7 @@ public struct CoordinatorStateMachine: Sendable {
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
         }
         let g = Int(clamping: result.microBatch)
-        if isChecked(microBatch: g), let id = identities[identity] {
+        if isChecked(microBatch: g), let id = membership.id(of: identity) {
             return handleCheckedResult(result, microBatch: g, from: id, now: now)
         }
         guard phase == .running, result.step == UInt64(step), result.version == UInt64(step),
@@ -640,7 +600,7 @@ public struct CoordinatorStateMachine: Sendable {
         }
         if let problem = shapeProblem(result, microBatch: g) { return invalid(from: identity, reason: problem) }
         results[g] = result
-        if let id = identities[identity] {
+        if let id = membership.id(of: identity) {
             acceptedResults[id, default: 0] += 1
             if job.verifyFraction > 0 { computedBy[g] = id }
             lastResultAt[id] = now
@@ -777,11 +737,7 @@ public struct CoordinatorStateMachine: Sendable {
         var redo: Set<Int> = []
         for id in ids {
             guard let peer = workers[id] else { continue }
-            quarantinedInstances.insert(peer.instance)
-            if let key = peer.key {
-                quarantinedKeys.insert(key)
-                actions.append(.revokeKey(key))
-            }
+            if let key = membership.quarantine(instance: peer.instance, key: peer.key) { actions.append(.revokeKey(key)) }
             let unverified = computedBy.filter { $0.value == id }.keys
             for m in unverified {
                 results[m] = nil
@@ -810,7 +766,7 @@ public struct CoordinatorStateMachine: Sendable {
         guard job.localSteps != nil else {
             return invalid(from: identity, reason: "a localResult in a sync=gradients job")
         }
-        guard let id = identities[identity] else { return notRegistered(identity) }
+        guard let id = membership.id(of: identity) else { return notRegistered(identity) }
         guard result.jobID == job.spec.jobID else {
             droppedMessages += 1
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
@@ -863,11 +819,11 @@ public struct CoordinatorStateMachine: Sendable {
             }
             // Forget what we believed it held, so that the reassignment resends rows and parameters.
             for m in redo {
-                workers[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
+                membership.members[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
                 if pending[m] == id { pending[m] = nil }
                 verifying[m]?.remove(id)  // it was computing a check copy
             }
-            workers[id]?.version = nil
+            membership.members[id]?.version = nil
             return note + assign(redo, now: now)
         }
     }
@@ -895,38 +851,17 @@ public struct CoordinatorStateMachine: Sendable {
     // MARK: Helpers
 
     private mutating func send(_ id: UInt32, _ message: WireMessage, now: Double) -> Action {
-        workers[id]?.lastSent = now
-        return .send(identity: workers[id]?.identity ?? [], message: message)
-    }
-
-    private mutating func refuseHello(from identity: [UInt8], reason: String, reply: WireMessage?) -> [Action] {
-        refusedHellos += 1
-        var actions: [Action] = []
-        if let reply { actions.append(.send(identity: identity, message: reply)) }
-        if refusedHellos & (refusedHellos - 1) == 0 {
-            actions.append(.log(.helloRefused(peer: identity, reason: reason, total: refusedHellos)))
-        }
-        return actions
+        .send(identity: membership.send(id, now: now), message: message)
     }
 
     private mutating func invalid(from identity: [UInt8], reason: String) -> [Action] {
-        if invalidMessages[identity] == nil, invalidMessages.count >= job.limits.maxTrackedPeers {
-            // Bounded state: one shared counter for the peers beyond the tracked ones, and one
-            // log line for all of them.
-            invalidMessagesFromUntrackedPeers += 1
-            return invalidMessagesFromUntrackedPeers == 1
-                ? [.log(.invalidMessage(peer: identity, reason: "\(reason) (more than \(job.limits.maxTrackedPeers) peers sent invalid messages; those beyond are counted together)"))]
-                : []
-        }
-        let count = invalidMessages[identity, default: 0] + 1
-        invalidMessages[identity] = count
-        return count == 1 ? [.log(.invalidMessage(peer: identity, reason: reason))] : []
+        membership.invalid(from: identity, reason: reason).map { [.log(.invalidMessage(peer: identity, reason: $0))] } ?? []
     }
 
     /// A registered-only message from a peer the coordinator does not know (it was declared dead,
     /// or the coordinator restarted): tell it to say hello again.
     private mutating func notRegistered(_ identity: [UInt8]) -> [Action] {
         droppedMessages += 1
-        return [.send(identity: identity, message: .error(.init(code: .notRegistered, message: "not registered: send hello")))]
+        return [.send(identity: identity, message: MembershipTable<TrainingRole>.notRegistered)]
     }
 }

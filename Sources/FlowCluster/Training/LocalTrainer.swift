@@ -83,14 +83,9 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     public func trainStep() throws -> StepOutcome {
         let refs = plan.microBatches(step: step)
         sum.reset()
-        var next = 0
-        while next < refs.count {
-            let wave = refs[next..<min(refs.count, next + lanes.count)].map { (rows: trainRows, positions: cursor.positions(of: $0)) }
-            lanes.compute(model: model, batches: wave)
-            for (lane, batch) in wave.enumerated() {
-                lanes.add(lane: lane, rows: batch.positions.count, to: &sum)
-            }
-            next += wave.count
+        let batches = refs.map { (rows: trainRows, positions: cursor.positions(of: $0)) }
+        lanes.computeInWaves(model: model, batches) { i, lane in
+            lanes.add(lane: lane, rows: batches[i].positions.count, to: &sum)
         }
         let outcome = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
         step += 1
@@ -100,17 +95,7 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     /// Mean NLL (nats per row) of the validation rows under the current parameters, or `nil`
     /// when there are none. Accumulated in `Double`.
     public func validationNLL() -> Double? {
-        let D = model.dimension
-        let rows = validationRows.count / D
-        guard rows > 0 else { return nil }
-        validationRows.withUnsafeBufferPointer { x in
-            validationLogProb.withUnsafeMutableBufferPointer { out in
-                model.logProbability(x.baseAddress!, rows: rows, into: out.baseAddress!, latent: nil, workspace: inference)
-            }
-        }
-        var total = 0.0
-        for v in validationLogProb { total -= Double(v) }
-        return total / Double(rows)
+        ValidationLoss.meanNLL(model: model, rows: validationRows, logProbability: &validationLogProb, workspace: inference)
     }
 
     /// Runs the remaining steps, calling `progress` after every step (with the validation NLL

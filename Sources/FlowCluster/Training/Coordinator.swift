@@ -83,14 +83,6 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let security: ClusterSecurity.Server?
     /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
     private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor)?
-    /// The origin of the machine's clock (set when `run` starts).
-    private var origin = ContinuousClock.now
-
-    /// Seconds since `origin`: the `now` of the machine's events.
-    private func clockNow() -> Double {
-        let c = (ContinuousClock.now - origin).components
-        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
-    }
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
@@ -152,13 +144,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         }
         let configuration = model.configuration
         let spec = WireMessage.JobSpec(
-            jobID: options.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.trainCount),
-            dtype: Scalar.self == Float.self ? .float32 : .float64,
-            architecture: .init(
-                dimension: UInt32(configuration.dimension), couplings: UInt32(configuration.couplings),
-                hidden: UInt32(configuration.hidden), depth: UInt32(configuration.depth),
-                permutations: configuration.permutations.map { $0.map { UInt32($0) } }),
-            standardization: model.standardization.map { .init(mean: WireVector($0.mean)!, std: WireVector($0.std)!) },
+            jobID: options.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.trainCount), model: model,
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
@@ -197,46 +183,37 @@ public final class Coordinator<Scalar: FlowScalar> {
         ready: (String) -> Void = { _ in }, progress: (TrainingProgress, Int) -> Void = { _, _ in },
         watch: () throws -> Void = {}
     ) throws {
-        let context = try ZMQContext()
-        defer { context.terminate() }
-        let router = try ZMQSocket(context: context, type: .router)
-        defer { router.close() }
-        try router.setLinger(0)
-        // Nothing a worker legitimately sends is larger than a gradient result; queues hold a
-        // step's worth of messages per peer (ClusterLimits explains both numbers).
-        try router.setMaxMessageSize(ClusterLimits.largestWorkerMessage(
-            parameterCount: model.parameters.count, dtype: machine.job.spec.dtype))
-        try router.setSendHighWaterMark(ClusterLimits.coordinatorSendHighWaterMark(shardCount: machine.job.plan.shardCount))
-        try router.setReceiveHighWaterMark(ClusterLimits.coordinatorReceiveHighWaterMark(
-            microBatchesPerStep: machine.job.plan.microBatchesPerStep))
-        // The ZAP handler runs (proven) before the socket binds, and outlives it.
-        let zap = try security?.protect(router)
-        defer { zap?.stop() }
-        try router.bind(endpoint: endpoint)
-        boundEndpoint = (try? router.lastEndpoint) ?? endpoint
-        ready(boundEndpoint!)
-
-        let clock = ContinuousClock()
-        let origin = clock.now
-        self.origin = origin
-        func now() -> Double {
-            let c = (clock.now - origin).components
-            return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+        try CoordinatorRouter.serve(bind: endpoint, security: security, log: log, configure: { router in
+            // Nothing a worker legitimately sends is larger than a gradient result; queues hold a
+            // step's worth of messages per peer (ClusterLimits explains both numbers).
+            try router.setMaxMessageSize(ClusterLimits.largestWorkerMessage(
+                parameterCount: model.parameters.count, dtype: machine.job.spec.dtype))
+            try router.setSendHighWaterMark(ClusterLimits.coordinatorSendHighWaterMark(shardCount: machine.job.plan.shardCount))
+            try router.setReceiveHighWaterMark(ClusterLimits.coordinatorReceiveHighWaterMark(
+                microBatchesPerStep: machine.job.plan.microBatchesPerStep))
+        }) { router in
+            boundEndpoint = router.endpoint
+            ready(router.endpoint)
+            try serve(router, progress: progress, watch: watch)
         }
+    }
+
+    /// The loop of `run`: messages and ticks in, actions out, until the job is done.
+    private func serve(
+        _ router: CoordinatorRouter, progress: (TrainingProgress, Int) -> Void, watch: () throws -> Void
+    ) throws {
+        let now = router.now
         var trainingSeconds = 0.0
         var rowsDone = 0
         var stepStarted = now()
-        var lastTick = 0.0
         var lastValidation: Double? = nil
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if var actions = try receive(router, timeoutMilliseconds: 20, handle: { frames, userID in
-                // Not a single-frame message behind the identity: invalid, counted by the machine.
-                machine.messageReceived(
-                    from: frames.first.map { Array($0) } ?? [], bytes: frames.count == 2 ? frames[1] : UnsafeRawBufferPointer(start: nil, count: 0),
-                    userID: userID, now: now())
-            }) {                addResultsInOrder()
+            if var actions = try router.receive(handle: { identity, body, userID in
+                machine.messageReceived(from: identity, bytes: body, userID: userID, now: now())
+            }) {
+                addResultsInOrder()
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
                         let t = now()
@@ -255,11 +232,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                     }
                 }
             }
-            let t = now()
             // Not once the job is done: the workers told goodbye may already have exited, which
             // `watch` would take for a failure.
-            if t - lastTick >= 0.02, !machine.isFinished {
-                lastTick = t
+            if !machine.isFinished, let t = router.tickDue() {
                 try watch()
                 var actions = machine.tick(now: t)
                 while !actions.isEmpty {
@@ -267,30 +242,26 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             }
         }
-        // The goodbyes were only queued: give them a moment to leave before the socket closes
-        // (with linger 0 they could be dropped, and a worker would wait for a coordinator that
-        // is gone). Bounded, and only peers still connected hold it up.
-        try? router.setLinger(500)
     }
 
     /// Performs actions; `applied` is called after an update with the step index and returns
     /// the machine's follow-up actions.
     private func perform(
-        _ actions: [CoordinatorStateMachine.Action], router: ZMQSocket, applied: (Int) throws -> [CoordinatorStateMachine.Action]
+        _ actions: [CoordinatorStateMachine.Action], router: CoordinatorRouter, applied: (Int) throws -> [CoordinatorStateMachine.Action]
     ) throws -> [CoordinatorStateMachine.Action] {
         var followUp: [CoordinatorStateMachine.Action] = []
         for action in actions {
             switch action {
             case .send(let identity, let message):
-                sendFrames(router, identity, message.encoded())
+                router.send(identity, message.encoded())
             case .sendShard(let identity, let shard):
-                sendFrames(router, identity, shardBytes(shard))
+                router.send(identity, shardBytes(shard))
             case .sendParameters(let identity, let version):
                 if encodedParameters?.version != version {
                     encodedParameters = (version, WireMessage.parameters(.init(
                         jobID: machine.job.spec.jobID, version: version, values: WireVector(model.parameters)!)).encoded())
                 }
-                sendFrames(router, identity, encodedParameters!.bytes)
+                router.send(identity, encodedParameters!.bytes)
             case .applyStep(let step, let results):
                 if summed.step != step { sum.reset(); summed = (step, 0) }
                 for result in results[summed.count...] { add(result) }
@@ -309,12 +280,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
             case .revokeKey(let z85):
-                if let key = try? CurveKey(z85: z85), let security {
-                    security.authorizedKeys.revoke(key)
-                    log("revoked key \(key.fingerprint) for the rest of this run: its connections are refused from now on")
-                }
+                router.revoke(z85)
             case .computeLocally(let step, let g):
-                followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: clockNow())
+                followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: router.now())
             case .finished:
                 break
             case .failed(let reason):
@@ -334,11 +302,14 @@ public final class Coordinator<Scalar: FlowScalar> {
             verifier = (GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan))
         }
         let positions = verifier!.cursor.positions(of: plan.microBatch(globalIndex: g))
-        verifier!.lanes.compute(model: model, batches: [(data.trainRows, positions)])
-        return WireMessage.GradientResult(
-            jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
-            rowCount: UInt32(positions.count), lossSum: verifier!.lanes.loss(lane: 0),
-            gradient: WireVector(verifier!.lanes.gradient(lane: 0))!)
+        let lanes = verifier!.lanes
+        var result: WireMessage.GradientResult?
+        lanes.computeInWaves(model: model, [(data.trainRows, positions)]) { _, lane in
+            result = WireMessage.GradientResult(
+                jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
+                rowCount: UInt32(positions.count), lossSum: lanes.loss(lane: lane), gradient: WireVector(lanes.gradient(lane: lane))!)
+        }
+        return result!
     }
 
     /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
@@ -383,10 +354,6 @@ public final class Coordinator<Scalar: FlowScalar> {
         lastMeanLoss = lossSum / rows
     }
 
-    private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
-        router.sendToPeer(identity, body, log: log)
-    }
-
     private func shardBytes(_ shard: Int) -> [UInt8] {
         if let bytes = encodedShards[shard] { return bytes }
         let range = machine.job.plan.shardRange(shard)
@@ -399,33 +366,9 @@ public final class Coordinator<Scalar: FlowScalar> {
         return bytes
     }
 
-    /// Receives one message and hands its frames, in place, to `handle`; nil on timeout or a signal.
-    private func receive<R>(
-        _ socket: ZMQSocket, timeoutMilliseconds: Int, handle: ([UnsafeRawBufferPointer], String?) -> R
-    ) throws -> R? {
-        do {
-            // With CURVE, the ZAP handler's user id of the connection is the peer's public key.
-            return try socket.receive(
-                timeoutMilliseconds: timeoutMilliseconds, maxFrames: 4, property: security == nil ? nil : "User-Id", lending: handle)
-        } catch let error as ZeroMQError where error.isInterrupted {
-            return nil
-        } catch let error as ZeroMQError where error.isTooManyFrames {
-            // Counted as invalid by the machine via an empty message.
-            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-            return handle([empty, empty], nil)
-        }
-    }
-
     /// Mean validation NLL under the current parameters (`nil` without validation rows).
     public func validationNLL() -> Double? {
-        let rows = data.validationCount
-        guard rows > 0 else { return nil }
-        data.validationRows.withUnsafeBufferPointer { x in
-            validationLogProb.withUnsafeMutableBufferPointer { out in
-                model.logProbability(x.baseAddress!, rows: rows, into: out.baseAddress!, latent: nil, workspace: inference)
-            }
-        }
-        return validationLogProb.reduce(0.0) { $0 - Double($1) } / Double(rows)
+        ValidationLoss.meanNLL(model: model, rows: data.validationRows, logProbability: &validationLogProb, workspace: inference)
     }
 
     private func describe(_ event: CoordinatorStateMachine.LogEvent) -> String {
@@ -437,14 +380,14 @@ public final class Coordinator<Scalar: FlowScalar> {
             return "worker \(slow.map(String.init).joined(separator: ", ")) is slow: \(microBatches.count) micro-batches also sent to worker \(to)"
         case .workerDemoted(let id, let name, let slowSteps, let until):
             return "worker \(id) (\(name)) was slower than its backups \(slowSteps) steps in a row; it owns no shards until step \(until)"
-        case .invalidMessage(let peer, let reason): return "invalid message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (further ones are only counted)"
-        case .ignored(let peer, let reason): return "ignored a message from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason)"
+        case .invalidMessage(let peer, let reason): return CoordinatorRouter.describe(invalidMessageFrom: peer, reason: reason)
+        case .ignored(let peer, let reason): return CoordinatorRouter.describe(ignoredMessageFrom: peer, reason: reason)
         case .resultsDisagree(let g, let ids):
             return "micro-batch \(g): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
         case .workerQuarantined(let id, let name, let g, let redone):
             return "worker \(id) (\(name)) quarantined: its result for micro-batch \(g) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
         case .helloRefused(let peer, let reason, let total):
-            return "refused a hello from peer \(peer.prefix(8).map { String(format: "%02x", $0) }.joined()): \(reason) (\(total) hellos refused so far)"
+            return CoordinatorRouter.describe(refusedHelloFrom: peer, reason: reason, total: total)
         }
     }
 }

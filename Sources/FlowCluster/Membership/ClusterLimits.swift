@@ -29,30 +29,49 @@ public struct ClusterLimits: Sendable, Equatable {
     }
 
     /// The largest frame a worker legitimately sends to a training coordinator: a
-    /// `gradientResult` (57 + P·w bytes) or a `localResult` (53 + P·w), or a `hello`/`error`
-    /// with its strings at their limits — whichever is larger — plus the transport's
-    /// overhead. The coordinator sets
-    /// `ZMQ_MAXMSGSIZE` to this, so a peer sending anything larger is disconnected by libzmq
-    /// before a byte of it is buffered beyond the limit.
+    /// `gradientResult` or a `localResult` of `parameterCount` values, or a control message with
+    /// its strings at their limits — whichever is larger — plus the transport's overhead. Sizes
+    /// come from the codec (`WireMessage.encodedByteCount`), not from a copy of its layout. The
+    /// coordinator sets `ZMQ_MAXMSGSIZE` to this, so a peer sending anything larger is
+    /// disconnected by libzmq before a byte of it is buffered beyond the limit.
     public static func largestWorkerMessage(parameterCount: Int, dtype: WireDType) -> Int64 {
-        let width = Int64(dtype.byteWidth)
-        let result = 57 + Int64(parameterCount) * width
-        let strings = Int64(3 * (4 + WireLimits.default.maxStringBytes))
-        let control = 64 + strings
-        return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+        let empty = WireVector(empty: dtype)
+        let values = Int64(parameterCount) * Int64(dtype.byteWidth)
+        let gradient = Int64(WireMessage.gradientResult(.init(
+            jobID: 0, step: 0, version: 0, microBatch: 0, rowCount: 0, lossSum: 0, gradient: empty)).encodedByteCount)
+        let local = Int64(WireMessage.localResult(.init(
+            jobID: 0, round: 0, baseVersion: 0, rowCount: 0, lossSum: 0, parameters: empty)).encodedByteCount)
+        return min(max(max(gradient, local) + values, largestControlMessage) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
     }
 
     /// The largest frame a worker legitimately sends to a scoring coordinator: a `scoreResult`
-    /// of a full chunk — 36 bytes of fields, `chunkRows` statuses, `chunkRows` log-densities
-    /// and, with latents, `chunkRows × dimension` values — or a control message, whichever is
-    /// larger, plus the transport's overhead.
+    /// of a full chunk (`chunkRows` statuses and log-densities and, with latents,
+    /// `chunkRows × dimension` values) or a control message, whichever is larger, plus the
+    /// transport's overhead; sizes from the codec.
     public static func largestScoringWorkerMessage(chunkRows: Int, dimension: Int, dtype: WireDType, wantLatent: Bool) -> Int64 {
-        let rows = Int64(chunkRows), width = Int64(dtype.byteWidth)
-        var result = 36 + (4 + rows) + (5 + rows * width) + 1
-        if wantLatent { result += 4 + 5 + rows * Int64(dimension) * width }
-        let control = 64 + Int64(3 * (4 + WireLimits.default.maxStringBytes))
-        return min(max(result, control) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+        let empty = WireVector(empty: dtype)
+        let width = Int64(dtype.byteWidth), rows = Int64(chunkRows)
+        let frame = Int64(WireMessage.scoreResult(.init(
+            jobID: 0, chunk: 0, firstRow: 0, rowCount: 0, statuses: Array(repeating: .ok, count: chunkRows), logProbs: empty,
+            latent: wantLatent ? .init(dimension: UInt32(clamping: dimension), values: empty) : nil)).encodedByteCount)
+        let values = rows * width + (wantLatent ? rows * Int64(dimension) * width : 0)
+        return min(max(frame + values, largestControlMessage) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
     }
+
+    /// The largest control message a worker sends (`hello`, `error`, `goodbye`, `heartbeat`),
+    /// every string at `WireLimits.default.maxStringBytes`.
+    static let largestControlMessage: Int64 = {
+        let long = String(repeating: "x", count: WireLimits.default.maxStringBytes)
+        let messages: [WireMessage] = [
+            .hello(.init(
+                instance: 0, processID: 0, name: long, host: long,
+                capabilities: .init(dtypes: .all, blasThreads: 0, blasKernel: long, maxMicroBatchRows: 0))),
+            .error(.init(code: .internal, jobID: 0, step: 0, item: 0, message: long)),
+            .goodbye(.init(reason: long)),
+            .heartbeat(.init(sequence: 0, currentStep: 0)),
+        ]
+        return messages.map { Int64($0.encodedByteCount) }.max()!
+    }()
 
     /// Bytes libzmq counts against `ZMQ_MAXMSGSIZE` beyond the protocol message: with CURVE the
     /// limit applies to the encrypted ZMTP frame (command name, nonce, MAC), some 40 bytes more.

@@ -311,34 +311,36 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             for g in microBatches { send(failure(.missingParameters, g, "no parameters of version \(version)")) }
             return
         }
-        var next = 0
-        while next < microBatches.count {
-            let wave = Array(microBatches[next..<min(microBatches.count, next + lanes.count)])
-            var batches: [(rows: [Scalar], positions: [Int])] = []
-            var ready: [UInt64] = []
-            for g in wave {
-                let ref = plan.microBatch(globalIndex: Int(clamping: g))
-                guard let rows = shards[ref.shard] else {
-                    send(failure(.missingRows, g, "rows of shard \(ref.shard) were not received"))
-                    continue
-                }
-                let first = plan.shardRange(ref.shard).lowerBound
-                batches.append((rows, cursor.positions(of: ref).map { $0 - first }))
-                ready.append(g)
+        var batches: [GradientLanes<Scalar>.MicroBatch] = []
+        var ready: [UInt64] = []
+        for g in microBatches {
+            guard let batch = microBatch(g) else {
+                send(failure(.missingRows, g, "rows of shard \(plan.microBatch(globalIndex: Int(clamping: g)).shard) were not received"))
+                continue
             }
-            lanes.compute(model: model, batches: batches)
-            for (lane, g) in ready.enumerated() {
-                let gradient = lanes.gradient(lane: lane)
-                let loss = lanes.loss(lane: lane)
-                if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
-                    send(failure(.nonFinite, g, "the loss or gradient of micro-batch \(g) is not finite"))
-                    continue
-                }
-                send(WireMessage.gradientResult(.init(
-                    jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[lane].positions.count),
-                    lossSum: loss, gradient: WireVector(gradient)!)).encoded())
-            }
-            next += wave.count
+            batches.append(batch)
+            ready.append(g)
         }
+        lanes.computeInWaves(model: model, batches) { i, lane in
+            let g = ready[i]
+            let gradient = lanes.gradient(lane: lane)
+            let loss = lanes.loss(lane: lane)
+            if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
+                send(failure(.nonFinite, g, "the loss or gradient of micro-batch \(g) is not finite"))
+                return
+            }
+            send(WireMessage.gradientResult(.init(
+                jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[i].positions.count),
+                lossSum: loss, gradient: WireVector(gradient)!)).encoded())
+        }
+    }
+
+    /// The rows of micro-batch `g` (global index) from the shard that holds them, or nil when
+    /// that shard's rows were not received.
+    func microBatch(_ g: UInt64) -> GradientLanes<Scalar>.MicroBatch? {
+        let ref = plan.microBatch(globalIndex: Int(clamping: g))
+        guard let rows = shards[ref.shard] else { return nil }
+        let first = plan.shardRange(ref.shard).lowerBound
+        return (rows, cursor.positions(of: ref).map { $0 - first })
     }
 }

@@ -92,20 +92,52 @@ public final class ScoringCoordinator {
         self.log = log
     }
 
-    /// The job's ROUTER socket: the one place where the coordinator's socket is made. Nothing a
+    /// The limits of the job's ROUTER socket (`CoordinatorRouter` makes it). Nothing a
     /// worker legitimately sends is larger than a full chunk's result, and a worker holds at
     /// most `inFlightPerWorker` chunks, so frames and queues are bounded by the job
     /// (`ClusterLimits`, docs/security.md); CURVE is applied by `run` before it binds.
-    static func makeRouterSocket(_ context: ZMQContext, job: ScoringStateMachine.Job) throws -> ZMQSocket {
-        let router = try ZMQSocket(context: context, type: .router)
-        try router.setLinger(0)
+    static func configure(_ router: ZMQSocket, job: ScoringStateMachine.Job) throws {
         var wantLatent = false
         if case .scoring(let scoring) = job.spec.mode { wantLatent = scoring.wantLatent }
         try router.setMaxMessageSize(ClusterLimits.largestScoringWorkerMessage(
             chunkRows: job.chunkRows, dimension: Int(job.spec.architecture.dimension), dtype: job.spec.dtype, wantLatent: wantLatent))
         try router.setSendHighWaterMark(4 * job.inFlightPerWorker + 64)
         try router.setReceiveHighWaterMark(4 * job.inFlightPerWorker + 64)
-        return router
+    }
+
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let c = (ContinuousClock.now - start).components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+
+    /// The loop of `run`: messages and ticks in, actions out, until every chunk is done.
+    private func serve(_ router: CoordinatorRouter, progress: (ScoringProgress) -> Void, watch: () throws -> Void) throws {
+        let now = router.now
+        var lastProgress = 0.0
+        let rowsBefore = machine.rowsDone
+        func report(_ t: Double) {
+            lastProgress = t
+            let m = machine
+            progress(ScoringProgress(
+                rowsDone: m.rowsDone, rowCount: m.job.rowCount, rowsThisRun: m.rowsDone - rowsBefore, elapsed: t,
+                perWorker: m.liveWorkerIDs.map { (id: $0, name: m.workers[$0]?.name ?? "", rowsPerSecond: Double(m.acceptedRows[$0] ?? 0) / max(t, 1e-9)) }))
+        }
+        while !machine.isFinished {
+            if let actions = try router.receive(handle: { identity, body, userID in
+                machine.messageReceived(from: identity, bytes: body, userID: userID, now: now())
+            }) {
+                try perform(actions, router: router)
+                // Done: the workers leave now, and `watch` must not mistake that for a failure.
+                if machine.isFinished { break }
+            }
+            if let t = router.tickDue() {
+                try watch()
+                try perform(machine.tick(now: t), router: router)
+            }
+            let t = now()
+            if t - lastProgress >= 0.5 { report(t) }
+        }
+        report(now())
     }
 
     /// Runs the job to its end and assembles the outputs. `ready` is called once the socket is
@@ -114,53 +146,16 @@ public final class ScoringCoordinator {
     public func run(
         ready: (String) -> Void = { _ in }, progress: (ScoringProgress) -> Void = { _ in }, watch: () throws -> Void = {}
     ) throws -> ScoringSummary {
-        let clock = ContinuousClock()
-        let origin = clock.now
-        func now() -> Double {
-            let c = (clock.now - origin).components
-            return Double(c.seconds) + Double(c.attoseconds) * 1e-18
-        }
+        let start = ContinuousClock.now
         let journaled = machine.doneCount
         if !machine.isFinished {
-            let context = try ZMQContext()
-            defer { context.terminate() }
-            let router = try Self.makeRouterSocket(context, job: machine.job)
-            defer { router.close() }
-            // CURVE: the ZAP handler runs (proven) before the socket binds, and outlives it.
-            let zap = try security?.protect(router)
-            defer { zap?.stop() }
-            try router.bind(endpoint: endpoint)
-            boundEndpoint = (try? router.lastEndpoint) ?? endpoint
-            ready(boundEndpoint!)
-            var lastTick = 0.0, lastProgress = 0.0
-            let rowsBefore = machine.rowsDone
-            func report(_ t: Double) {
-                lastProgress = t
-                let m = machine
-                progress(ScoringProgress(
-                    rowsDone: m.rowsDone, rowCount: m.job.rowCount, rowsThisRun: m.rowsDone - rowsBefore, elapsed: t,
-                    perWorker: m.liveWorkerIDs.map { (id: $0, name: m.workers[$0]?.name ?? "", rowsPerSecond: Double(m.acceptedRows[$0] ?? 0) / max(t, 1e-9)) }))
+            try CoordinatorRouter.serve(bind: endpoint, security: security, log: log, configure: { router in
+                try Self.configure(router, job: machine.job)
+            }) { router in
+                boundEndpoint = router.endpoint
+                ready(router.endpoint)
+                try serve(router, progress: progress, watch: watch)
             }
-            while !machine.isFinished {
-                if let frames = try receive(router) {
-                    let actions = frames.count == 2
-                        ? machine.messageReceived(from: frames[0], bytes: frames[1], now: now())
-                        : machine.messageReceived(from: frames.first ?? [], bytes: [], now: now())
-                    try perform(actions, router: router)
-                    // Done: the workers leave now, and `watch` must not mistake that for a failure.
-                    if machine.isFinished { break }
-                }
-                let t = now()
-                if t - lastTick >= 0.02 {
-                    lastTick = t
-                    try watch()
-                    try perform(machine.tick(now: t), router: router)
-                }
-                if t - lastProgress >= 0.5 { report(t) }
-            }
-            report(now())
-            // Let the goodbyes leave before the socket closes.
-            try? router.setLinger(500)
         }
         // Every chunk is durable in the journal: assemble the outputs in chunk order.
         for k in 0..<machine.job.chunkCount {
@@ -178,21 +173,21 @@ public final class ScoringCoordinator {
         return ScoringSummary(
             rows: machine.job.rowCount, chunks: machine.job.chunkCount, computedChunks: machine.acceptedChunks,
             computedRows: machine.acceptedRows.values.reduce(0, +),
-            journaledChunks: journaled, unscored: output.unscored, rowsPerWorker: perWorker, seconds: now(),
-            droppedMessages: machine.droppedMessages, invalidMessages: machine.invalidMessages.values.reduce(0, +),
+            journaledChunks: journaled, unscored: output.unscored, rowsPerWorker: perWorker, seconds: Self.seconds(since: start),
+            droppedMessages: machine.droppedMessages, invalidMessages: machine.membership.invalidMessageCount,
             verifiedChunks: machine.verifiedChunks, mismatches: machine.mismatches, quarantinedWorkers: machine.quarantined.count)
     }
 
-    private func perform(_ actions: [ScoringStateMachine.Action], router: ZMQSocket) throws {
+    private func perform(_ actions: [ScoringStateMachine.Action], router: CoordinatorRouter) throws {
         for action in actions {
             switch action {
             case .send(let identity, let message):
-                sendFrames(router, identity, message.encoded())
+                router.send(identity, message.encoded())
             case .sendParameters(let identity):
                 if encodedParameters == nil {
                     encodedParameters = WireMessage.parameters(.init(jobID: machine.job.spec.jobID, version: 0, values: parameters)).encoded()
                 }
-                sendFrames(router, identity, encodedParameters!)
+                router.send(identity, encodedParameters!)
             case .sendChunk(let identity, let k):
                 let chunk = try input.read(chunk: k)
                 input.release(chunk: k)
@@ -200,7 +195,7 @@ public final class ScoringCoordinator {
                 let message = WireMessage.scoreChunk(.init(
                     jobID: machine.job.spec.jobID, chunk: UInt64(k), firstRow: UInt64(chunk.firstRow), rowCount: UInt32(chunk.rows),
                     dimension: UInt32(input.columns), values: ChunkScorer.encode(chunk.values, dtype: machine.job.spec.dtype)))
-                sendFrames(router, identity, message.encoded())
+                router.send(identity, message.encoded())
             case .storeResult(var result, let worker):
                 let k = Int(result.chunk)
                 if reasons[k] == nil {
@@ -216,6 +211,8 @@ public final class ScoringCoordinator {
                 break
             case .failed(let reason):
                 throw ClusterError.jobFailed(reason)
+            case .revokeKey(let z85):
+                router.revoke(z85)
             case .log(let event):
                 if case .workerJoined(let id, let name) = event { names[id] = name }
                 log(describe(event))
@@ -223,22 +220,7 @@ public final class ScoringCoordinator {
         }
     }
 
-    private func sendFrames(_ router: ZMQSocket, _ identity: [UInt8], _ body: [UInt8]) {
-        router.sendToPeer(identity, body, log: log)
-    }
-
-    private func receive(_ socket: ZMQSocket) throws -> [[UInt8]]? {
-        do {
-            return try socket.receive(timeoutMilliseconds: 20, maxFrames: 4)
-        } catch let error as ZeroMQError where error.isInterrupted {
-            return nil
-        } catch let error as ZeroMQError where error.isTooManyFrames {
-            return [[], []]
-        }
-    }
-
     private func describe(_ event: ScoringStateMachine.LogEvent) -> String {
-        func hex(_ peer: [UInt8]) -> String { peer.prefix(8).map { String(format: "%02x", $0) }.joined() }
         switch event {
         case .workerJoined(let id, let name): return "worker \(id) (\(name)) joined"
         case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) chunks reassigned"
@@ -248,8 +230,10 @@ public final class ScoringCoordinator {
             return "chunk \(chunk): workers \(ids.map(String.init).joined(separator: " and ")) computed different results; a third worker decides"
         case .workerQuarantined(let id, let name, let chunk):
             return "worker \(id) (\(name)) quarantined: its result of chunk \(chunk) disagreed with two other workers'"
-        case .invalidMessage(let peer, let reason): return "invalid message from peer \(hex(peer)): \(reason) (further ones are only counted)"
-        case .ignored(let peer, let reason): return "ignored a message from peer \(hex(peer)): \(reason)"
+        case .invalidMessage(let peer, let reason): return CoordinatorRouter.describe(invalidMessageFrom: peer, reason: reason)
+        case .ignored(let peer, let reason): return CoordinatorRouter.describe(ignoredMessageFrom: peer, reason: reason)
+        case .helloRefused(let peer, let reason, let total):
+            return CoordinatorRouter.describe(refusedHelloFrom: peer, reason: reason, total: total)
         }
     }
 }
