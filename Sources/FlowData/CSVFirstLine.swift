@@ -38,7 +38,8 @@ struct CSVFirstLine {
             resolved = tab ? .tab : .comma
         }
         let separator = resolved.byte!
-        let spaceBytes: Set<UInt8> = separator == UInt8(ascii: "\t")
+        let spaceBytes: Set<UInt8> =
+            separator == UInt8(ascii: "\t")
             ? [UInt8(ascii: " ")] : [UInt8(ascii: " "), UInt8(ascii: "\t")]
         let blank = bytes.allSatisfy { spaceBytes.contains($0) }
 
@@ -92,9 +93,11 @@ struct CSVFirstLine {
             if quotedField[k] {
                 anyNonNumeric = true
             } else {
-                let isNumber = !trimmed.isEmpty && trimmed.withUnsafeBufferPointer { p in
-                    DecimalNumber.parse(p.baseAddress!, count: p.count) != nil
-                }
+                let isNumber =
+                    !trimmed.isEmpty
+                    && trimmed.withUnsafeBufferPointer { p in
+                        DecimalNumber.parse(p.baseAddress!, count: p.count) != nil
+                    }
                 if !isNumber { anyNonNumeric = true }
             }
             names.append(String(decoding: trimmed, as: UTF8.self))
@@ -105,7 +108,8 @@ struct CSVFirstLine {
         case .present: isHeader = true
         case .absent: isHeader = false
         }
-        return CSVFirstLine(delimiter: resolved, fields: names, isHeader: isHeader, isBlank: blank,
-                            byteOrderMarkLength: bomLength)
+        return CSVFirstLine(
+            delimiter: resolved, fields: names, isHeader: isHeader, isBlank: blank,
+            byteOrderMarkLength: bomLength)
     }
 }

@@ -63,7 +63,7 @@ final class CSVLineBuffer {
         var searchFrom = start
         while true {
             if searchFrom < end,
-               let found = memchr(storage + searchFrom, Int32(UInt8(ascii: "\n")), end - searchFrom)
+                let found = memchr(storage + searchFrom, Int32(UInt8(ascii: "\n")), end - searchFrom)
             {
                 let newline = UnsafeMutablePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - storage
                 var lineEnd = newline

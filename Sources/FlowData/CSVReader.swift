@@ -112,8 +112,9 @@ public final class CSVReader {
         nonFinite: NonFinitePolicy = .reject,
         onBadRow: BadRowPolicy = .throw
     ) throws(DataError) {
-        try self.init(path: path, header: header, delimiter: delimiter, nonFinite: nonFinite,
-                      onBadRow: onBadRow, resume: nil, lineLimit: Self.maximumLineLength)
+        try self.init(
+            path: path, header: header, delimiter: delimiter, nonFinite: nonFinite,
+            onBadRow: onBadRow, resume: nil, lineLimit: Self.maximumLineLength)
     }
 
     /// Opens `path` like ``init(path:header:delimiter:nonFinite:onBadRow:)`` (the first line
@@ -136,15 +137,17 @@ public final class CSVReader {
         firstLine: Int,
         firstRow: Int = 0
     ) throws(DataError) {
-        try self.init(path: path, header: header, delimiter: delimiter, nonFinite: nonFinite,
-                      onBadRow: onBadRow, resume: (byteOffset, firstLine, firstRow),
-                      lineLimit: Self.maximumLineLength)
+        try self.init(
+            path: path, header: header, delimiter: delimiter, nonFinite: nonFinite,
+            onBadRow: onBadRow, resume: (byteOffset, firstLine, firstRow),
+            lineLimit: Self.maximumLineLength)
     }
 
     /// For tests: a reader with a smaller line-length limit.
     convenience init(path: String, lineLimit: Int) throws(DataError) {
-        try self.init(path: path, header: .auto, delimiter: .auto, nonFinite: .reject,
-                      onBadRow: .throw, resume: nil, lineLimit: lineLimit)
+        try self.init(
+            path: path, header: .auto, delimiter: .auto, nonFinite: .reject,
+            onBadRow: .throw, resume: nil, lineLimit: lineLimit)
     }
 
     private init(
@@ -302,8 +305,9 @@ public final class CSVReader {
                         return .nonNumericField(file: path, line: line, column: column + 1, text: Self.text(bytes, a, b))
                     }
                     if !value.isFinite && nonFinite == .reject {
-                        return .nonFiniteValue(file: path, location: .csv(line: line, column: column + 1),
-                                               text: Self.text(bytes, a, b))
+                        return .nonFiniteValue(
+                            file: path, location: .csv(line: line, column: column + 1),
+                            text: Self.text(bytes, a, b))
                     }
                     row[column] = value
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FlowCluster
 
 /// The launcher's signal-handler registry forgets a pid once the process is reaped, so a

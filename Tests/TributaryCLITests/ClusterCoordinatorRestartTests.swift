@@ -29,8 +29,12 @@ extension ClusterTests {
             first.wait(timeout: 5)
             let killedAt = h.lastStep(metrics: "metrics.jsonl")
             #expect(killedAt < ClusterFixture.faultSteps, "the run ended before the coordinator was killed")
-            // The workers outlive their coordinator.
-            usleep(300_000)
+            // The workers outlive their coordinator: each notices the silence and starts to
+            // reconnect (an event, not a pause) and is still running then.
+            let noticed = h.waitUntil(timeout: 30) {
+                [w1, w2].allSatisfy { !lines(of: $0.stderr, containing: "reconnecting").isEmpty || !$0.isRunning }
+            }
+            #expect(noticed, "the workers did not notice the coordinator's death\n\(h.report())")
             #expect(w1.isRunning && w2.isRunning, "a worker exited with its coordinator\n\(h.report())")
 
             let second = try h.start("coordinator-2", command + ["--resume"])

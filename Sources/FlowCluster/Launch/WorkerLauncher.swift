@@ -99,7 +99,7 @@ public final class WorkerLauncher {
         // Look without reaping (WNOWAIT): an exited child stays a zombie, its pid reserved.
         var info = siginfo_t()
         guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
-              info._sifields._sigchld.si_pid == pid
+            info._sifields._sigchld.si_pid == pid
         else { return false }
         unregister(pid)
         var status: Int32 = 0
