@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 ensure_system_packages
+ensure_python_test_packages
 
 echo "== build"
 swift build -c release -Xswiftc -enable-testing --build-tests

@@ -35,3 +35,19 @@ ensure_emulation_packages() {
             echo "could not install ${missing[*]}; the emulated-hosts tests will be skipped"
     fi
 }
+
+# Python packages some tests use as independent peers (pyzmq: a rogue ZeroMQ peer; safetensors:
+# Hugging Face's reader of our model files). Installed from PyPI when missing; a failed install
+# only makes those tests skip, each with its own line.
+ensure_python_test_packages() {
+    command -v python3 >/dev/null 2>&1 || return 0
+    local missing=()
+    python3 -c "import numpy" >/dev/null 2>&1 || missing+=(numpy)
+    python3 -c "import zmq" >/dev/null 2>&1 || missing+=(pyzmq)
+    python3 -c "import safetensors" >/dev/null 2>&1 || missing+=(safetensors)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} (Python packages, for the interoperability tests)"
+        python3 -m pip install -q --disable-pip-version-check "${missing[@]}" >/dev/null 2>&1 ||
+            echo "could not install ${missing[*]}; the tests that need them will be skipped"
+    fi
+}
