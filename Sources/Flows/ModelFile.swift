@@ -55,6 +55,9 @@ public enum ModelFile {
         public static let dtype = "dtype"
         public static let step = "step"
         public static let seed = "seed"
+        /// The ``TributaryVersion`` of the program that wrote the file (informational: readers
+        /// do not check it).
+        public static let tributaryVersion = "tributary_version"
     }
 
     /// The value of `format`.
@@ -82,6 +85,7 @@ public enum ModelFile {
             Key.dtype: S.dtypeName,
             Key.step: String(info.step),
             Key.seed: String(info.seed),
+            Key.tributaryVersion: TributaryVersion.current,
         ]
         metadata.merge(fixed) { _, new in new }
         var tensors: [SafeTensorsTensor] = []

@@ -26,6 +26,15 @@ public struct Standardization<Scalar: FlowScalar>: Sendable, Equatable {
     /// Fits μ and σ to `rows × dimension` row-major data (population standard deviation,
     /// accumulated in `Double`; a constant column gets σ = 1 so that the layer stays invertible).
     public static func fit(_ data: [Scalar], rows: Int, dimension: Int) throws(FlowError) -> Standardization {
+        try fitReportingConstantColumns(data, rows: rows, dimension: dimension).standardization
+    }
+
+    /// ``fit(_:rows:dimension:)``, and the 0-based indices of the columns found constant
+    /// (σ ≤ 1e-12, given σ = 1): the flow can shrink such an axis without bound, so a caller
+    /// should say so.
+    public static func fitReportingConstantColumns(
+        _ data: [Scalar], rows: Int, dimension: Int
+    ) throws(FlowError) -> (standardization: Standardization, constantColumns: [Int]) {
         guard rows > 0 else { throw .shapeMismatch(what: "rows to fit standardization", expected: 1, found: 0) }
         guard data.count == rows * dimension else {
             throw .shapeMismatch(what: "standardization data size", expected: rows * dimension, found: data.count)
@@ -42,11 +51,15 @@ public struct Standardization<Scalar: FlowScalar>: Sendable, Equatable {
                 sq[j] += c * c
             }
         }
-        let std: [Double] = sq.map {
-            let s = ($0 / Double(rows)).squareRoot()
-            return s > 1e-12 && s.isFinite ? s : 1
+        var constant: [Int] = []
+        let std: [Double] = sq.enumerated().map { j, squares in
+            let s = (squares / Double(rows)).squareRoot()
+            if s > 1e-12 && s.isFinite { return s }
+            constant.append(j)
+            return 1
         }
-        return try Standardization(mean: mean.map { Scalar($0) }, std: std.map { Scalar($0) })
+        let fitted = try Standardization(mean: mean.map { Scalar($0) }, std: std.map { Scalar($0) })
+        return (fitted, constant)
     }
 
     /// `−Σ_j log σ_j`, the log-determinant of the layer's Jacobian (the same for every row).

@@ -33,7 +33,7 @@ enum BLASKernelSelection {
             // We chose these kernels (here or in a parent process): verify them.
             guard let failure = BLASSelfTest.run() else { return }
             let next = fallback(after: chosen)
-            FileHandle.standardError.write(Data("warning: OpenBLAS \(chosen) kernels failed a self-test (\(failure)); using \(next ?? "OpenBLAS's default") kernels\n".utf8))
+            StandardErrorLog.write("warning: OpenBLAS \(chosen) kernels failed a self-test (\(failure)); using \(next ?? "OpenBLAS's default") kernels")
             if let next {
                 reexecute(with: next)
             } else {

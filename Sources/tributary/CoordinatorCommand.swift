@@ -93,11 +93,11 @@ struct CoordinatorCommand: ParsableCommand {
                 let found = try TrainingCheckpoint<S>.read(from: path)
                 try found.checkResumable(
                     options: training.trainingOptions, configuration: model.configuration, data: policy.data ?? training.dataIdentity(data), path: path,
-                    warn: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+                    warn: { StandardErrorLog.write($0) })
                 checkpoint = found
-                FileHandle.standardError.write(Data("resuming from \(path) at step \(found.step)\n".utf8))
+                StandardErrorLog.write("resuming from \(path) at step \(found.step)")
             } else {
-                FileHandle.standardError.write(Data("no checkpoint at \(path) yet; starting from step 0\n".utf8))
+                StandardErrorLog.write("no checkpoint at \(path) yet; starting from step 0")
             }
         }
         let coordinator = try Coordinator(
@@ -105,7 +105,7 @@ struct CoordinatorCommand: ParsableCommand {
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
             security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
             log: { StandardErrorLog.write($0) })
-        FileHandle.standardError.write(Data(training.banner(data, model, where: "as coordinator").utf8))
+        StandardErrorLog.write(training.banner(data, model, where: "as coordinator"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
             perWorker: { [unowned coordinator] in
@@ -114,7 +114,7 @@ struct CoordinatorCommand: ParsableCommand {
             }, resumedAt: checkpoint?.step)
         var lastValidation = coordinator.validationNLL()
         try coordinator.run(ready: { bound in
-            FileHandle.standardError.write(Data("listening on \(bound); waiting for \(minWorkers) worker(s)\n".utf8))
+            StandardErrorLog.write("listening on \(bound); waiting for \(minWorkers) worker(s)")
         }, progress: { p, _ in
             if let v = p.validationNLL { lastValidation = v }
             report(p)

@@ -20,7 +20,7 @@ enum LocalClusterRun {
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: endpoint, minimumWorkers: workers,
             log: { StandardErrorLog.write($0) })
-        FileHandle.standardError.write(Data(training.banner(data, model, where: "on \(workers) local workers").utf8))
+        StandardErrorLog.write(training.banner(data, model, where: "on \(workers) local workers"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
             perWorker: { [unowned coordinator] in

@@ -45,7 +45,7 @@ struct PlotCommand: ParsableCommand {
         for path in metrics {
             let file = try MetricsSeries(path: path)
             if file.tornLastLine {
-                FileHandle.standardError.write(Data("warning: \(path): the last line is cut short (a run killed while writing it); ignored\n".utf8))
+                StandardErrorLog.write("warning: \(path): the last line is cut short (a run killed while writing it); ignored")
             }
             // A field missing from a file (no validation line yet, say) is left out with a
             // warning; a file holding none of the fields is an error.
@@ -54,7 +54,7 @@ struct PlotCommand: ParsableCommand {
                 throw CLIError("\(path): no field \(fieldList.map { "\"\($0)\"" }.joined(separator: " or ")) (fields: \(file.fields.keys.sorted().joined(separator: ", ")))")
             }
             for field in missing {
-                FileHandle.standardError.write(Data("warning: \(path): no \"\(field)\" values yet; drawing the other fields\n".utf8))
+                StandardErrorLog.write("warning: \(path): no \"\(field)\" values yet; drawing the other fields")
             }
             for field in fieldList {
                 guard let points = file.fields[field] else { continue }

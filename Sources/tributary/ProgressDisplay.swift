@@ -32,7 +32,7 @@ final class ProgressDisplay {
             let step = max(1, total / 20)
             guard important || done == total || done - lastPrinted >= step else { return }
             lastPrinted = done
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            StandardErrorLog.write(line)
         }
     }
 

@@ -49,7 +49,7 @@ struct SampleCommand: ParsableCommand {
         let dtype: DataType = S.self == Float.self ? .float32 : .float64
         let names = (0..<D).map { "x\($0)" }
         for path in ([output] + (logProb.map { [$0] } ?? [])).flatMap({ TemporaryFiles.removeStale(for: $0) }) {
-            FileHandle.standardError.write(Data("removed \(path), a temporary file an interrupted run left\n".utf8))
+            StandardErrorLog.write("removed \(path), a temporary file an interrupted run left")
         }
         let writer = try DataFormat.writer(path: output, columns: D, header: names, dtype: dtype)
         let lpWriter = try logProb.map { try DataFormat.writer(path: $0, columns: 1, header: ["log_prob"], dtype: dtype) }

@@ -116,11 +116,11 @@ struct ScoreCommand: ParsableCommand {
     private func score<S: FlowScalar>(_ flow: RealNVP<S>, scorer: ChunkScorer) throws {
         let indexing = Date()
         let isText = (try? DataFormat(path: input)) != .npy
-        if isText { FileHandle.standardError.write(Data("indexing \(input) (one streaming pass)…\n".utf8)) }
+        if isText { StandardErrorLog.write("indexing \(input) (one streaming pass)…") }
         let source = try ScoringInput(path: input, chunkRows: chunk)
         if isText {
-            FileHandle.standardError.write(Data(String(
-                format: "indexed %d rows in %d chunks in %.1f s\n", source.rowCount, source.chunkCount, Date().timeIntervalSince(indexing)).utf8))
+            StandardErrorLog.write(String(
+                format: "indexed %d rows in %d chunks in %.1f s", source.rowCount, source.chunkCount, Date().timeIntervalSince(indexing)))
         }
         guard source.columns == flow.dimension else {
             throw CLIError("\(input) has \(source.columns) columns but the model \(model) expects \(flow.dimension); nothing was scored")
@@ -128,7 +128,7 @@ struct ScoreCommand: ParsableCommand {
         let writer = try ScoreOutputWriter(
             output: output, latent: latent, report: reportPath, dimension: flow.dimension, dtype: scorer.dtype)
         for path in writer.removedStaleFiles {
-            FileHandle.standardError.write(Data("removed \(path), a temporary file an interrupted run left\n".utf8))
+            StandardErrorLog.write("removed \(path), a temporary file an interrupted run left")
         }
         if workers != nil || bind != nil {
             try ClusterScoreRun(command: self, source: source, writer: writer, reportPath: reportPath)

@@ -52,7 +52,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = try LocalTrainer(
             model: model, trainRows: data.trainRows, validationRows: data.validationRows,
             options: training.trainingOptions, threads: threads)
-        FileHandle.standardError.write(Data(training.banner(data, model, where: "in one process").utf8))
+        StandardErrorLog.write(training.banner(data, model, where: "in one process"))
         let report = try training.reporter(workers: { 0 })
         var lastValidation = trainer.validationNLL()
         try trainer.run { p in

@@ -98,7 +98,7 @@ struct TrainingOptionGroup: ParsableArguments {
     /// Warns on standard error when `--out` does not end in `.safetensors`.
     func warnAboutModelName() {
         if (out as NSString).pathExtension.lowercased() != "safetensors" {
-            FileHandle.standardError.write(Data("warning: --out \(out): the model is written in safetensors format whatever the name; .safetensors is the usual extension\n".utf8))
+            StandardErrorLog.write("warning: --out \(out): the model is written in safetensors format whatever the name; .safetensors is the usual extension")
         }
     }
 
@@ -142,8 +142,18 @@ struct TrainingOptionGroup: ParsableArguments {
             lanes: min(lanes, batch / effectiveMicroBatch), workerProcesses: workerProcesses,
             dataValues: table.rows * table.columns
         ).check()
-        let model = try RealNVP<S>(
-            configuration: config, seed: seed, standardization: shape.standardize ? try prepared.fittedStandardization() : nil)
+        var standardization: Standardization<S>?
+        if shape.standardize {
+            let fitted = try prepared.fittedStandardizationReportingConstantColumns()
+            standardization = fitted.standardization
+            for column in fitted.constantColumns {
+                let name = table.columnNames.map { " (\"\($0[column])\")" } ?? ""
+                StandardErrorLog.write(
+                    "warning: --standardize: column \(column + 1)\(name) of \(data) is constant over the training rows; "
+                        + "it keeps σ = 1, and the flow can shrink that axis without bound (the NLL then falls without limit): drop the column")
+            }
+        }
+        let model = try RealNVP<S>(configuration: config, seed: seed, standardization: standardization)
         return (prepared, model)
     }
 

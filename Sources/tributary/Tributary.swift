@@ -1,4 +1,5 @@
 import ArgumentParser
+import Flows
 import Foundation
 
 /// `tributary`: train, score and sample RealNVP normalising flows — in one process or on a cluster.
@@ -11,6 +12,7 @@ struct Tributary: ParsableCommand {
             Built-in datasets: moons, 8gaussians, checkerboard, rings, mixture:D.
             Model files are safetensors with PyTorch tensor names (see docs/model.md).
             """,
+        version: TributaryVersion.current,
         subcommands: [
             TrainCommand.self, CoordinatorCommand.self, WorkerCommand.self, ScoreCommand.self, SampleCommand.self,
             DatasetCommand.self, PlotCommand.self, BenchCommand.self, SimulateCommand.self, KeygenCommand.self,

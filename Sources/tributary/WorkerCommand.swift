@@ -62,11 +62,11 @@ struct WorkerCommand: ParsableCommand {
             endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
             security: security, corruptResultsEvery: corruptResultsEvery, connectTimeout: connectTimeout > 0 ? connectTimeout : nil,
             maxRefusals: maxRefusals > 0 ? maxRefusals : nil, stopSignals: StopSignals(),
-            log: { FileHandle.standardError.write(Data("[\(name)] \($0)\n".utf8)) })
+            log: { StandardErrorLog.write("[\(name)] \($0)") })
         do {
             try worker.run()
         } catch let error as WorkerError {
-            FileHandle.standardError.write(Data("[\(name)] \(error)\n".utf8))
+            StandardErrorLog.write("[\(name)] \(error)")
             switch error {
             case .noCoordinator: throw ExitCode(69)
             case .refused: throw ExitCode(77)

@@ -156,9 +156,10 @@ struct ModelFileTests {
         #expect(m["step"] == "250")
         #expect(m["seed"] == "77")
         #expect(m["run"] == "nightly")
+        #expect(m["tributary_version"] == TributaryVersion.current)
         let keys: Set<String> = [
             "format", "format_version", "dimension", "couplings", "hidden", "depth", "activation", "scale_function",
-            "permutations", "standardize", "dtype", "step", "seed", "run",
+            "permutations", "standardize", "dtype", "step", "seed", "tributary_version", "run",
         ]
         #expect(Set(m.keys) == keys)
         // Permutations: a JSON array of arrays, exactly the configuration's.

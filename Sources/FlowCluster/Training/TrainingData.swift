@@ -41,4 +41,11 @@ public struct TrainingData<Scalar: FlowScalar>: Sendable {
     public func fittedStandardization() throws -> Standardization<Scalar> {
         try Standardization<Scalar>.fit(trainRows, rows: trainCount, dimension: dimension)
     }
+
+    /// The standardisation fitted on the training rows, and the columns that are constant there
+    /// (0-based; each was given σ = 1).
+    public func fittedStandardizationReportingConstantColumns() throws -> (standardization: Standardization<Scalar>, constantColumns: [Int]) {
+        let fitted = try Standardization<Scalar>.fitReportingConstantColumns(trainRows, rows: trainCount, dimension: dimension)
+        return (fitted.standardization, fitted.constantColumns)
+    }
 }
