@@ -42,7 +42,9 @@ struct ScoreJournalTests {
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try ScoreJournal(directory: dir, identity: Self.identity, resume: false)
-        #expect(throws: ClusterError.self) { try ScoreJournal(directory: dir, identity: Self.identity, resume: false) }
+        #expect(throws: ScoreJournalError.unfinishedRun(journal: ScoreJournal.journalPath(dir), directory: dir)) {
+            try ScoreJournal(directory: dir, identity: Self.identity, resume: false)
+        }
     }
 
     @Test func anotherJobsJournalIsRefusedNamingTheField() throws {
@@ -50,12 +52,10 @@ struct ScoreJournalTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try ScoreJournal(directory: dir, identity: Self.identity, resume: false)
         let other = ScoreJournal.Identity(fields: [("model", "abc"), ("input", "/data/x.npy"), ("chunkRows", "20")])
-        do {
-            _ = try ScoreJournal(directory: dir, identity: other, resume: true)
-            Issue.record("a journal of chunk size 10 was accepted for chunk size 20")
-        } catch {
-            #expect("\(error)".contains("chunkRows is 10, this job's is 20"), "\(error)")
-        }
+        let refusal = ScoreJournalError.anotherJob(
+            journal: ScoreJournal.journalPath(dir), field: "chunkRows", journalValue: "10", jobValue: "20")
+        #expect(throws: refusal) { try ScoreJournal(directory: dir, identity: other, resume: true) }
+        #expect(refusal.description.contains("chunkRows is 10, this job's is 20"), "\(refusal)")
     }
 
     @Test func aTornLastRecordIsIgnoredAndCutOffBeforeTheNextRecord() throws {
@@ -103,7 +103,7 @@ struct ScoreJournalTests {
         let part = Self.part(4, reasons: [0: "bad", 2: "worse"])
         let bytes = part.encoded()
         #expect(try ScorePart.decode(bytes) == part)
-        #expect(throws: (any Error).self) { try ScorePart.decode(Array(bytes.dropLast())) }
-        #expect(throws: (any Error).self) { try ScorePart.decode(bytes + [0]) }
+        #expect(throws: ScoreJournalError.damagedPart(reason: "truncated")) { try ScorePart.decode(Array(bytes.dropLast())) }
+        #expect(throws: ScoreJournalError.damagedPart(reason: "trailing bytes")) { try ScorePart.decode(bytes + [0]) }
     }
 }

@@ -62,7 +62,7 @@ public final class ScoreJournal {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let exists = FileManager.default.fileExists(atPath: path)
         if exists && !resume {
-            throw ClusterError.jobFailed("\(path) exists: an earlier run of this job did not finish; pass --resume to continue it, or remove \(directory) to start over")
+            throw ScoreJournalError.unfinishedRun(journal: path, directory: directory)
         }
         var keep = 0
         var recorded: [(chunk: Int, hash: String)] = []
@@ -70,7 +70,7 @@ public final class ScoreJournal {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             let bytes = [UInt8](data)
             guard let firstBreak = bytes.firstIndex(of: 10) else {
-                throw ClusterError.jobFailed("\(path): not a scoring journal (no header line); remove \(directory) to start over")
+                throw ScoreJournalError.notAJournal(journal: path, directory: directory)
             }
             let header = String(decoding: bytes[..<firstBreak], as: UTF8.self)
             try Self.check(header: header, against: identity, path: path)
@@ -124,12 +124,12 @@ public final class ScoreJournal {
     static func check(header: String, against identity: Identity, path: String) throws {
         let prefix = "\(magic) "
         guard header.hasPrefix(prefix) else {
-            throw ClusterError.jobFailed("\(path): not a scoring journal; remove its directory to start over")
+            throw ScoreJournalError.notAJournal(journal: path, directory: String(path.dropLast("/journal".count)))
         }
         let parts = header.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         let version = parts[0].dropFirst(prefix.count)
         guard version == String(formatVersion) else {
-            throw ClusterError.jobFailed("\(path): journal format version \(version), this program writes \(formatVersion); remove its directory to start over")
+            throw ScoreJournalError.formatVersion(journal: path, found: String(version), supported: formatVersion)
         }
         var found: [String: String] = [:]
         for field in parts.dropFirst() {
@@ -137,8 +137,7 @@ public final class ScoreJournal {
             found[String(field[..<eq])] = String(field[field.index(after: eq)...])
         }
         for (key, value) in identity.fields where found[key] != value {
-            throw ClusterError.jobFailed(
-                "\(path) belongs to another job: its \(key) is \(found[key] ?? "missing"), this job's is \(value); run without --resume in another journal directory, or remove it to start over")
+            throw ScoreJournalError.anotherJob(journal: path, field: key, journalValue: found[key], jobValue: value)
         }
     }
 
@@ -209,7 +208,7 @@ public struct ScorePart: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8]) throws -> ScorePart {
         var at = 0
         func take(_ n: Int) throws -> ArraySlice<UInt8> {
-            guard n >= 0, bytes.count - at >= n else { throw ClusterError.jobFailed("truncated chunk part") }
+            guard n >= 0, bytes.count - at >= n else { throw ScoreJournalError.damagedPart(reason: "truncated") }
             defer { at += n }
             return bytes[at..<(at + n)]
         }
@@ -217,9 +216,9 @@ public struct ScorePart: Sendable, Equatable {
             try take(MemoryLayout<T>.size).reversed().reduce(T(0)) { ($0 << 8) | T($1) }
         }
         let length = try integer(UInt64.self)
-        guard length <= UInt64(bytes.count) else { throw ClusterError.jobFailed("truncated chunk part") }
+        guard length <= UInt64(bytes.count) else { throw ScoreJournalError.damagedPart(reason: "truncated") }
         guard case .scoreResult(let result) = try WireMessage.decode(take(Int(length))) else {
-            throw ClusterError.jobFailed("a chunk part does not hold a score result")
+            throw ScoreJournalError.damagedPart(reason: "it does not hold a score result")
         }
         var reasons: [Int: String] = [:]
         let count = try integer(UInt32.self)
@@ -228,7 +227,7 @@ public struct ScorePart: Sendable, Equatable {
             let n = Int(try integer(UInt32.self))
             reasons[row] = String(decoding: try take(n), as: UTF8.self)
         }
-        guard at == bytes.count else { throw ClusterError.jobFailed("trailing bytes in a chunk part") }
+        guard at == bytes.count else { throw ScoreJournalError.damagedPart(reason: "trailing bytes") }
         return ScorePart(result: result, reasons: reasons)
     }
 
