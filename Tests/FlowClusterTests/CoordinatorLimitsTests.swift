@@ -84,7 +84,7 @@ struct CoordinatorLimitsTests {
             _ = m.messageReceived(from: [1], bytes: WireMessage.gradientResult(T.result(g, step: 0)).encoded(), now: 0.1)
         }
         #expect(m.acceptedResults[1] == 8)
-        _ = m.stepApplied(now: 0.2)
+        _ = m.unitApplied(now: 0.2)
         _ = m.messageReceived(from: [1], bytes: WireMessage.goodbye(.init(reason: "")).encoded(), now: 0.3)
         #expect(m.acceptedResults.isEmpty)
     }

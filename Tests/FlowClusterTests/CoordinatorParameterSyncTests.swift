@@ -28,7 +28,7 @@ struct CoordinatorParameterSyncTests {
             job: .init(
                 spec: spec, plan: plan, steps: steps, checkpointEvery: checkpointEvery, minimumWorkers: minimumWorkers,
                 heartbeatInterval: Base.interval, heartbeatLiveness: Base.liveness, instance: 7, localSteps: localSteps),
-            startStep: startRound)
+            startUnit: startRound)
     }
 
     /// A local result for a unit of `rows` rows whose parameters are all `value`.
@@ -81,14 +81,14 @@ struct CoordinatorParameterSyncTests {
         // Ordered by the units' first micro-batch: worker 1's unit starts at g 0 or worker 2's does.
         let first1 = units[[1]]![0][0], first2 = units[[2]]![0][0]
         #expect(average.rows == (first1 < first2 ? [rows1, rows2] : [rows2, rows1]).map { UInt64($0) })
-        let next = m.stepApplied(now: 0.2)
+        let next = m.unitApplied(now: 0.2)
         #expect(Base.summary(next).contains("checkpoint 1"))
         let round1 = Self.units(next)
         #expect(Set(round1.values.flatMap { $0.flatMap { $0 } }) == Set(16..<24))
         for (identity, list) in round1 {
             _ = m.receive(identity[0], Self.local(round: 1, rows: list[0].count * Base.microBatchSize, value: 3), at: 0.3)
         }
-        let end = m.stepApplied(now: 0.4)
+        let end = m.unitApplied(now: 0.4)
         #expect(Base.summary(end).contains("checkpoint 2"))
         #expect(Base.summary(end).filter { $0.hasPrefix("goodbye") }.count == 2)
         #expect(Base.summary(end).last == "finished")
@@ -131,7 +131,7 @@ struct CoordinatorParameterSyncTests {
         #expect(m.droppedMessages == dropped + 2)
         #expect(Self.averaged(m.receive(1, Self.local(round: 0, rows: rows, value: 1), at: 0.2))?.rows == [160])
         // After the round, a duplicate is late.
-        _ = m.stepApplied(now: 0.3)
+        _ = m.unitApplied(now: 0.3)
         _ = m.receive(1, Self.local(round: 0, rows: rows, value: 1), at: 0.4)
         #expect(m.droppedMessages == dropped + 3)
     }

@@ -39,7 +39,7 @@ struct CoordinatorStateMachineTests {
     }
 
     static func machine(
-        steps: Int = 3, minimumWorkers: Int = 1, checkpointEvery: Int? = nil, startStep: Int = 0, shardCount: Int = shardCount,
+        steps: Int = 3, minimumWorkers: Int = 1, checkpointEvery: Int? = nil, startUnit: Int = 0, shardCount: Int = shardCount,
         dtype: WireDType = .float32, architecture: WireMessage.JobSpec.Architecture = smallFlow
     ) throws -> Machine {
         let plan = try BatchPlan(
@@ -49,7 +49,7 @@ struct CoordinatorStateMachineTests {
                 spec: spec(dtype: dtype, shardCount: shardCount, architecture: architecture), plan: plan, steps: steps,
                 checkpointEvery: checkpointEvery, minimumWorkers: minimumWorkers, heartbeatInterval: interval,
                 heartbeatLiveness: liveness, instance: 7),
-            startStep: startStep)
+            startUnit: startUnit)
     }
 
     /// The global micro-batches of `step`, in plan order.
@@ -205,8 +205,8 @@ struct CoordinatorStateMachineTests {
     static func checkOwnership(_ m: Machine, sourceLocation: SourceLocation = #_sourceLocation) {
         let S = m.job.plan.shardCount
         for peer in m.workers.values {
-            #expect(peer.shards == Set((0..<S).filter { m.shardOwner[$0] == peer.id }),
-                    "worker \(peer.id) owns \(peer.shards.sorted()), shardOwner disagrees", sourceLocation: sourceLocation)
+            #expect(m.shards(of: peer.id) == Set((0..<S).filter { m.shardOwner[$0] == peer.id }),
+                    "worker \(peer.id) owns \(m.shards(of: peer.id).sorted()), shardOwner disagrees", sourceLocation: sourceLocation)
         }
         guard !m.workers.isEmpty else { return }
         for shard in 0..<S {
@@ -215,7 +215,7 @@ struct CoordinatorStateMachineTests {
         }
     }
 
-    static func shareCounts(_ m: Machine) -> [Int] { m.liveWorkerIDs.map { m.workers[$0]!.shards.count } }
+    static func shareCounts(_ m: Machine) -> [Int] { m.liveWorkerIDs.map { m.shards(of: $0).count } }
 
     /// Nobody owns more than its share, ⌈S/n⌉ (the bound the rebalancer holds today; that the
     /// smallest share is ⌊S/n⌋ is `sharesStayEvenWhateverTheNumberOfWorkers`, a known issue).
@@ -248,12 +248,12 @@ struct CoordinatorStateMachineTests {
         var m = try Self.machine(minimumWorkers: n)
         for k in 1..<n {
             let actions = m.hello(UInt8(k), at: 0)
-            #expect(Self.summary(actions) == ["welcome [\(k)]", "jobSpec [\(k)]", "joined \(k) w\(k) \(m.workers[UInt32(k)]!.shards.count) shards"],
+            #expect(Self.summary(actions) == ["welcome [\(k)]", "jobSpec [\(k)]", "joined \(k) w\(k) \(m.shards(of: UInt32(k)).count) shards"],
                     "below minimumWorkers nothing is handed out")
         }
         let before = m
         let actions = m.hello(UInt8(n), at: 0)
-        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.workers[UInt32(n)]!.shards.count) shards"])
+        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.shards(of: UInt32(n)).count) shards"])
         Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Self.step(0))
         Self.checkOwnership(m)
         #expect(m.liveWorkerIDs == (1...n).map { UInt32($0) })
@@ -294,13 +294,13 @@ struct CoordinatorStateMachineTests {
             let before = m
             let actions = m.hello(n, at: 0.125)
             let id = UInt32(n)
-            #expect(Self.summary(actions) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.workers[id]!.shards.count) shards"],
+            #expect(Self.summary(actions) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.shards(of: id).count) shards"],
                     "a mid-step joiner gets no rows or work yet")
             Self.checkOwnership(m)
             for shard in 0..<Self.shardCount where before.shardOwner[shard] != m.shardOwner[shard] {
                 #expect(m.shardOwner[shard] == id, "shard \(shard) moved between old workers")
             }
-            #expect(m.workers[id]!.shards.count >= 1, "worker \(n) got no share of \(Self.shardCount) shards")
+            #expect(m.shards(of: id).count >= 1, "worker \(n) got no share of \(Self.shardCount) shards")
         }
         // Worker 1 still owes all of step 0; the step completes with its results.
         var last: [Action] = []
@@ -308,7 +308,7 @@ struct CoordinatorStateMachineTests {
         #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
         // Step 1 follows the new ownership, with rows to the newcomers.
         let before = m
-        let next = m.stepApplied(now: 0.25)
+        let next = m.unitApplied(now: 0.25)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
     }
 
@@ -325,8 +325,8 @@ struct CoordinatorStateMachineTests {
             let wasEven = counts.isEmpty || counts.max()! - counts.min()! <= 1
             for shard in 0..<64 where before.shardOwner[shard] != m.shardOwner[shard] {
                 guard let from = before.shardOwner[shard] else { continue }  // unowned: free to go anywhere
-                #expect(before.workers[from]!.shards.count > 64 / n,
-                        "join \(n): shard \(shard) taken from worker \(from), which held only \(before.workers[from]!.shards.count)")
+                #expect(before.shards(of: from).count > 64 / n,
+                        "join \(n): shard \(shard) taken from worker \(from), which held only \(before.shards(of: from).count)")
                 if wasEven {
                     #expect(m.shardOwner[shard] == UInt32(n), "join \(n): shard \(shard) moved from \(from) to \(m.shardOwner[shard]!)")
                 }
@@ -346,7 +346,7 @@ struct CoordinatorStateMachineTests {
                 #expect(before.shardOwner[shard] == UInt32(n), "worker \(n) left: shard \(shard) moved between survivors")
             }
         }
-        #expect(m.liveWorkerIDs == [6] && m.workers[6]!.shards.count == 64)
+        #expect(m.liveWorkerIDs == [6] && m.shards(of: 6).count == 64)
     }
 
     @Test func sharesStayEvenWhateverTheNumberOfWorkers() throws {
@@ -500,7 +500,7 @@ struct CoordinatorStateMachineTests {
         // Applying: nothing more is taken for the step.
         #expect(m.result(1, Self.result(0, step: 0), at: 0.125).isEmpty)
         #expect(m.droppedMessages == 1)
-        _ = m.stepApplied(now: 0.25)
+        _ = m.unitApplied(now: 0.25)
         let late: [(String, WireMessage.GradientResult)] = [
             ("previous step", Self.result(0, step: 0)),
             ("previous version", Self.result(8, step: 1, version: 0)),
@@ -784,7 +784,7 @@ struct CoordinatorStateMachineTests {
                 "nothing is reassigned while the step is applied: \(Self.summary(death))")
         #expect(Self.summary(death).first == "lost 2 w2 0 reassigned")
         let before = m
-        let next = m.stepApplied(now: 1.5)
+        let next = m.unitApplied(now: 1.5)
         #expect(m.liveWorkerIDs == [1])
         Self.checkOwnership(m)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
@@ -796,9 +796,9 @@ struct CoordinatorStateMachineTests {
         _ = m.hello(1, at: 0)
         for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
         let join = m.hello(2, at: 0.25)
-        #expect(Self.summary(join) == ["welcome [2]", "jobSpec [2]", "joined 2 w2 \(m.workers[2]!.shards.count) shards"])
+        #expect(Self.summary(join) == ["welcome [2]", "jobSpec [2]", "joined 2 w2 \(m.shards(of: 2).count) shards"])
         let before = m
-        let next = m.stepApplied(now: 0.375)
+        let next = m.unitApplied(now: 0.375)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
         #expect(Set(Self.assigned(next).keys) == [[1], [2]], "step 1 visits every shard: both workers have work")
     }
@@ -810,7 +810,7 @@ struct CoordinatorStateMachineTests {
         for n: UInt8 in 1...3 { _ = m.hello(n, at: 0) }
         for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
         let before = m
-        let actions = m.stepApplied(now: 0.25)
+        let actions = m.unitApplied(now: 0.25)
         Self.checkHandOut(actions, before: before, after: m, step: 1, expected: Self.step(1))
         let parameters = actions.compactMap { if case .sendParameters(let identity, let v) = $0 { return "\(identity) v\(v)" }; return nil }
         #expect(parameters.count == Self.assigned(actions).count, "every worker with work gets version 1: \(parameters)")
@@ -826,15 +826,15 @@ struct CoordinatorStateMachineTests {
         var t = 0.0
         while !m.isFinished {
             let owed = Self.assigned(actions)[[1]] ?? []
-            #expect(!owed.isEmpty, "no work after step \(m.step)")
+            #expect(!owed.isEmpty, "no work after step \(m.unit)")
             if owed.isEmpty { break }
             actions = []
-            for g in owed { actions += m.result(1, Self.result(g, step: m.step), at: t) }
+            for g in owed { actions += m.result(1, Self.result(g, step: m.unit), at: t) }
             guard case .applyStep(let s, let results) = actions.last else { Issue.record("\(Self.summary(actions))"); return }
             applied.append(s)
             #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
             t += 0.125
-            actions = m.stepApplied(now: t)
+            actions = m.unitApplied(now: t)
             for case .checkpoint(let steps) in actions { checkpoints.append(steps) }
         }
         #expect(applied == [0, 1, 2, 3, 4])
@@ -846,26 +846,26 @@ struct CoordinatorStateMachineTests {
         _ = m.hello(1, at: 0)
         _ = m.hello(2, at: 0)
         for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
-        let actions = m.stepApplied(now: 0.25)
+        let actions = m.unitApplied(now: 0.25)
         #expect(Self.summary(actions) == ["checkpoint 1", "goodbye [1]", "goodbye [2]", "finished"])
-        #expect(m.isFinished && m.step == 1)
+        #expect(m.isFinished && m.unit == 1)
         // Finished: a late result is dropped, a newcomer is told goodbye.
         #expect(m.result(1, Self.result(0, step: 0), at: 0.375).isEmpty)
         #expect(Self.summary(m.hello(3, at: 0.375)) == ["welcome [3]", "jobSpec [3]", "goodbye [3]"])
     }
 
     @Test func aResumedMachineStartsAtItsStep() throws {
-        var m = try Self.machine(steps: 3, startStep: 2)
-        #expect(m.step == 2 && !m.isFinished)
+        var m = try Self.machine(steps: 3, startUnit: 2)
+        #expect(m.unit == 2 && !m.isFinished)
         let actions = m.hello(1, at: 0)
         #expect(Self.summary(Array(actions.suffix(2))) == ["parameters [1] v2", "assign [1] step 2 v2 [16, 17, 18, 19, 20, 21, 22, 23]"])
         #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 2"])
         var last: [Action] = []
         for g in Self.step(2) { last = m.result(1, Self.result(g, step: 2), at: 0.25) }
         #expect(Self.summary(last) == ["apply step 2 [16, 17, 18, 19, 20, 21, 22, 23]"])
-        #expect(Self.summary(m.stepApplied(now: 0.375)) == ["goodbye [1]", "finished"])
+        #expect(Self.summary(m.unitApplied(now: 0.375)) == ["goodbye [1]", "finished"])
 
-        var done = try Self.machine(steps: 3, startStep: 3)
+        var done = try Self.machine(steps: 3, startUnit: 3)
         #expect(done.isFinished)
         #expect(Self.summary(done.hello(1, at: 0)) == ["welcome [1]", "jobSpec [1]", "goodbye [1]"])
     }
@@ -877,7 +877,7 @@ struct CoordinatorStateMachineTests {
         _ = m.receive(2, .goodbye(.init(reason: "bye")), at: 0.125)
         for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.25) }
         let before = m
-        let next = m.stepApplied(now: 0.375)
+        let next = m.unitApplied(now: 0.375)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
     }
 
@@ -897,22 +897,22 @@ struct CoordinatorStateMachineTests {
         join(2, at: t)
         while !m.isFinished && t < 30 {
             t += 0.125
-            if m.step == 1, done.insert("hang 2").inserted { owed[2] = nil }
-            if m.step == 1, m.workers.count == 1, done.insert("join 3").inserted { join(3, at: t) }
-            if m.step == 2, done.insert("join 4").inserted { join(4, at: t) }
-            if m.step == 3, done.insert("leave 1").inserted { owed[1] = nil; take(m.receive(1, .goodbye(.init(reason: "bye")), at: t)) }
+            if m.unit == 1, done.insert("hang 2").inserted { owed[2] = nil }
+            if m.unit == 1, m.workers.count == 1, done.insert("join 3").inserted { join(3, at: t) }
+            if m.unit == 2, done.insert("join 4").inserted { join(4, at: t) }
+            if m.unit == 3, done.insert("leave 1").inserted { owed[1] = nil; take(m.receive(1, .goodbye(.init(reason: "bye")), at: t)) }
             for n in owed.keys.sorted() {
                 guard let g = owed[n]?.first else { _ = m.heartbeat(n, at: t); continue }
                 owed[n]!.removeFirst()
                 for case .applyStep(let s, let results) in m.result(n, Self.result(g, step: g / 8), at: t) {
                     applied.append(s)
                     #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
-                    take(m.stepApplied(now: t))
+                    take(m.unitApplied(now: t))
                 }
             }
             take(m.tick(now: t))
         }
-        #expect(m.isFinished, "stuck at step \(m.step) at t = \(t)")
+        #expect(m.isFinished, "stuck at step \(m.unit) at t = \(t)")
         #expect(applied == [0, 1, 2, 3])
         #expect(done == ["hang 2", "join 3", "join 4", "leave 1"])
         // The only duplicates are results of micro-batches also sent to a backup worker.
@@ -995,7 +995,7 @@ extension CoordinatorStateMachineTests {
         for g in slow { last = m.result(1, Self.result(g, step: 0), at: 0.625) }
         #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
         let dropped = m.droppedMessages
-        _ = m.stepApplied(now: 0.75)
+        _ = m.unitApplied(now: 0.75)
         _ = m.result(2, Self.result(slow[0], step: 0), at: 0.75)
         #expect(m.droppedMessages == dropped + 1)
     }
@@ -1040,7 +1040,7 @@ extension CoordinatorStateMachineTests {
         var last: [Action] = []
         for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.5) }
         #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
-        _ = m.stepApplied(now: 0.5)
+        _ = m.unitApplied(now: 0.5)
         // Worker 2 joins during step 1 and gets no micro-batch of it.
         _ = m.hello(2, at: 0.625)
         for t in [0.75, 1.0, 1.375] {
@@ -1063,15 +1063,15 @@ extension CoordinatorStateMachineTests {
         var t = 0.0
         var demotions: [String] = []
         var shares: [[Int]] = []  // per step: micro-batches handed to worker 1, worker 2
-        while !m.isFinished && m.step < 80 {
-            let step = m.step
+        while !m.isFinished && m.unit < 80 {
+            let step = m.unit
             shares.append([handOut[[1]]?.count ?? 0, handOut[[2]]?.count ?? 0])
             // Worker 1 answers its own share quickly; worker 2 (slow) only heartbeats.
             for g in handOut[[1]] ?? [] { _ = m.result(1, Self.result(g, step: step), at: t + 0.01) }
-            var applied = m.step > step
+            var applied = m.unit > step
             var next: [Action] = []
             if (handOut[[2]] ?? []).isEmpty {
-                next = m.stepApplied(now: t + 0.25)
+                next = m.unitApplied(now: t + 0.25)
                 applied = true
             }
             if !applied {
@@ -1082,7 +1082,7 @@ extension CoordinatorStateMachineTests {
                 var last: [Action] = []
                 for g in backups[[1]] ?? [] { last = m.result(1, Self.result(g, step: step), at: t + 0.15) }
                 demotions += Self.summary(last).filter { $0.hasPrefix("demoted") }
-                next = m.stepApplied(now: t + 0.25)
+                next = m.unitApplied(now: t + 0.25)
             }
             _ = m.heartbeat(2, at: t + 0.15)
             handOut = Self.assigned(next)
@@ -1105,7 +1105,7 @@ extension CoordinatorStateMachineTests {
         var t = 0.0
         var log: [String] = []
         while !m.isFinished {
-            let step = m.step
+            let step = m.unit
             for g in handOut[[1]] ?? [] { _ = m.result(1, Self.result(g, step: step), at: t + 0.01) }
             var next: [Action]
             if step % 3 == 2 {
@@ -1120,7 +1120,7 @@ extension CoordinatorStateMachineTests {
                 for g in handOut[[2]] ?? [] { last = m.result(2, Self.result(g, step: step), at: t + 0.02) }
                 log += Self.summary(last)
             }
-            next = m.stepApplied(now: t + 0.25)
+            next = m.unitApplied(now: t + 0.25)
             handOut = Self.assigned(next)
             t += 0.25
         }

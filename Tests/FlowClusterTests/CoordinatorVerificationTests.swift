@@ -181,10 +181,10 @@ struct CoordinatorVerificationTests {
     @Test func aQuarantinedWorkersKeyIsRevoked() throws {
         var m = try Self.machine(fraction: 1, minimumWorkers: 2)
         func hello(_ n: UInt8, instance: UInt64, key: String, at now: Double) -> [Action] {
-            WireMessage.hello(.init(
+            let bytes = WireMessage.hello(.init(
                 instance: instance, processID: 1, name: "w\(n)", host: "h",
                 capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "k", maxMicroBatchRows: 1000))).encoded()
-                .withUnsafeBytes { m.messageReceived(from: [n], bytes: $0, userID: key, now: now) }
+            return m.messageReceived(from: [n], bytes: bytes, userID: key, now: now)
         }
         _ = hello(1, instance: 11, key: "key-one", at: 0)
         _ = hello(2, instance: 12, key: "key-two", at: 0)

@@ -85,4 +85,50 @@ struct MembershipTableTests {
         #expect(t.invalidMessages.count == 4 && t.invalidMessagesFromUntrackedPeers == 996)
         #expect(logged == 5 && t.invalidMessageCount == 1000)
     }
+
+    @Test func triageSeparatesHellosMembersStrangersAndWhatNobodyMaySend() {
+        var t = Self.table()
+        _ = t.add(Self.hello(1), from: [1], key: nil, role: Role(), now: 0)
+        let result = WireMessage.gradientResult(.init(
+            jobID: 1, step: 0, version: 0, microBatch: 0, rowCount: 1, lossSum: 0, gradient: .float32([0])))
+        let heartbeat = WireMessage.heartbeat(.init(sequence: 1))
+        let goodbye = WireMessage.goodbye(.init(reason: "done"))
+        func triage(_ m: WireMessage, from peer: UInt8, now: Double = 1) -> Table.Triage {
+            t.triage(.message(m), from: [peer], results: [.gradientResult], now: now)
+        }
+        #expect(triage(.hello(Self.hello(2)), from: 2) == .hello(Self.hello(2)))
+        #expect(triage(result, from: 1) == .fromMember(1, result))
+        #expect(triage(result, from: 9) == .notRegistered)
+        // A member's heartbeat is consumed and keeps it alive; a stranger's is not registered.
+        #expect(triage(heartbeat, from: 1, now: 3) == .handled && t.members[1]?.lastHeard == 3)
+        #expect(triage(heartbeat, from: 9) == .notRegistered)
+        #expect(triage(goodbye, from: 1) == .fromMember(1, goodbye))
+        #expect(triage(goodbye, from: 9) == .handled)
+        // Results of a kind the job does not take, and coordinator-only kinds, are invalid from anyone.
+        let scored = WireMessage.scoreResult(.init(
+            jobID: 1, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil))
+        #expect(triage(scored, from: 1) == .invalid(reason: "this job takes no scoreResult", reply: nil))
+        #expect(triage(.assignment(.init(jobID: 1, step: 0, version: 0, microBatches: [0])), from: 1)
+            == .invalid(reason: "a worker may not send assignment", reply: nil))
+        // Undecodable bytes are invalid, with the reply the edge decided on.
+        let garbage = InboundMessage(decoding: [1, 2, 3])
+        guard case .undecodable(let reason, nil) = garbage else { Issue.record("\(garbage)"); return }
+        #expect(t.triage(garbage, from: [9], results: [], now: 1) == .invalid(reason: reason, reply: nil))
+    }
+
+    @Test func aHelloInAnotherProtocolVersionIsToldWhichOneTheCoordinatorSpeaks() {
+        var bytes = WireMessage.hello(Self.hello(1)).encoded()
+        bytes[4] = 0x63  // version 99
+        guard case .undecodable(_, let reply?) = InboundMessage(decoding: bytes), case .error(let report) = reply else {
+            Issue.record("no reply to a hello in version 99")
+            return
+        }
+        #expect(report.code == .unsupportedVersion && report.message.contains("99"))
+        bytes = WireMessage.heartbeat(.init(sequence: 1)).encoded()
+        bytes[4] = 0x63
+        guard case .undecodable(_, nil) = InboundMessage(decoding: bytes) else {
+            Issue.record("a heartbeat in another version must get no reply")
+            return
+        }
+    }
 }

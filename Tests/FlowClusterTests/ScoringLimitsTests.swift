@@ -55,7 +55,7 @@ struct ScoringLimitsTests {
     @Test func quarantineRevokesTheWorkersCurveKey() {
         var m = Self.machine(ClusterLimits(), verify: 1)
         func receive(_ n: UInt8, _ bytes: [UInt8], at now: Double) -> [ScoringStateMachine.Action] {
-            bytes.withUnsafeBytes { m.messageReceived(from: [n], bytes: $0, userID: "key-\(n)", now: now) }
+            m.messageReceived(from: [n], bytes: bytes, userID: "key-\(n)", now: now)
         }
         _ = receive(1, T.hello(1), at: 0)
         _ = receive(3, T.hello(3), at: 0)

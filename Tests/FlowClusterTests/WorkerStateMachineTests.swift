@@ -470,7 +470,7 @@ struct WorkerStateMachineTests {
                     #expect(results.map(\.microBatch) == plan.microBatches(step: step).map { UInt64($0.globalIndex) })
                     applied.append(step)
                     if step == 1 { dead.insert([2]) }
-                    coordinatorDoes(coordinator.stepApplied(now: t))
+                    coordinatorDoes(coordinator.unitApplied(now: t))
                 case .averageRound:
                     Issue.record("a sync=gradients job averaged a round")
                 case .computeLocally:
@@ -524,7 +524,7 @@ struct WorkerStateMachineTests {
                 workerDoes(identity, workers[identity]!.tick(now: t))
             }
         }
-        #expect(coordinator.isFinished, "stuck at step \(coordinator.step)")
+        #expect(coordinator.isFinished, "stuck at step \(coordinator.unit)")
         #expect(applied == [0, 1, 2, 3])
         #expect(finished == [[1]])
         #expect(coordinator.liveWorkerIDs == [1], "worker 2 was declared dead")

@@ -174,6 +174,51 @@ public struct MembershipTable<Role: Sendable & Equatable>: Sendable {
 
     // MARK: Messages
 
+    /// Where a peer's message goes, once the membership has seen it (`triage`).
+    public enum Triage: Sendable, Equatable {
+        /// A hello: the machine judges and adds its sender.
+        case hello(WireMessage.Hello)
+        /// A worker's message (result, report, goodbye) from member `id`: the machine's business.
+        case fromMember(UInt32, WireMessage)
+        /// Nothing more to do (a member's heartbeat; a goodbye from a peer that is not one).
+        case handled
+        /// A member's message from a peer that is not one (declared dead, or the coordinator
+        /// restarted): the machine counts it dropped and answers `notRegistered`.
+        case notRegistered
+        /// Not a message a worker may send, or bytes that did not decode: counted (`invalid`),
+        /// and `reply` (if any) is sent back.
+        case invalid(reason: String, reply: WireMessage?)
+    }
+
+    /// The common part of receiving `inbound` from `identity`, for both machines: a member is
+    /// alive, heartbeats are consumed, and what only a member may send is told apart from what
+    /// nobody may send. `results` are the result kinds the job takes (a result of another kind
+    /// is invalid, whoever sends it).
+    public mutating func triage(_ inbound: InboundMessage, from identity: [UInt8], results: Set<WireMessage.Kind>, now: Double) -> Triage {
+        let message: WireMessage
+        switch inbound {
+        case .undecodable(let reason, let reply): return .invalid(reason: reason, reply: reply)
+        case .message(let m): message = m
+        }
+        heard(from: identity, now: now)
+        switch message {
+        case .hello(let hello):
+            return .hello(hello)
+        case .gradientResult, .localResult, .scoreResult, .heartbeat, .goodbye, .error:
+            if [.gradientResult, .localResult, .scoreResult].contains(message.kind), !results.contains(message.kind) {
+                return .invalid(reason: "this job takes no \(message.kind)", reply: nil)
+            }
+            guard let id = identities[identity] else {
+                if case .goodbye = message { return .handled }
+                return .notRegistered
+            }
+            if case .heartbeat = message { return .handled }
+            return .fromMember(id, message)
+        case .welcome, .jobSpec, .shardRows, .parameters, .assignment, .scoreChunk:
+            return .invalid(reason: "a worker may not send \(message.kind)", reply: nil)
+        }
+    }
+
     /// The action for a message to member `id` now: its identity, and the time noted.
     public mutating func send(_ id: UInt32, now: Double) -> [UInt8] {
         members[id]?.lastSent = now
@@ -198,14 +243,6 @@ public struct MembershipTable<Role: Sendable & Equatable>: Sendable {
 
     /// All invalid messages counted.
     public var invalidMessageCount: Int { invalidMessages.values.reduce(invalidMessagesFromUntrackedPeers, +) }
-
-    /// The reply to a message that did not decode: a hello in another protocol version is told
-    /// which one the coordinator speaks (so the worker can tell its operator instead of retrying
-    /// forever); anything else gets nothing.
-    public static func reply(toUndecodable error: WireError, bytes: UnsafeRawBufferPointer) -> WireMessage? {
-        guard case .unsupportedVersion(let found) = error, bytes.count > 6, bytes[6] == WireMessage.Kind.hello.rawValue else { return nil }
-        return .error(.init(code: .unsupportedVersion, message: "coordinator speaks protocol \(WireMessage.protocolVersion), worker sent \(found)"))
-    }
 
     /// The reply to a registered-only message from a peer that is not a member (it was declared
     /// dead, or the coordinator restarted): say hello again.

@@ -69,21 +69,23 @@ final class CoordinatorRouter {
         return t
     }
 
-    /// Receives one message and hands it, in place, to `handle`: the sender's identity, its one
-    /// frame (empty when it sent another number of frames: the machine counts it invalid) and,
-    /// with CURVE, the connection's ZAP user id (the peer's public key). Nil on timeout or a signal.
-    func receive<R>(handle: (_ identity: [UInt8], _ body: UnsafeRawBufferPointer, _ userID: String?) -> R) throws -> R? {
+    /// Receives one message and hands it to `handle`, decoded (the codec stays at this edge: the
+    /// machines take values): the sender's identity, the message (undecodable when the frame
+    /// did not decode, or when the peer sent another number of frames) and, with CURVE, the
+    /// connection's ZAP user id (the peer's public key). Nil on timeout or a signal.
+    func receive<R>(handle: (_ identity: [UInt8], _ message: InboundMessage, _ userID: String?) -> R) throws -> R? {
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         do {
             return try socket.receive(
                 timeoutMilliseconds: Self.receiveTimeoutMilliseconds, maxFrames: 4, property: security == nil ? nil : "User-Id"
             ) { frames, userID in
-                handle(frames.first.map { Array($0) } ?? [], frames.count == 2 ? frames[1] : empty, userID)
+                // Decoded in place: libzmq's buffer is read once, and what the message keeps is copied once.
+                handle(frames.first.map { Array($0) } ?? [], InboundMessage(decoding: frames.count == 2 ? frames[1] : empty), userID)
             }
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
         } catch let error as ZeroMQError where error.isTooManyFrames {
-            return handle([], empty, nil)
+            return handle([], InboundMessage(decoding: empty), nil)
         }
     }
 

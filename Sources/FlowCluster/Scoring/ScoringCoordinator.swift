@@ -123,8 +123,8 @@ public final class ScoringCoordinator {
                 perWorker: m.liveWorkerIDs.map { (id: $0, name: m.workers[$0]?.name ?? "", rowsPerSecond: Double(m.acceptedRows[$0] ?? 0) / max(t, 1e-9)) }))
         }
         while !machine.isFinished {
-            if let actions = try router.receive(handle: { identity, body, userID in
-                machine.messageReceived(from: identity, bytes: body, userID: userID, now: now())
+            if let actions = try router.receive(handle: { identity, message, userID in
+                machine.messageReceived(message, from: identity, userID: userID, now: now())
             }) {
                 try perform(actions, router: router)
                 // Done: the workers leave now, and `watch` must not mistake that for a failure.

@@ -122,7 +122,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         let plan = try BatchPlan(
             seed: options.seed, rowCount: data.trainCount, microBatchSize: options.microBatch,
             batchSize: options.batch, shardCount: options.shardCount)
-        var startStep = 0
+        var startUnit = 0
         self.model = model
         optimizer = AdamOptimizer(parameterCount: model.parameters.count, learningRate: options.learningRate)
         if let resume {
@@ -140,7 +140,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             optimizer = resume.optimizer
             // A checkpoint counts plan steps; with sync=parameters the machine counts rounds
             // (checkpoints are written at round boundaries, or after the last step).
-            startStep = options.localSteps.map { (resume.step + $0 - 1) / $0 } ?? resume.step
+            startUnit = options.localSteps.map { (resume.step + $0 - 1) / $0 } ?? resume.step
         }
         let configuration = model.configuration
         let spec = WireMessage.JobSpec(
@@ -156,7 +156,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             instance: UInt64.random(in: 1...UInt64.max), localSteps: options.localSteps)
         job.limits = limits
         job.verifyFraction = verifyFraction
-        machine = CoordinatorStateMachine(job: job, startStep: startStep)
+        machine = CoordinatorStateMachine(job: job, startUnit: startUnit)
         self.data = data
         self.options = options
         self.endpoint = endpoint
@@ -169,7 +169,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     }
 
     /// Plan steps completed (rounds × local steps with `sync=parameters`, at most `options.steps`).
-    public var step: Int { planSteps(afterUnits: machine.step) }
+    public var step: Int { planSteps(afterUnits: machine.unit) }
 
     /// Plan steps done after `units` steps or rounds.
     private func planSteps(afterUnits units: Int) -> Int {
@@ -210,8 +210,8 @@ public final class Coordinator<Scalar: FlowScalar> {
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if var actions = try router.receive(handle: { identity, body, userID in
-                machine.messageReceived(from: identity, bytes: body, userID: userID, now: now())
+            if var actions = try router.receive(handle: { identity, message, userID in
+                machine.messageReceived(message, from: identity, userID: userID, now: now())
             }) {
                 addResultsInOrder()
                 while !actions.isEmpty {
@@ -228,7 +228,7 @@ public final class Coordinator<Scalar: FlowScalar> {
                             validationNLL: evaluate ? lastValidation : nil, rowsPerSecond: Double(rowsDone) / max(trainingSeconds, 1e-9),
                             elapsedSeconds: t, gradientNorm: self.lastGradientNorm), self.machine.liveWorkerIDs.count)
                         stepStarted = now()
-                        return self.machine.stepApplied(now: now())
+                        return self.machine.unitApplied(now: now())
                     }
                 }
             }
@@ -273,10 +273,10 @@ public final class Coordinator<Scalar: FlowScalar> {
             case .averageRound(let round, let results):
                 try averageParameters(results, round: round)
                 followUp += try applied(round)
-            case .checkpoint(let steps):
+            case .checkpoint(let units):
                 if let checkpoint {
                     try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
-                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: steps), options: options, data: checkpoint.data)
+                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: units), options: options, data: checkpoint.data)
                         .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
                 }
             case .revokeKey(let z85):
@@ -315,7 +315,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
     private func addResultsInOrder() {
         guard options.localSteps == nil, !machine.isFinished else { return }
-        let step = machine.step
+        let step = machine.unit
         if summed.step != step { sum.reset(); summed = (step, 0) }
         let range = machine.job.microBatches(unit: step)
         while summed.count < range.count, let result = machine.acceptedResult(microBatch: range.lowerBound + summed.count) {

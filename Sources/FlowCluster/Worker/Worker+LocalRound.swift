@@ -14,12 +14,12 @@ extension Engine {
     /// gives the same bits. Errors name the unit by its first micro-batch.
     func computeRound(
         round: UInt64, version: UInt64, microBatches: [UInt64], settings: WireMessage.JobSpec.LocalOptimizer,
-        send: ([UInt8]) -> Void
+        send: (WireMessage) -> Void
     ) {
         let unit = microBatches.sorted()
         let key = unit.first ?? 0
-        func failure(_ code: WireErrorCode, _ message: String) -> [UInt8] {
-            WireMessage.error(.init(code: code, jobID: spec.jobID, step: round, item: key, message: message)).encoded()
+        func failure(_ code: WireErrorCode, _ message: String) -> WireMessage {
+            .error(.init(code: code, jobID: spec.jobID, step: round, item: key, message: message))
         }
         guard let model else {
             send(failure(.missingParameters, "no parameters of version \(version)"))
@@ -66,6 +66,6 @@ extension Engine {
         }
         send(WireMessage.localResult(.init(
             jobID: spec.jobID, round: round, baseVersion: version, rowCount: UInt64(rowCount), lossSum: lossSum,
-            parameters: WireVector(local.parameters)!)).encoded())
+            parameters: WireVector(local.parameters)!)))
     }
 }

@@ -117,21 +117,21 @@ public final class Worker {
                     case .score(let chunk):
                         if let scoring {
                             let corrupt = corruptResultsEvery.map { (resultsSent + 1) % $0 == 0 } ?? false
-                            let bytes = scoring.score(chunk, corrupt: corrupt) {
+                            let result = scoring.score(chunk, corrupt: corrupt) {
                                 // A long chunk must not look like a dead worker.
                                 for case .send(let message) in machine.heartbeatIfDue(now: now()) {
                                     send(socket, message.encoded())
                                 }
                             }
-                            send(socket, bytes)
+                            send(socket, result.encoded())
                             machine.sent(now: now())
                             resultsSent += 1
                             if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                         }
                     case .compute(let step, let version, let microBatches):
                         if let engine {
-                            engine.compute(step: step, version: version, microBatches: microBatches) { bytes in
-                                send(socket, corruptedIfAsked(bytes))
+                            engine.compute(step: step, version: version, microBatches: microBatches) { result in
+                                send(socket, corruptedIfAsked(result).encoded())
                                 resultsSent += 1
                                 if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                             }
@@ -155,7 +155,7 @@ public final class Worker {
             }
             do {
                 if let actions = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2, lending: { frames in
-                    machine.messageReceived(frames.last!, now: now())
+                    machine.messageReceived(InboundMessage(decoding: frames.last!), now: now())
                 }) {
                     pending += actions
                 }
@@ -220,14 +220,16 @@ public final class Worker {
     static let goodbyeLingerMilliseconds = 500
 
     /// The test hook `corruptResultsEvery`: flips the lowest bit of the first gradient value of
-    /// every K-th `gradientResult` (its values start at byte 57, little-endian).
-    private func corruptedIfAsked(_ bytes: [UInt8]) -> [UInt8] {
-        guard let k = corruptResultsEvery, bytes.count > 57, bytes[6] == WireMessage.Kind.gradientResult.rawValue else { return bytes }
+    /// every K-th `gradientResult`.
+    private func corruptedIfAsked(_ message: WireMessage) -> WireMessage {
+        guard let k = corruptResultsEvery, case .gradientResult(var result) = message, result.gradient.count > 0 else { return message }
         gradientResultsSent += 1
-        guard gradientResultsSent % k == 0 else { return bytes }
-        var corrupted = bytes
-        corrupted[57] ^= 1
-        return corrupted
+        guard gradientResultsSent % k == 0 else { return message }
+        switch result.gradient {
+        case .float32(var v): v[0] = Float(bitPattern: v[0].bitPattern ^ 1); result.gradient = .float32(v)
+        case .float64(var v): v[0] = Double(bitPattern: v[0].bitPattern ^ 1); result.gradient = .float64(v)
+        }
+        return .gradientResult(result)
     }
 
     /// Messages queued per direction (a step's results, with room to spare).
@@ -257,8 +259,8 @@ public final class Worker {
 protocol WorkerEngine: AnyObject {
     func store(_ rows: WireMessage.ShardRows)
     func setParameters(_ parameters: WireMessage.Parameters)
-    /// Computes the micro-batches and hands each encoded result (or error) to `send`.
-    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: ([UInt8]) -> Void)
+    /// Computes the micro-batches and hands each result (or error) to `send`, which encodes it.
+    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: (WireMessage) -> Void)
 }
 
 final class Engine<Scalar: FlowScalar>: WorkerEngine {
@@ -299,13 +301,13 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         model = try? RealNVP(configuration: configuration, parameters: values, standardization: standardization)
     }
 
-    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: ([UInt8]) -> Void) {
+    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: (WireMessage) -> Void) {
         if case .training(let training) = spec.mode, case .parameters(let settings) = training.sync {
             computeRound(round: step, version: version, microBatches: microBatches, settings: settings, send: send)
             return
         }
-        func failure(_ code: WireErrorCode, _ g: UInt64, _ message: String) -> [UInt8] {
-            WireMessage.error(.init(code: code, jobID: spec.jobID, step: step, item: g, message: message)).encoded()
+        func failure(_ code: WireErrorCode, _ g: UInt64, _ message: String) -> WireMessage {
+            .error(.init(code: code, jobID: spec.jobID, step: step, item: g, message: message))
         }
         guard let model else {
             for g in microBatches { send(failure(.missingParameters, g, "no parameters of version \(version)")) }
@@ -331,7 +333,7 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             }
             send(WireMessage.gradientResult(.init(
                 jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[i].positions.count),
-                lossSum: loss, gradient: WireVector(gradient)!)).encoded())
+                lossSum: loss, gradient: WireVector(gradient)!)))
         }
     }
 

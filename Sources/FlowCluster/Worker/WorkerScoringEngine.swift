@@ -41,17 +41,17 @@ final class WorkerScoringEngine {
         return try? RealNVP(configuration: configuration, parameters: values, standardization: standardization)
     }
 
-    /// Scores a chunk and returns the encoded `scoreResult` (or `error`); `between` is called
+    /// Scores a chunk and returns the `scoreResult` (or `error`); `between` is called
     /// between slices of the work (the driver heartbeats there). `corrupt` (a test hook) moves
     /// the first finite log-prob by one ulp, as a faulty worker would.
-    func score(_ chunk: WireMessage.ScoreChunk, corrupt: Bool = false, between: () -> Void) -> [UInt8] {
+    func score(_ chunk: WireMessage.ScoreChunk, corrupt: Bool = false, between: () -> Void) -> WireMessage {
         guard let scorer else {
-            return WireMessage.error(.init(code: .missingParameters, jobID: spec.jobID, item: chunk.chunk, message: "no parameters")).encoded()
+            return .error(.init(code: .missingParameters, jobID: spec.jobID, item: chunk.chunk, message: "no parameters"))
         }
         guard Int(chunk.dimension) == scorer.dimension, chunk.values.dtype == scorer.dtype else {
-            return WireMessage.error(.init(
+            return .error(.init(
                 code: .badMessage, jobID: spec.jobID, item: chunk.chunk,
-                message: "chunk of dimension \(chunk.dimension) in \(chunk.values.dtype); the job is \(scorer.dimension) in \(scorer.dtype)")).encoded()
+                message: "chunk of dimension \(chunk.dimension) in \(chunk.values.dtype); the job is \(scorer.dimension) in \(scorer.dtype)"))
         }
         var scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), firstRow: Int(chunk.firstRow), wantLatent: wantLatent, between: between)
         if corrupt, let r = scored.statuses.firstIndex(of: .ok) {
@@ -60,9 +60,9 @@ final class WorkerScoringEngine {
             case .float64(var v): v[r] = v[r].nextUp; scored.logProbs = .float64(v)
             }
         }
-        return WireMessage.scoreResult(.init(
+        return .scoreResult(.init(
             jobID: spec.jobID, chunk: chunk.chunk, firstRow: chunk.firstRow, rowCount: chunk.rowCount,
             statuses: scored.statuses, logProbs: scored.logProbs,
-            latent: scored.latent.map { .init(dimension: chunk.dimension, values: $0) })).encoded()
+            latent: scored.latent.map { .init(dimension: chunk.dimension, values: $0) }))
     }
 }

@@ -72,19 +72,15 @@ public struct WorkerStateMachine: Sendable {
         return [.send(.hello(hello))]
     }
 
-    /// A message from the coordinator.
-    public mutating func messageReceived(_ bytes: [UInt8], now: Double) -> [Action] {
-        bytes.withUnsafeBytes { messageReceived($0, now: now) }
-    }
-
-    /// A message from the coordinator, read in place (decoding copies what it keeps, once).
-    public mutating func messageReceived(_ bytes: UnsafeRawBufferPointer, now: Double) -> [Action] {
+    /// A message from the coordinator, decoded by the driver (`InboundMessage`).
+    public mutating func messageReceived(_ inbound: InboundMessage, now: Double) -> [Action] {
         let message: WireMessage
-        do {
-            message = try WireMessage.decode(bytes)
-        } catch {
+        switch inbound {
+        case .message(let m):
+            message = m
+        case .undecodable(let reason, _):
             invalidMessages += 1
-            return invalidMessages == 1 ? [.log("invalid message from the coordinator: \(error)")] : []
+            return invalidMessages == 1 ? [.log("invalid message from the coordinator: \(reason)")] : []
         }
         lastHeard = now
         switch message {

@@ -1,0 +1,184 @@
+import FlowWire
+
+/// Handing out a unit's micro-batches, taking their results, backing up slow work.
+extension CoordinatorStateMachine {
+    mutating func startUnitIfPossible(now: Double) -> [Action] {
+        guard phase == .waiting, workers.count >= (started ? 1 : max(1, job.minimumWorkers)) else { return [] }
+        phase = .running
+        started = true
+        stragglers.stepStarted(unit, now: now)
+        rebalance()
+        let indices = job.microBatches(unit: unit).filter { results[$0] == nil }
+        return assign(indices, now: now)
+    }
+
+    /// Sends micro-batches (global indices) to the owners of their shards, preceded by the rows
+    /// and parameters each owner lacks. A checked micro-batch gets a second source.
+    mutating func assign(_ indices: [Int], now: Double) -> [Action] {
+        var byWorker: [UInt32: [Int]] = [:]
+        var actions: [Action] = []
+        for g in indices {
+            let shard = job.plan.microBatch(globalIndex: g).shard
+            guard let owner = assignment.owner[shard] else { continue }
+            guard isChecked(microBatch: g) else {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                continue
+            }
+            // A checked micro-batch needs two sources: the owner of its shard when it has not
+            // answered yet, then other live workers (the next ids after the owner), then the
+            // coordinator itself.
+            guard results[g] == nil else { continue }
+            let live = workers
+            var sources = verification.sources(of: g, pending: pending[g]) { live[$0] != nil }
+            if !sources.contains(owner), sources.count < 2 {
+                pending[g] = owner
+                byWorker[owner, default: []].append(g)
+                sources.insert(owner)
+            }
+            let ids = liveWorkerIDs.filter { !stragglers.isDemoted($0) }
+            let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
+            for v in after where sources.count < 2 && !sources.contains(v) {
+                verification.addVerifier(v, of: g)
+                byWorker[v, default: []].append(g)
+                sources.insert(v)
+            }
+            if sources.count < 2, !sources.contains(0), verification.askCoordinator(g) {
+                actions.append(.computeLocally(step: unit, microBatch: g))
+            }
+        }
+        for id in byWorker.keys.sorted() {
+            guard let list = byWorker[id] else { continue }
+            stragglers.ownerGiven(id)
+            if job.localSteps != nil { round.sent(list, to: id) }
+            actions += handOut(list, to: id, now: now)
+        }
+        return actions
+    }
+
+    /// The actions that give worker `id` the micro-batches `list` of the current unit: the rows
+    /// of shards it lacks, the current parameters unless it holds them, then the assignment.
+    mutating func handOut(_ list: [Int], to id: UInt32, now: Double) -> [Action] {
+        guard var peer = workers[id] else { return [] }
+        var actions: [Action] = []
+        for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
+            actions.append(.sendShard(identity: peer.identity, shard: shard))
+            peer.rowsHeld.insert(shard)
+        }
+        if peer.version != UInt64(unit) {
+            actions.append(.sendParameters(identity: peer.identity, version: UInt64(unit)))
+            peer.version = UInt64(unit)
+        }
+        peer.lastSent = now
+        membership.members[id] = peer
+        actions.append(.send(identity: peer.identity, message: .assignment(.init(
+            jobID: job.spec.jobID, step: UInt64(unit), version: UInt64(unit), microBatches: list.map { UInt64($0) }))))
+        return actions
+    }
+
+    mutating func handleResult(_ result: WireMessage.GradientResult, from id: UInt32, now: Double) -> [Action] {
+        let identity = workers[id]?.identity ?? []
+        guard result.jobID == job.spec.jobID else {
+            droppedMessages += 1
+            return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
+        }
+        let g = Int(clamping: result.microBatch)
+        if isChecked(microBatch: g) {
+            return handleCheckedResult(result, microBatch: g, from: id, now: now)
+        }
+        guard phase == .running, result.step == UInt64(unit), result.version == UInt64(unit),
+              pending[g] != nil, results[g] == nil
+        else {
+            // Late (an earlier step), duplicate (reassigned and computed twice) or not asked for.
+            droppedMessages += 1
+            return []
+        }
+        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: identity, reason: problem) }
+        results[g] = result
+        acceptedResults[id, default: 0] += 1
+        verification.acceptedUnverified(g, from: id)
+        stragglers.resultAccepted(from: id, owner: pending[g], now: now)
+        pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign
+        return completeStepIfDone(now: now)
+    }
+
+    mutating func completeStepIfDone(now: Double) -> [Action] {
+        guard phase == .running, results.count == job.plan.microBatchesPerStep else { return [] }
+        phase = .applying
+        let demotions: [Action] = stragglers.stepCompleted(unit, live: liveWorkerIDs, now: now).map {
+            .log(.workerDemoted(id: $0.id, name: workers[$0.id]?.name ?? "", slowSteps: $0.slowSteps, until: $0.until))
+        }
+        let ordered = job.plan.microBatches(step: unit).map { results[$0.globalIndex]! }
+        return demotions + [.applyStep(step: unit, results: ordered)]
+    }
+
+    /// Backups for slow workers (`sync=gradients`; the rule is `StragglerPolicy`'s), sent with
+    /// the rows and parameters the idle worker lacks.
+    mutating func backUpSlowWork(now: Double) -> [Action] {
+        guard job.localSteps == nil, phase == .running else { return [] }
+        var actions: [Action] = []
+        for (to, list) in stragglers.backups(pending: pending, live: liveWorkerIDs, now: now) {
+            // A checked micro-batch's backup is one more source for its comparison.
+            for g in list where isChecked(microBatch: g) { verification.addVerifier(to, of: g) }
+            actions.append(.log(.backup(microBatches: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: to)))
+            actions += handOut(list, to: to, now: now)
+        }
+        return actions
+    }
+
+    /// A worker could not compute a micro-batch it was given. Missing rows or parameters are sent
+    /// again and the micro-batch reassigned; a non-finite result fails the job, as it fails
+    /// single-process training (every worker would compute the same bits).
+    mutating func handleErrorReport(_ report: WireMessage.ErrorReport, from id: UInt32, now: Double) -> [Action] {
+        let note: [Action] = [.log(.ignored(peer: workers[id]?.identity ?? [], reason: "worker reported \(report.code): \(report.message)"))]
+        guard phase == .running, report.jobID == job.spec.jobID, report.step == UInt64(unit),
+              let item = report.item, let g = Int(exactly: item), pending[g] == id || verification.isVerifying(id, g)
+        else {
+            droppedMessages += 1
+            return note
+        }
+        switch report.code {
+        case .nonFinite:
+            phase = .finished
+            return note + [.failed(reason: "step \(unit + 1): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
+        default:
+            // The work to redo: the micro-batch, or (sync=parameters) the unit it starts.
+            var redo = [g]
+            if job.localSteps != nil {
+                guard let taken = round.takeBack(unitStarting: g, from: id) else {
+                    droppedMessages += 1
+                    return note
+                }
+                redo = taken
+            }
+            // Forget what we believed it held, so that the reassignment resends rows and parameters.
+            for m in redo {
+                membership.members[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
+                if pending[m] == id { pending[m] = nil }
+                verification.removeVerifier(id, of: m)  // it was computing a check copy
+            }
+            membership.members[id]?.version = nil
+            return note + assign(redo, now: now)
+        }
+    }
+
+    /// Why a gradient result cannot be the result of micro-batch `g` of this job (rows, length,
+    /// dtype), or nil when it can.
+    func shapeProblem(_ result: WireMessage.GradientResult, microBatch g: Int) -> String? {
+        guard Int(result.rowCount) == job.plan.microBatchSize,
+              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
+        else {
+            return "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)"
+        }
+        return nil
+    }
+
+    /// The flat parameter count implied by the job's architecture.
+    public var parameterCount: Int {
+        let a = job.spec.architecture
+        let d = Int(a.dimension) / 2, e = Int(a.dimension) - d, H = Int(a.hidden), depth = Int(a.depth)
+        var perCoupling = (d * H + H) + (2 * e * H + 2 * e)
+        perCoupling += (depth - 1) * (H * H + H)
+        return Int(a.couplings) * perCoupling
+    }
+}

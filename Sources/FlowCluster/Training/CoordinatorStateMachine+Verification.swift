@@ -1,0 +1,66 @@
+import FlowWire
+
+/// `--verify-fraction`: checked micro-batches are accepted when two sources agree; the
+/// coordinator's own computation settles a disagreement, and a worker that disagrees with it is
+/// quarantined (the rule and the bookkeeping are `StepVerification`'s).
+extension CoordinatorStateMachine {
+    /// The coordinator computed micro-batch `result.microBatch` of the current step itself
+    /// (after a `computeLocally` action).
+    public mutating func coordinatorComputed(_ result: WireMessage.GradientResult, now: Double) -> [Action] {
+        let g = Int(clamping: result.microBatch)
+        guard phase == .running || phase == .waiting, result.step == UInt64(unit), verification.coordinatorAnswered(g) else { return [] }
+        guard results[g] == nil else { return [] }
+        verification.addCandidate(result, for: g, from: 0)
+        // Every worker gone meanwhile: kept, and compared when the step goes on.
+        guard phase == .running else { return [] }
+        return settle(g, now: now)
+    }
+
+    /// A worker's result for a checked micro-batch: kept until a second source has answered.
+    mutating func handleCheckedResult(_ result: WireMessage.GradientResult, microBatch g: Int, from id: UInt32, now: Double) -> [Action] {
+        guard phase == .running, result.step == UInt64(unit), result.version == UInt64(unit), results[g] == nil,
+              pending[g] == id || verification.isVerifying(id, g), !verification.hasCandidate(g, from: id)
+        else {
+            droppedMessages += 1
+            return []
+        }
+        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: workers[id]?.identity ?? [], reason: problem) }
+        if pending[g] == id { pending[g] = nil } else { verification.removeVerifier(id, of: g) }
+        verification.addCandidate(result, for: g, from: id)
+        acceptedResults[id, default: 0] += 1
+        return settle(g, now: now)
+    }
+
+    /// Acts on the verdict on checked micro-batch `g`.
+    mutating func settle(_ g: Int, now: Double) -> [Action] {
+        switch verification.verdict(on: g) {
+        case .undecided:
+            return []
+        case .accept(let result, let liars):
+            results[g] = result
+            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone(now: now)
+        case .askCoordinator(let disagreeing):
+            return [.log(.resultsDisagree(microBatch: g, workers: disagreeing)), .computeLocally(step: unit, microBatch: g)]
+        }
+    }
+
+    /// Drops workers whose result disagreed with the coordinator's: they get a goodbye, their
+    /// hellos are refused from now on, and their unverified results of this step are redone.
+    mutating func quarantine(_ ids: [UInt32], microBatch g: Int, now: Double) -> [Action] {
+        var actions: [Action] = []
+        var redo: Set<Int> = []
+        for id in ids {
+            guard let peer = workers[id] else { continue }
+            if let key = membership.quarantine(instance: peer.instance, key: peer.key) { actions.append(.revokeKey(key)) }
+            let (unverified, lostCandidates) = verification.discard(id)
+            for m in unverified { results[m] = nil }
+            redo.formUnion(unverified)
+            redo.formUnion(lostCandidates.filter { results[$0] == nil })
+            actions.append(.log(.workerQuarantined(id: id, name: peer.name, microBatch: g, redone: unverified.count)))
+            actions.append(send(id, .goodbye(.init(reason: "quarantined: its result for micro-batch \(g) of step \(unit) disagreed with the coordinator's own computation")), now: now))
+        }
+        actions += remove(ids, now: now)
+        guard phase == .running, !workers.isEmpty else { return actions }
+        return actions + assign(redo.filter { results[$0] == nil }.sorted(), now: now)
+    }
+}
