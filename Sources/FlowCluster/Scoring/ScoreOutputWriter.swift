@@ -91,7 +91,7 @@ public final class ScoreOutputWriter {
             try report.close()
             self.report = nil
             guard rename(reportTemporary, reportPath) == 0 else {
-                throw ClusterError.jobFailed("cannot rename \(reportTemporary) to \(reportPath): \(String(cString: strerror(errno)))")
+                throw DataError.ioError(file: reportPath, operation: "rename from \(reportTemporary)", errno: errno)
             }
             TemporaryFiles.unregister(reportTemporary)
         } else {
@@ -107,7 +107,7 @@ public final class ScoreOutputWriter {
             unlink(reportTemporary)
             guard FileManager.default.createFile(atPath: reportTemporary, contents: Data(Self.reportHeader.utf8)),
                   let handle = FileHandle(forWritingAtPath: reportTemporary)
-            else { throw ClusterError.jobFailed("cannot create \(reportTemporary)") }
+            else { throw DataError.ioError(file: reportTemporary, operation: "create", errno: errno) }
             TemporaryFiles.register(reportTemporary)
             try handle.seekToEnd()
             report = handle

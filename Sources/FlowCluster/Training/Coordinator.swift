@@ -346,7 +346,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             rows += weight
             lossSum += result.lossSum
         }
-        guard rows > 0 else { throw ClusterError.jobFailed("round \(round): no rows to average") }
+        precondition(rows > 0, "round \(round): the machine completed a round without rows")
         model.parameters.withUnsafeMutableBufferPointer { p in
             for i in 0..<P { p[i] = Scalar(average[i] / rows) }
         }
