@@ -58,6 +58,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .customLong("local-steps"), help: "With --sync parameters: local steps per round.")
     var localSteps: Int = 8
 
+    @Option(help: "micro-batch-star (the cluster as built: a gradient per micro-batch through the coordinator), star (pre-reduced on the workers), sharded (reduce-scatter to segment owners, all-gather), ring (a ring all-reduce, for reference), or all.")
+    var exchange: ExchangeChoice = .microBatchStar
+
+    @Option(help: "With --exchange sharded: segments the parameters are cut into.")
+    var segments: Int = 64
+
     @Flag(help: "One JSON object per worker count instead of a table.")
     var json = false
 
@@ -86,6 +92,19 @@ struct SimulateCommand: ParsableCommand {
             if let value, !(value >= 0 && value.isFinite) { throw ValidationError("\(name) must be at least 0") }
         }
         guard localSteps >= 1 else { throw ValidationError("--local-steps must be at least 1") }
+        guard segments >= 1 else { throw ValidationError("--segments must be at least 1, found \(segments)") }
+        if sync == .parameters, exchange != .microBatchStar {
+            throw ValidationError("--exchange \(exchange.rawValue) models sync=gradients; --sync parameters has its own exchange")
+        }
+    }
+
+    /// `--exchange`: one of the simulated exchanges, or all of them.
+    enum ExchangeChoice: String, ExpressibleByArgument, CaseIterable {
+        case microBatchStar = "micro-batch-star", star, sharded, ring, all
+
+        var exchanges: [ClusterSimulation.Exchange] {
+            self == .all ? ClusterSimulation.Exchange.allCases : [ClusterSimulation.Exchange(rawValue: rawValue)!]
+        }
     }
 
     func run() throws {
@@ -105,31 +124,40 @@ struct SimulateCommand: ParsableCommand {
             microBatchSeconds: costs.microBatch!, microBatchesPerStep: B / microBatch, messageBytes: Double(4 * P),
             bandwidth: bandwidthGbit * 1e9 / 8, latency: latencyMicroseconds * 1e-6, addSeconds: costs.add!,
             applySeconds: costs.apply!, localSteps: sync == .parameters ? localSteps : nil, linkEfficiency: linkEfficiency)
-        let projections = try workerCounts.map { model.project(workers: $0) }
-        let base = projections.first!.stepSeconds
-        if json {
-            for p in projections {
-                let fields: [(String, String)] = [
-                    ("config", "\"\(config.rawValue)\""), ("workers", "\(p.workers)"), ("busy_workers", "\(p.busyWorkers)"),
-                    ("step_seconds", "\(p.stepSeconds)"), ("train_samples_per_s", "\(Double(B) / p.stepSeconds)"),
-                    ("speedup_vs_first", "\(base / p.stepSeconds)"), ("comm_fraction", "\(p.communicationShare)"),
-                    ("link_utilisation", "\(p.linkUtilisation)"),
-                ]
-                print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
-            }
-            return
-        }
+        let counts = try workerCounts
         let syncText = sync == .parameters ? "sync=parameters, H = \(localSteps)" : "sync=gradients"
-        print("\(config.rawValue): P = \(P), batch \(B) = \(B / microBatch) × \(microBatch), \(syncText)")
-        print(String(format: "micro-batch %.2f ms, add %.3f ms, Adam %.3f ms; link %.3g Gbit/s (%.0f %% payload), latency %.0f µs; message %.2f MB",
-                     costs.microBatch! * 1000, costs.add! * 1000, costs.apply! * 1000, bandwidthGbit, linkEfficiency * 100, latencyMicroseconds,
-                     Double(4 * P) / 1e6))
-        print("")
-        print("workers  step ms  samples/s  speed-up  comm share  link busy")
-        for p in projections {
-            print(String(format: "%7d  %7.2f  %9.0f  %7.2f×  %9.0f%%  %8.0f%%%@", p.workers, p.stepSeconds * 1000, Double(B) / p.stepSeconds,
-                         base / p.stepSeconds, p.communicationShare * 100, p.linkUtilisation * 100,
-                         p.busyWorkers < p.workers ? "  (only \(p.busyWorkers) have work: B/m = \(B / microBatch))" : ""))
+        if !json {
+            print("\(config.rawValue): P = \(P), batch \(B) = \(B / microBatch) × \(microBatch), \(syncText)")
+            print(String(format: "micro-batch %.2f ms, add %.3f ms, Adam %.3f ms; link %.3g Gbit/s (%.0f %% payload), latency %.0f µs; message %.2f MB",
+                         costs.microBatch! * 1000, costs.add! * 1000, costs.apply! * 1000, bandwidthGbit, linkEfficiency * 100, latencyMicroseconds,
+                         Double(4 * P) / 1e6))
+        }
+        // One process: every micro-batch, the adds and one update, no messages.
+        let oneProcess = Double(B / microBatch) * costs.microBatch! + Double(B / microBatch - 1) * costs.add! + costs.apply!
+        for exchange in exchange.exchanges {
+            let projections = counts.map { model.project(workers: $0, exchange: exchange, segments: segments) }
+            let base = projections.first!.stepSeconds
+            if json {
+                for p in projections {
+                    let fields: [(String, String)] = [
+                        ("config", "\"\(config.rawValue)\""), ("exchange", "\"\(exchange.rawValue)\""), ("workers", "\(p.workers)"),
+                        ("busy_workers", "\(p.busyWorkers)"), ("step_seconds", "\(p.stepSeconds)"),
+                        ("train_samples_per_s", "\(Double(B) / p.stepSeconds)"), ("speedup_vs_first", "\(base / p.stepSeconds)"),
+                        ("speedup_vs_one_process", "\(oneProcess / p.stepSeconds)"), ("comm_fraction", "\(p.communicationShare)"),
+                        ("link_utilisation", "\(p.linkUtilisation)"),
+                    ]
+                    print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+                }
+                continue
+            }
+            print("")
+            if self.exchange == .all || exchange != .microBatchStar { print("exchange \(exchange.rawValue)") }
+            print("workers  step ms  samples/s  speed-up  vs 1 process  comm share  link busy")
+            for p in projections {
+                print(String(format: "%7d  %7.2f  %9.0f  %7.2f×  %11.2f×  %9.0f%%  %8.0f%%%@", p.workers, p.stepSeconds * 1000, Double(B) / p.stepSeconds,
+                             base / p.stepSeconds, oneProcess / p.stepSeconds, p.communicationShare * 100, p.linkUtilisation * 100,
+                             p.busyWorkers < p.workers ? "  (only \(p.busyWorkers) have work: B/m = \(B / microBatch))" : ""))
+            }
         }
     }
 
