@@ -3,8 +3,9 @@ import ZeroMQ
 
 /// The ROUTER side the two coordinator drivers (`Coordinator`, `ScoringCoordinator`) share:
 /// the socket's set-up and bind behind CURVE, the machines' clock, receiving one message in
-/// place with its connection's ZAP user id, the 20 ms tick cadence, non-blocking sends, key
-/// revocation, the linger that lets goodbyes leave, and the log text of membership events.
+/// and decoding it with its connection's ZAP user id, the 20 ms tick cadence, non-blocking
+/// sends, key revocation, a log line for failed handshakes, the linger that lets goodbyes leave,
+/// and the log text of membership events.
 ///
 /// The drivers keep only what differs: the limits they set on the socket, and the actions they
 /// perform.
@@ -15,6 +16,7 @@ final class CoordinatorRouter {
     let endpoint: String
     private let security: ClusterSecurity.Server?
     private let log: (String) -> Void
+    private let handshakes: HandshakeFailureLog?
     private let origin = ContinuousClock.now
     private var lastTick = 0.0
 
@@ -23,8 +25,11 @@ final class CoordinatorRouter {
     /// How long a receive waits (ms) before the loop checks the clock.
     static let receiveTimeoutMilliseconds = 20
 
-    private init(socket: ZMQSocket, endpoint: String, security: ClusterSecurity.Server?, log: @escaping (String) -> Void) {
+    private init(
+        socket: ZMQSocket, endpoint: String, security: ClusterSecurity.Server?, handshakes: HandshakeFailureLog?, log: @escaping (String) -> Void
+    ) {
         self.socket = socket
+        self.handshakes = handshakes
         self.endpoint = endpoint
         self.security = security
         self.log = log
@@ -45,8 +50,13 @@ final class CoordinatorRouter {
         try configure(socket)
         let zap = try security?.protect(socket)
         defer { zap?.stop() }
+        // Failed handshakes are logged (a connection that fails one never reaches ZAP or the
+        // machines); without the monitor the run goes on, only quieter.
+        let handshakes = try? HandshakeFailureLog(socket: socket, secure: security != nil)
+        defer { handshakes?.stop() }
         try socket.bind(endpoint: endpoint)
-        let router = CoordinatorRouter(socket: socket, endpoint: (try? socket.lastEndpoint) ?? endpoint, security: security, log: log)
+        let router = CoordinatorRouter(
+            socket: socket, endpoint: (try? socket.lastEndpoint) ?? endpoint, security: security, handshakes: handshakes, log: log)
         let result = try body(router)
         // The goodbyes were only queued: give them a moment to leave before the socket closes
         // (with linger 0 they could be dropped, and a worker would wait for a coordinator that
@@ -61,11 +71,13 @@ final class CoordinatorRouter {
         return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
 
-    /// The time, when a tick is due (`tickInterval` since the last one), else nil.
+    /// The time, when a tick is due (`tickInterval` since the last one), else nil. A tick also
+    /// logs the handshakes that failed since the last one.
     func tickDue() -> Double? {
         let t = now()
         guard t - lastTick >= Self.tickInterval else { return nil }
         lastTick = t
+        handshakes?.poll(now: t, log: log)
         return t
     }
 
