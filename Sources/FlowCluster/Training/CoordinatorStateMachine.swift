@@ -235,6 +235,11 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var demotedUntil: [UInt32: Int] = [:]
     /// How long each worker's next demotion lasts (doubles every time).
     private var nextDemotion: [UInt32: Int] = [:]
+    /// The unit count after which the job ends when `--early-stop` ended it sooner than
+    /// `job.units` (see `CoordinatorStateMachine+EarlyStop.swift`).
+    var earlyEnd: Int?
+    /// Units after which the job ends.
+    private var endUnits: Int { earlyEnd ?? job.units }
 
     /// A machine that will train from `startStep` (0, or the step — round with
     /// `sync=parameters` — of a checkpoint).
@@ -367,10 +372,10 @@ public struct CoordinatorStateMachine: Sendable {
         localResults.removeAll(keepingCapacity: true)
         roundMicroBatchesDone = 0
         var actions: [Action] = []
-        if let every = job.checkpointEvery, step % every == 0 || step == job.units {
+        if let every = job.checkpointEvery, step % every == 0 || step == endUnits {
             actions.append(.checkpoint(steps: step))
         }
-        if step >= job.units {
+        if step >= endUnits {
             phase = .finished
             let done = job.localSteps == nil ? "\(step) steps" : "\(step) rounds"
             for id in liveWorkerIDs {
