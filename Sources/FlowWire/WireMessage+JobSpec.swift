@@ -117,7 +117,16 @@ extension WireMessage {
             case parameters(LocalOptimizer)
         }
 
-        /// The workers' local Adam in `sync=parameters` mode.
+        /// The learning-rate shape of a ``LocalOptimizer`` (protocol version 2).
+        public enum Schedule: UInt8, Sendable, Equatable {
+            /// The base rate after the warm-up (schedule byte 1).
+            case constant = 1
+            /// Half a cosine from the base rate to the floor over the steps after the warm-up (byte 2).
+            case cosine = 2
+        }
+
+        /// The workers' local Adam (AdamW with a weight decay) in `sync=parameters` mode; the
+        /// rate of local step t is the schedule's value at the plan step t (docs/model.md).
         public struct LocalOptimizer: Sendable, Equatable {
             /// H, local optimiser steps per round (≥ 1).
             public var localSteps: UInt32
@@ -131,12 +140,28 @@ extension WireMessage {
             public var epsilon: Double
             /// Gradient-norm clipping threshold (finite, > 0), or `nil` for none.
             public var clipNorm: Double?
+            /// The schedule's shape after the warm-up.
+            public var schedule: Schedule
+            /// Linear warm-up steps W (≤ `totalSteps`).
+            public var warmupSteps: UInt64
+            /// The run's plan steps T (the cosine spans T − W of them).
+            public var totalSteps: UInt64
+            /// The cosine's floor (finite, in [0, learningRate]; 0 with `constant`).
+            public var minimumLearningRate: Double
+            /// AdamW's decoupled weight decay λ (finite, ≥ 0, λ·learningRate < 1).
+            public var weightDecay: Double
 
-            /// Local Adam settings; the defaults are DESIGN §1's.
+            /// Local Adam settings; the defaults are DESIGN §1's (a constant rate, no decay).
             public init(
                 localSteps: UInt32, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, clipNorm: Double? = nil
+                epsilon: Double = 1e-8, clipNorm: Double? = nil, schedule: Schedule = .constant, warmupSteps: UInt64 = 0,
+                totalSteps: UInt64 = 0, minimumLearningRate: Double = 0, weightDecay: Double = 0
             ) {
+                self.schedule = schedule
+                self.warmupSteps = warmupSteps
+                self.totalSteps = totalSteps
+                self.minimumLearningRate = minimumLearningRate
+                self.weightDecay = weightDecay
                 self.localSteps = localSteps
                 self.learningRate = learningRate
                 self.beta1 = beta1
@@ -214,9 +239,18 @@ extension WireMessage {
                     let clipNorm = try reader.optional("jobSpec.clipNorm") { (reader) throws(WireError) in
                         try reader.f64("jobSpec.clipNorm")
                     }
+                    let scheduleCode = try reader.u8("jobSpec.schedule")
+                    guard let schedule = Schedule(rawValue: scheduleCode) else {
+                        throw .outOfRange(field: "jobSpec.schedule", value: String(scheduleCode), allowed: "1 (constant) or 2 (cosine)")
+                    }
+                    let warmupSteps = try reader.u64("jobSpec.warmupSteps")
+                    let totalSteps = try reader.u64("jobSpec.totalSteps")
+                    let minimumLearningRate = try reader.f64("jobSpec.minimumLearningRate")
+                    let weightDecay = try reader.f64("jobSpec.weightDecay")
                     sync = .parameters(LocalOptimizer(
                         localSteps: localSteps, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                        epsilon: epsilon, clipNorm: clipNorm))
+                        epsilon: epsilon, clipNorm: clipNorm, schedule: schedule, warmupSteps: warmupSteps,
+                        totalSteps: totalSteps, minimumLearningRate: minimumLearningRate, weightDecay: weightDecay))
                 default:
                     throw .outOfRange(field: "jobSpec.sync", value: String(syncCode), allowed: "1 (gradients) or 2 (parameters)")
                 }
@@ -266,6 +300,11 @@ extension WireMessage {
                     sink.f64(optimizer.beta2)
                     sink.f64(optimizer.epsilon)
                     sink.optional(optimizer.clipNorm) { sink, clipNorm in sink.f64(clipNorm) }
+                    sink.u8(optimizer.schedule.rawValue)
+                    sink.u64(optimizer.warmupSteps)
+                    sink.u64(optimizer.totalSteps)
+                    sink.f64(optimizer.minimumLearningRate)
+                    sink.f64(optimizer.weightDecay)
                 }
             case .scoring(let scoring):
                 sink.u8(2)
@@ -340,6 +379,17 @@ extension WireMessage {
                     }
                     try WireCheck.finitePositive(o.epsilon, "jobSpec.epsilon")
                     if let clipNorm = o.clipNorm { try WireCheck.finitePositive(clipNorm, "jobSpec.clipNorm") }
+                    guard o.warmupSteps <= o.totalSteps else {
+                        throw .inconsistent(field: "jobSpec.warmupSteps", reason: "\(o.warmupSteps) warm-up steps exceed the \(o.totalSteps) steps of the run")
+                    }
+                    try WireCheck.finite(o.minimumLearningRate, "jobSpec.minimumLearningRate")
+                    guard o.minimumLearningRate >= 0, o.minimumLearningRate <= o.learningRate else {
+                        throw .outOfRange(field: "jobSpec.minimumLearningRate", value: "\(o.minimumLearningRate)", allowed: "[0, learningRate]")
+                    }
+                    try WireCheck.finite(o.weightDecay, "jobSpec.weightDecay")
+                    guard o.weightDecay >= 0, o.weightDecay * o.learningRate < 1 else {
+                        throw .outOfRange(field: "jobSpec.weightDecay", value: "\(o.weightDecay)", allowed: "≥ 0 with weightDecay × learningRate < 1")
+                    }
                 }
             case .scoring(let s):
                 try WireCheck.positive(s.chunkRows, "jobSpec.chunkRows")

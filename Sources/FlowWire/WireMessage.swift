@@ -1,9 +1,9 @@
-/// One message of the Tributary cluster protocol (version 1), as a value.
+/// One message of the Tributary cluster protocol (version 2), as a value.
 ///
 /// A message is one ZeroMQ frame (the ROUTER's identity frame belongs to the socket layer):
 ///
 ///     offset 0  magic     4 bytes  "TRBW" (54 52 42 57)
-///     offset 4  version   u16 LE   1
+///     offset 4  version   u16 LE   2 (1 for `error`, whose layout every version keeps)
 ///     offset 6  kind      u8       ``Kind``
 ///     offset 7  flags     u8       0 (reserved)
 ///     offset 8  body      the payload of the kind
@@ -41,8 +41,13 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     /// Either direction: the sender is leaving.
     case goodbye(Goodbye)
 
-    /// The protocol version this module encodes and decodes.
-    public static let protocolVersion: UInt16 = 1
+    /// The protocol version this module encodes and decodes (2 added the learning-rate schedule
+    /// and weight decay to `jobSpec`'s local optimiser).
+    public static let protocolVersion: UInt16 = 2
+    /// The header version of `error` messages: 1 in every version, and accepted in any version
+    /// up to ``protocolVersion``, so that a peer of another version can always read why it was
+    /// refused (docs/protocol.md, Versioning).
+    public static let errorVersion: UInt16 = 1
     /// The four bytes every message starts with: `TRBW`.
     public static let magic: [UInt8] = [0x54, 0x52, 0x42, 0x57]
     /// Bytes of the header (magic, version, kind, flags).
@@ -114,7 +119,8 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     /// Decodes one message from `bytes` (for example a received ZeroMQ frame, read in place).
     ///
     /// Steps, each throwing the ``WireError`` that names the field: the frame size against
-    /// `limits.maxFrameBytes`; magic; version (only ``protocolVersion``); kind; flags (must be
+    /// `limits.maxFrameBytes`; magic; version (only ``protocolVersion``, or 1…``protocolVersion``
+    /// for `error`); kind; flags (must be
     /// 0); the body, field by field, every count checked against `limits` and against the
     /// bytes left before anything is allocated; no bytes may follow the body; finally
     /// ``validate(limits:)``.
@@ -128,7 +134,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
             throw .badMagic(found: withUnsafeBytes(of: magic.littleEndian) { Array($0) })
         }
         let version = try reader.u16("version")
-        guard version == protocolVersion else { throw .unsupportedVersion(found: version) }
+        if version != protocolVersion {
+            // An `error` keeps its layout in every version, so it is readable in any of them.
+            guard (errorVersion..<protocolVersion).contains(version) else { throw .unsupportedVersion(found: version) }
+            if bytes.count <= 6 { _ = try reader.u8("kind") }  // truncated before the kind
+            guard bytes[6] == Kind.error.rawValue else { throw .unsupportedVersion(found: version) }
+        }
         let kindCode = try reader.u8("kind")
         guard let kind = Kind(rawValue: kindCode) else { throw .unknownKind(found: kindCode) }
         let flags = try reader.u8("flags")
@@ -199,7 +210,7 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
 
     private func write<Sink: WireSink>(to sink: inout Sink) {
         Self.magic.withUnsafeBytes { sink.raw($0) }
-        sink.u16(Self.protocolVersion)
+        sink.u16(kind == .error ? Self.errorVersion : Self.protocolVersion)
         sink.u8(kind.rawValue)
         sink.u8(0)
         switch self {

@@ -65,8 +65,10 @@ extension AdamOptimizer {
     /// `sum` is left holding the mean (clipped) gradient; call `reset()` before the next step.
     /// `step` is the 0-based index of the step being taken (the steps done before it); errors
     /// name it 1-based, as progress reports count (`step 1` is the first update).
+    /// `learningRate` is this step's rate (a ``LearningRateSchedule``'s value at `step`); `nil`
+    /// uses the optimiser's `learningRate`.
     public mutating func apply(
-        _ sum: inout GradientSum<Scalar>, to parameters: inout [Scalar], clipNorm: Double?, step: Int
+        _ sum: inout GradientSum<Scalar>, to parameters: inout [Scalar], clipNorm: Double?, step: Int, learningRate: Double? = nil
     ) throws(FlowError) -> StepOutcome {
         guard sum.rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
         let meanLoss = sum.lossSum / Double(sum.rows)
@@ -89,7 +91,8 @@ extension AdamOptimizer {
             }
         }
         if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
-        sum.gradient.withUnsafeBufferPointer { update(parameters: &parameters, gradient: $0.baseAddress!) }
+        let rate = learningRate ?? self.learningRate
+        sum.gradient.withUnsafeBufferPointer { update(parameters: &parameters, gradient: $0.baseAddress!, learningRate: rate) }
         return outcome
     }
 }

@@ -25,17 +25,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("min-workers"), help: "Workers to wait for before the first step.")
     var minWorkers: Int = 1
 
-    @Option(name: .customLong("checkpoint-dir"), help: "Directory for the training checkpoint.")
-    var checkpointDir: String?
-
-    @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (rounds with --sync parameters; with --checkpoint-dir).")
-    var checkpointEvery: Int = 100
-
-    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options; --steps may be larger).")
-    var resume = false
-
-    @Flag(name: .customLong("overwrite-checkpoints"), help: "Start from step 0 even when --checkpoint-dir holds a checkpoint, replacing it at the first checkpoint.")
-    var overwriteCheckpoints = false
+    @OptionGroup(title: "Checkpoints")
+    var checkpoints: CheckpointOptions
 
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds; a peer silent for 8 intervals is dead.")
     var heartbeatMilliseconds: Int = 250
@@ -53,12 +44,7 @@ struct CoordinatorCommand: ParsableCommand {
 
     func validate() throws {
         guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
-        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
-        if overwriteCheckpoints && (resume || checkpointDir == nil) {
-            throw ValidationError("--overwrite-checkpoints goes with --checkpoint-dir and without --resume")
-        }
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
         guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
@@ -73,33 +59,14 @@ struct CoordinatorCommand: ParsableCommand {
     }
 
     private func coordinate<S: FlowScalar>(_: S.Type) throws {
-        try training.outputPlan.writing("--checkpoint-dir", checkpointDir, kind: .directory).check()
+        try checkpoints.adding(to: training.outputPlan).check()
         training.warnAboutModelName()
-        if let checkpointDir, !resume, !overwriteCheckpoints {
-            let path = TrainingCheckpoint<S>.path(in: checkpointDir)
-            if FileManager.default.fileExists(atPath: path) {
-                throw CLIError("--checkpoint-dir \(checkpointDir) holds a checkpoint (\(path)): pass --resume to continue that run, --overwrite-checkpoints to start over and replace it, or choose another directory")
-            }
-        }
+        try checkpoints.refuseStaleCheckpoint()
         // The endpoint and the keys are checked before the data is read or generated.
         let security = try self.security.server(endpoint: bind)
         let (data, model) = try training.prepare(S.self)
-        // The digest reads every training row: only a run that checkpoints needs it.
-        let policy = checkpointDir.map { CheckpointPolicy(directory: $0, every: checkpointEvery, data: training.dataIdentity(data)) }
-        var checkpoint: TrainingCheckpoint<S>? = nil
-        if resume, let policy {
-            let path = TrainingCheckpoint<S>.path(in: policy.directory)
-            if FileManager.default.fileExists(atPath: path) {
-                let found = try TrainingCheckpoint<S>.read(from: path)
-                try found.checkResumable(
-                    options: training.trainingOptions, configuration: model.configuration, data: policy.data ?? training.dataIdentity(data), path: path,
-                    warn: { StandardErrorLog.write($0) })
-                checkpoint = found
-                StandardErrorLog.write("resuming from \(path) at step \(found.step)")
-            } else {
-                StandardErrorLog.write("no checkpoint at \(path) yet; starting from step 0")
-            }
-        }
+        let (policy, checkpoint) = try checkpoints.load(training, data: data, model: model)
+        let stop = StopSignals()
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
@@ -113,12 +80,18 @@ struct CoordinatorCommand: ParsableCommand {
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
             }, resumedAt: checkpoint?.step)
         var lastValidation = coordinator.validationNLL()
-        try coordinator.run(ready: { bound in
-            StandardErrorLog.write("listening on \(bound); waiting for \(minWorkers) worker(s)")
-        }, progress: { p, _ in
-            if let v = p.validationNLL { lastValidation = v }
-            report(p)
-        })
-        try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation)
+        do {
+            try coordinator.run(ready: { bound in
+                StandardErrorLog.write("listening on \(bound); waiting for \(minWorkers) worker(s)")
+            }, progress: { p, _ in
+                if let v = p.validationNLL { lastValidation = v }
+                report(p)
+            }, watch: { try stop.check() })
+        } catch let interrupted as TrainingInterrupted {
+            StandardErrorLog.write(checkpoints.interruptionLine(
+                step: coordinator.step, lastCheckpoint: coordinator.lastCheckpointStep, signal: interrupted.signal))
+            throw ExitCode(128 + interrupted.signal)
+        }
+        try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation, monitor: coordinator.monitor)
     }
 }

@@ -1,13 +1,15 @@
+import ArgumentParser
 import FlowCluster
 import FlowData
 import Flows
 import Foundation
 
 /// `train --workers N`: a coordinator in this process and N worker processes over IPC, all
-/// cleaned up on success, failure and Ctrl-C.
+/// cleaned up on success, failure and Ctrl-C; checkpoints and `--resume` as `coordinator`'s.
 enum LocalClusterRun {
     static func train<S: FlowScalar>(
-        _ training: TrainingOptionGroup, data: TrainingData<S>, model: RealNVP<S>, workers: Int, threads: Int
+        _ training: TrainingOptionGroup, checkpoints: CheckpointOptions, data: TrainingData<S>, model: RealNVP<S>,
+        workers: Int, threads: Int, policy: CheckpointPolicy?, resume: TrainingCheckpoint<S>?
     ) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -15,43 +17,54 @@ enum LocalClusterRun {
         let endpoint = "ipc://\(directory)/coordinator"
         let launcher = WorkerLauncher(executable: WorkerLauncher.currentExecutable)
         SignalCleanup.install(removing: directory, socket: "\(directory)/coordinator")
+        // SIGINT and SIGTERM end the run between two polls, so that it can say where its state
+        // is; the `defer`s then stop the workers and remove the directory. (SIGHUP still goes
+        // to SignalCleanup's handler.)
+        let stop = StopSignals()
         defer { launcher.terminateAll() }
 
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: endpoint, minimumWorkers: workers,
-            log: { StandardErrorLog.write($0) })
+            checkpoint: policy, resume: resume, log: { StandardErrorLog.write($0) })
         StandardErrorLog.write(training.banner(data, model, where: "on \(workers) local workers"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
             perWorker: { [unowned coordinator] in
                 let m = coordinator.machine
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            })
+            }, resumedAt: resume?.step)
         var startError: Error?
         var lastValidation = coordinator.validationNLL()
-        try coordinator.run(ready: { bound in
-            do {
-                for i in 0..<workers {
-                    try launcher.start(arguments: [
-                        "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(threads),
-                        "--parent-pid", String(getpid()),
-                    ])
+        do {
+            try coordinator.run(ready: { bound in
+                do {
+                    for i in 0..<workers {
+                        try launcher.start(arguments: [
+                            "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(threads),
+                            "--parent-pid", String(getpid()),
+                        ])
+                    }
+                } catch {
+                    startError = error
                 }
-            } catch {
-                startError = error
-            }
-        }, progress: { p, _ in
-            if let v = p.validationNLL { lastValidation = v }
-            report(p)
-        }, watch: {
-            // Every worker we started is gone (crashed, killed): nothing will finish the job.
-            if let startError { throw startError }
-            if launcher.running() == 0 {
-                throw CLIError("all \(workers) worker processes exited before the job finished; their messages are above")
-            }
-        })
+            }, progress: { p, _ in
+                if let v = p.validationNLL { lastValidation = v }
+                report(p)
+            }, watch: {
+                try stop.check()
+                // Every worker we started is gone (crashed, killed): nothing will finish the job.
+                if let startError { throw startError }
+                if launcher.running() == 0 {
+                    throw CLIError("all \(workers) worker processes exited before the job finished; their messages are above")
+                }
+            })
+        } catch let interrupted as TrainingInterrupted {
+            StandardErrorLog.write(checkpoints.interruptionLine(
+                step: coordinator.step, lastCheckpoint: coordinator.lastCheckpointStep, signal: interrupted.signal))
+            throw ExitCode(128 + interrupted.signal)
+        }
         if let startError { throw startError }
-        try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation)
+        try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation, monitor: coordinator.monitor)
     }
 }
 

@@ -13,11 +13,17 @@ struct TrainCommand: ParsableCommand {
             Each step's batch is cut into micro-batches of --micro-batch rows drawn from a seeded, \
             sharded plan; their summed gradients are added in order and divided by the batch size, \
             then Adam is applied once. The model file is a deterministic function of the options: \
-            the same with --workers N for any N as in one process.
+            the same with --workers N for any N as in one process. With --checkpoint-dir the full \
+            training state is written atomically every --checkpoint-every steps; rerun the same \
+            command with --resume to continue after an interruption, with the same bits as an \
+            uninterrupted run.
             """
     )
 
     @OptionGroup var training: TrainingOptionGroup
+
+    @OptionGroup(title: "Checkpoints")
+    var checkpoints: CheckpointOptions
 
     @Option(help: "Micro-batches computed at once per process (one thread and one BLAS thread each); the result does not depend on it.")
     var threads: Int = 1
@@ -42,23 +48,34 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func train<S: FlowScalar>(_: S.Type) throws {
-        try training.outputPlan.check()
+        try checkpoints.adding(to: training.outputPlan).check()
         training.warnAboutModelName()
+        try checkpoints.refuseStaleCheckpoint()
         let (data, model) = try training.prepare(S.self, lanes: threads, workerProcesses: workers ?? 0)
+        let (policy, checkpoint) = try checkpoints.load(training, data: data, model: model)
         if let workers {
-            try LocalClusterRun.train(training, data: data, model: model, workers: workers, threads: threads)
+            try LocalClusterRun.train(
+                training, checkpoints: checkpoints, data: data, model: model, workers: workers, threads: threads,
+                policy: policy, resume: checkpoint)
             return
         }
+        let stop = StopSignals()
         let trainer = try LocalTrainer(
             model: model, trainRows: data.trainRows, validationRows: data.validationRows,
-            options: training.trainingOptions, threads: threads)
+            options: training.trainingOptions, threads: threads, checkpoint: policy, resume: checkpoint)
         StandardErrorLog.write(training.banner(data, model, where: "in one process"))
-        let report = try training.reporter(workers: { 0 })
+        let report = try training.reporter(workers: { 0 }, resumedAt: checkpoint?.step)
         var lastValidation = trainer.validationNLL()
-        try trainer.run { p in
-            if let v = p.validationNLL { lastValidation = v }
-            report(p)
+        do {
+            try trainer.run(progress: { p in
+                if let v = p.validationNLL { lastValidation = v }
+                report(p)
+            }, watch: { try stop.check() })
+        } catch let interrupted as TrainingInterrupted {
+            StandardErrorLog.write(checkpoints.interruptionLine(
+                step: trainer.step, lastCheckpoint: trainer.lastCheckpointStep, signal: interrupted.signal))
+            throw ExitCode(128 + interrupted.signal)
         }
-        try training.finish(trainer.model, steps: trainer.step, validationNLL: lastValidation)
+        try training.finish(trainer.model, steps: trainer.step, validationNLL: lastValidation, monitor: trainer.monitor)
     }
 }

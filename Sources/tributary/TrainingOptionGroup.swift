@@ -31,6 +31,24 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip the gradient norm to this value.")
     var clipNorm: Double?
 
+    @Option(name: .customLong("lr-schedule"), help: "The learning rate after the warm-up: constant, or cosine (half a cosine from --lr down to --min-lr at --steps).")
+    var lrSchedule: LearningRateSchedule.Kind = .constant
+
+    @Option(parsing: .unconditional, help: "Linear warm-up steps: step t < W gets --lr × (t+1)/W.")
+    var warmup: Int = 0
+
+    @Option(name: .customLong("min-lr"), parsing: .unconditional, help: "The floor of --lr-schedule cosine.")
+    var minLR: Double = 0
+
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW's decoupled weight decay λ (torch.optim.AdamW's rule: θ ← θ(1 − lr·λ) before the Adam step; 0: Adam).")
+    var weightDecay: Double = 0
+
+    @Flag(name: .customLong("keep-best"), help: "Write the parameters with the best validation NLL (checked every --eval-every steps) instead of the last; the model file records that step.")
+    var keepBest = false
+
+    @Option(name: .customLong("early-stop"), parsing: .unconditional, help: "Stop after N validation evaluations in a row without a better NLL.")
+    var earlyStop: Int?
+
     @Option(help: "Seed of the initialisation, the split and the batch plan.")
     var seed: UInt64 = 0
 
@@ -73,6 +91,9 @@ struct TrainingOptionGroup: ParsableArguments {
             throw ValidationError(error.description)
         }
         try Self.checkModelName(out)
+        if (keepBest || earlyStop != nil) && validation == 0 {
+            throw ValidationError("\(keepBest ? "--keep-best" : "--early-stop") compares the validation NLL: it needs --validation above 0 (e.g. --validation 0.1)")
+        }
         if let localSteps {
             guard sync == .parameters else { throw ValidationError("--local-steps applies to --sync parameters only") }
             guard (1...1_000_000).contains(localSteps) else { throw ValidationError("--local-steps must be in 1...1000000, found \(localSteps)") }
@@ -83,7 +104,8 @@ struct TrainingOptionGroup: ParsableArguments {
         TrainingOptions(
             steps: steps, batch: batch, microBatch: effectiveMicroBatch, learningRate: lr, clipNorm: clipNorm,
             seed: seed, shardCount: shards, evaluateEvery: evalEvery,
-            localSteps: sync == .parameters ? (localSteps ?? 8) : nil)
+            localSteps: sync == .parameters ? (localSteps ?? 8) : nil, scheduleKind: lrSchedule, warmupSteps: warmup,
+            minimumLearningRate: minLR, weightDecay: weightDecay, keepBest: keepBest, earlyStop: earlyStop)
     }
 
     /// `--out` is always safetensors: a data-file extension would mislead whoever reads it, so
@@ -129,6 +151,11 @@ struct TrainingOptionGroup: ParsableArguments {
         } catch let error as TrainingError {
             throw CLIError("\(data): \(error)")
         }
+        do {
+            try trainingOptions.validate(validationRows: prepared.validationCount)
+        } catch {
+            throw ValidationError("\(data): \(error.description)")
+        }
         let config = FlowConfiguration(
             dimension: prepared.dimension, couplings: shape.couplings, hidden: shape.hidden, depth: shape.depth,
             standardize: shape.standardize)
@@ -162,9 +189,18 @@ struct TrainingOptionGroup: ParsableArguments {
         let c = model.configuration
         let o = trainingOptions
         let sync = o.localSteps.map { ", sync=parameters with \($0) local steps per round" } ?? ""
+        var controls: [String] = []
+        if !o.schedule.isConstant {
+            controls.append("lr \(o.learningRate) \(o.scheduleKind.rawValue)" + (o.warmupSteps > 0 ? " after \(o.warmupSteps) warm-up steps" : "")
+                + (o.minimumLearningRate > 0 ? " to \(o.minimumLearningRate)" : ""))
+        }
+        if o.weightDecay > 0 { controls.append("AdamW λ \(o.weightDecay)") }
+        if o.keepBest { controls.append("keep-best") }
+        if let n = o.earlyStop { controls.append("early stop after \(n) evaluations without improvement") }
+        let extra = controls.isEmpty ? "" : "; " + controls.joined(separator: ", ")
         return "training \(c.couplings) couplings × \(c.depth)×\(c.hidden) on \(self.data) "
             + "(\(data.trainCount) train / \(data.validationCount) validation rows, D=\(c.dimension), "
-            + "\(c.parameterCount) parameters, \(S.dtypeName), batch \(o.batch) = \(o.batch / o.microBatch)×\(o.microBatch)\(sync)) \(place)\n"
+            + "\(c.parameterCount) parameters, \(S.dtypeName), batch \(o.batch) = \(o.batch / o.microBatch)×\(o.microBatch)\(sync)\(extra)) \(place)\n"
     }
 
     /// A progress reporter for the display and the metrics file.
@@ -197,13 +233,35 @@ struct TrainingOptionGroup: ParsableArguments {
                 "step": Double(p.step), "loss": p.loss, "val_nll": p.validationNLL,
                 "samples_per_s": p.rowsPerSecond, "elapsed_s": p.elapsedSeconds,
                 "grad_norm": p.gradientNorm > 0 ? p.gradientNorm : nil, "workers": Double(max(w, 1)),
+                "lr": o.schedule.isConstant ? nil : p.learningRate,
             ])
+            if p.stoppedEarly, let n = o.earlyStop {
+                StandardErrorLog.write("early stop at step \(p.step) of \(o.steps): the validation NLL has not improved for \(n) evaluation\(n == 1 ? "" : "s") in a row")
+            }
         }
     }
 
-    /// Writes the model and prints the closing line.
-    func finish<S: FlowScalar>(_ model: RealNVP<S>, steps done: Int, validationNLL: Double?) throws {
-        try ModelFile.write(model, to: out, info: ModelFileInfo(step: done, seed: seed))
+    /// Writes the model and prints the closing line. With `--keep-best` the model holds the best
+    /// parameters the monitor kept; its `step` is that step and its metadata records
+    /// `best_step`, `best_validation_nll` and `trained_steps` (the steps actually run).
+    func finish<S: FlowScalar>(_ model: RealNVP<S>, steps done: Int, validationNLL: Double?, monitor: ValidationMonitor<S>) throws {
+        var metadata: [String: String] = [:]
+        if let stopped = monitor.state.stoppedAt { metadata["early_stop_step"] = String(stopped) }
+        if monitor.keepBest, let best = monitor.bestParameters, let step = monitor.state.bestStep, let nll = monitor.state.bestNLL {
+            var kept = model
+            kept.parameters = best
+            metadata["best_step"] = String(step)
+            metadata["best_validation_nll"] = "\(nll)"
+            metadata["trained_steps"] = String(done)
+            try ModelFile.write(kept, to: out, info: ModelFileInfo(step: step, seed: seed, metadata: metadata))
+            StandardErrorLog.write(String(format: "keep-best: writing the parameters of step %d (validation NLL %.4f), the best of the run's evaluations", step, nll))
+            print(String(format: "best validation NLL %.4f nats at step %d of %d trained; model written to %@", nll, step, done, out))
+            return
+        }
+        if monitor.keepBest {
+            StandardErrorLog.write("warning: --keep-best: no evaluation gave a finite validation NLL; writing the last parameters")
+        }
+        try ModelFile.write(model, to: out, info: ModelFileInfo(step: done, seed: seed, metadata: metadata))
         if let v = validationNLL {
             print(String(format: "validation NLL %.4f nats after %d steps; model written to %@", v, done, out))
         } else {
@@ -219,3 +277,5 @@ enum SyncMode: String, ExpressibleByArgument, CaseIterable {
     /// Local SGD: workers take local steps, the coordinator averages parameters.
     case parameters
 }
+
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}

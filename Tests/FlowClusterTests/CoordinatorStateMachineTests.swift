@@ -410,18 +410,23 @@ struct CoordinatorStateMachineTests {
 
     @Test func aHelloInAnUnsupportedProtocolVersionIsRefused() throws {
         var m = try Self.machine()
-        // A worker that speaks only version 2 sends its hello in a version-2 header, versions 2...2.
+        // A worker of version 1 sends its hello in a version-1 header, versions 1...1.
         var bytes = Self.helloMessage(1).encoded()
-        bytes[4] = 2; bytes[5] = 0  // header version
-        bytes[8] = 2; bytes[9] = 0  // hello.minimumVersion
-        bytes[10] = 2; bytes[11] = 0  // hello.maximumVersion
+        bytes[4] = 1; bytes[5] = 0  // header version
+        bytes[8] = 1; bytes[9] = 0  // hello.minimumVersion
+        bytes[10] = 1; bytes[11] = 0  // hello.maximumVersion
         let actions = m.messageReceived(from: [1], bytes: bytes, now: 0)
         #expect(m.liveWorkerIDs.isEmpty)
         // Counted as invalid (the header is not ours) and answered, so the worker can say why it cannot join.
         #expect(Self.summary(actions) == ["invalid [1]", "error [1] unsupportedVersion"])
-        // A version-1 header whose hello claims versions 2...3 is inconsistent: invalid, counted.
+        // The answer is an `error` in the version-1 header, which that worker can read.
+        let reply = actions.compactMap { action -> [UInt8]? in
+            if case .send(_, let message) = action { return message.encoded() } else { return nil }
+        }
+        #expect(reply.first.map { $0[4] == 1 && $0[5] == 0 } == true)
+        // A version-2 header whose hello claims versions 3...4 is inconsistent: invalid, counted.
         var inconsistent = Self.helloMessage(2).encoded()
-        inconsistent[8] = 2; inconsistent[10] = 3
+        inconsistent[8] = 3; inconsistent[10] = 4
         #expect(Self.summary(m.messageReceived(from: [2], bytes: inconsistent, now: 0)) == ["invalid [2]"])
         #expect(m.invalidMessages[[2]] == 1)
     }

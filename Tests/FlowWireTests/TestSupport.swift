@@ -176,7 +176,9 @@ struct Samples {
                 : .parameters(.init(
                     localSteps: u32(1...100), learningRate: Double.random(in: 1e-5...1, using: &rng),
                     beta1: Double.random(in: 0..<1, using: &rng), beta2: Double.random(in: 0..<1, using: &rng),
-                    epsilon: 1e-8, clipNorm: maybe { Double.random(in: 0.1...10, using: &$0.rng) }))
+                    epsilon: 1e-8, clipNorm: maybe { Double.random(in: 0.1...10, using: &$0.rng) },
+                    schedule: bool() ? .constant : .cosine, warmupSteps: UInt64(int(0...100)), totalSteps: UInt64(int(100...1_000_000)),
+                    minimumLearningRate: 0, weightDecay: bool() ? 0 : Double.random(in: 0...0.9, using: &rng)))
             mode = .training(.init(
                 seed: u64(), rowCount: UInt64(int(1...1 << 40)), shardCount: u32(1...UInt32(Int32.max)),
                 microBatchSize: micro, batchSize: micro * u32(1...64), sync: sync))

@@ -18,7 +18,7 @@ struct WireErrorTests {
         jobID: 1, step: 2, version: 2, microBatch: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
 
     static func goodbye(rawReason: [UInt8]) -> [UInt8] {
-        [0x54, 0x52, 0x42, 0x57, 0x01, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
+        [0x54, 0x52, 0x42, 0x57, 0x02, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
     }
 
     static let cases: [Case] = [
@@ -39,9 +39,10 @@ struct WireErrorTests {
         Case(name: "wrong magic", bytes: patched(heartbeat, at: 3, UInt8(0x58)), expected: .badMagic(found: [0x54, 0x52, 0x42, 0x58])),
         Case(name: "HTTP request", bytes: Array("GET / HTTP/1.1\r\n".utf8), expected: .badMagic(found: [0x47, 0x45, 0x54, 0x20])),
         // unsupportedVersion
-        Case(name: "version 2", bytes: patched(heartbeat, at: 4, UInt16(2)), expected: .unsupportedVersion(found: 2)),
+        Case(name: "version 1 (not an error)", bytes: patched(heartbeat, at: 4, UInt16(1)), expected: .unsupportedVersion(found: 1)),
+        Case(name: "version 3", bytes: patched(heartbeat, at: 4, UInt16(3)), expected: .unsupportedVersion(found: 3)),
         Case(name: "version 0", bytes: patched(heartbeat, at: 4, UInt16(0)), expected: .unsupportedVersion(found: 0)),
-        Case(name: "version 256 (big-endian 1)", bytes: patched(heartbeat, at: 4, UInt16(0x0100)), expected: .unsupportedVersion(found: 256)),
+        Case(name: "version 512 (big-endian 2)", bytes: patched(heartbeat, at: 4, UInt16(0x0200)), expected: .unsupportedVersion(found: 512)),
         // unknownKind
         Case(name: "kind 0", bytes: patched(heartbeat, at: 6, UInt8(0)), expected: .unknownKind(found: 0)),
         Case(name: "kind 14", bytes: patched(heartbeat, at: 6, UInt8(14)), expected: .unknownKind(found: 14)),
@@ -129,10 +130,10 @@ struct WireErrorTests {
          WireMessage.hello(.init(instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: [], blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
          WireError.outOfRange(field: "hello.dtypes", value: "0", allowed: "1...3 (bit 0 float32, bit 1 float64)")),
-        ("hello from a version-2-only worker",
-         WireMessage.hello(.init(minimumVersion: 2, maximumVersion: 3, instance: 9, processID: 1, name: "w", host: "h",
+        ("hello from a version-3-only worker",
+         WireMessage.hello(.init(minimumVersion: 3, maximumVersion: 4, instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
-         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 2...3 do not include the message's version 1")),
+         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 3...4 do not include the message's version 2")),
         ("hello with an empty name",
          WireMessage.hello(.init(instance: 9, processID: 1, name: "", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
@@ -205,8 +206,8 @@ struct WireErrorTests {
             == "truncated message: x.y needs 8 bytes, only 1 left")
         #expect(WireError.badMagic(found: [0x47, 0x45, 0x54, 0x20]).description
             == "not a Tributary message: expected magic bytes 54 52 42 57 \"TRBW\", found 47 45 54 20")
-        #expect(WireError.unsupportedVersion(found: 2).description
-            == "protocol version 2 is not supported (this side speaks version 1)")
+        #expect(WireError.unsupportedVersion(found: 3).description
+            == "protocol version 3 is not supported (this side speaks version 2)")
         #expect(WireError.nonFinite(field: "g", index: 3).description == "g[3] is not finite (NaN or infinity)")
         #expect(WireError.countTooLarge(field: "f", count: 9, limit: 8).description == "f: count 9 exceeds the limit 8")
         #expect(WireErrorCode.nonFinite.description == "nonFinite")

@@ -3,7 +3,79 @@ import FlowWire
 
 /// Exact bytes, computed by hand from `docs/protocol.md`, so the encoding cannot drift silently.
 struct WireMessageGoldenTests {
-    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, 0x01, 0x00, kind, 0x00] }
+    /// Version 2, except `error` (kind 0x0C), which every version writes with the version-1 header.
+    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x02, 0x00, kind, 0x00] }
+
+    /// A `sync=parameters` training job with a cosine schedule and weight decay (version 2's fields).
+    @Test func jobSpecLocalSGDWithSchedule() throws {
+        let message = WireMessage.jobSpec(.init(
+            jobID: 1, dtype: .float32,
+            architecture: .init(dimension: 2, couplings: 1, hidden: 4, depth: 1, permutations: [[1, 0]]),
+            standardization: nil,
+            mode: .training(.init(
+                seed: 5, rowCount: 100, shardCount: 4, microBatchSize: 8, batchSize: 16,
+                sync: .parameters(.init(
+                    localSteps: 4, learningRate: 0.5, beta1: 0.5, beta2: 0.75, epsilon: 0.25, clipNorm: nil,
+                    schedule: .cosine, warmupSteps: 10, totalSteps: 100, minimumLearningRate: 0.125, weightDecay: 0.0625))))))
+        let golden: [UInt8] = Self.header(0x03) + [
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
+            0x01,  // dtype float32
+            0x02, 0x00, 0x00, 0x00,  // dimension 2
+            0x01, 0x00, 0x00, 0x00,  // couplings 1
+            0x04, 0x00, 0x00, 0x00,  // hidden 4
+            0x01, 0x00, 0x00, 0x00,  // depth 1
+            0x01, 0x00, 0x00, 0x00,  // 1 permutation
+            0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // [1, 0]
+            0x00,  // no standardization
+            0x01,  // mode training
+            0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // seed 5
+            0x64, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // rowCount 100
+            0x04, 0x00, 0x00, 0x00,  // shardCount 4
+            0x08, 0x00, 0x00, 0x00,  // microBatchSize 8
+            0x10, 0x00, 0x00, 0x00,  // batchSize 16
+            0x02,  // sync parameters
+            0x04, 0x00, 0x00, 0x00,  // localSteps 4
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // learningRate 0.5
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // beta1 0.5
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE8, 0x3F,  // beta2 0.75
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xD0, 0x3F,  // epsilon 0.25
+            0x00,  // no clipNorm
+            0x02,  // schedule cosine
+            0x0A, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // warmupSteps 10
+            0x64, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // totalSteps 100
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x3F,  // minimumLearningRate 0.125
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xB0, 0x3F,  // weightDecay 0.0625
+        ]
+        #expect(golden.count == 150)
+        #expect(message.encoded() == golden, "\(hex(message.encoded()))")
+        #expect(try WireMessage.decode(golden) == message)
+        // A schedule byte other than 1 or 2 is refused, naming the field.
+        var bad = golden
+        bad[golden.count - 33] = 3
+        #expect(throws: WireError.outOfRange(field: "jobSpec.schedule", value: "3", allowed: "1 (constant) or 2 (cosine)")) {
+            try WireMessage.decode(bad)
+        }
+    }
+
+    /// An `error` keeps the version-1 header, and a decoder of version 2 reads it in version 1 or 2
+    /// (so that peers of different versions can always say why they part).
+    @Test func errorIsReadableInEveryVersion() throws {
+        let message = WireMessage.error(.init(code: .unsupportedVersion, message: "x"))
+        let bytes = message.encoded()
+        #expect(bytes[4] == 0x01 && bytes[5] == 0x00)
+        var v2 = bytes
+        v2[4] = 0x02
+        #expect(try WireMessage.decode(v2) == message)
+        var v3 = bytes
+        v3[4] = 0x03
+        #expect(throws: WireError.unsupportedVersion(found: 3)) { try WireMessage.decode(v3) }
+        // Any other kind must carry version 2.
+        var hello = WireMessage.hello(.init(
+            instance: 1, processID: 1, name: "w", host: "h",
+            capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 8))).encoded()
+        hello[4] = 0x01
+        #expect(throws: WireError.unsupportedVersion(found: 1)) { try WireMessage.decode(hello) }
+    }
 
     @Test func heartbeatWithoutStep() throws {
         let message = WireMessage.heartbeat(.init(sequence: 1, pendingWork: 0, currentStep: nil))

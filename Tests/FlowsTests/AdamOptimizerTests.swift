@@ -42,7 +42,7 @@ struct AdamOptimizerTests {
 /// The vectorised update gives the bits of the scalar rule, element by element, for both
 /// precisions and for lengths that leave a scalar tail.
 struct AdamVectorKernelTests {
-    static func check<T: FlowScalar, V: SIMD>(_: T.Type, _ vector: V.Type, count: Int) where V.Scalar == T {
+    static func check<T: FlowScalar, V: SIMD>(_: T.Type, _ vector: V.Type, count: Int, decay: T? = nil) where V.Scalar == T {
         var generator = SystemRandomNumberGenerator()
         func random(_ range: ClosedRange<Double>) -> T { T(Double.random(in: range, using: &generator)) }
         // Values over many magnitudes, with exact zeros.
@@ -55,8 +55,8 @@ struct AdamVectorKernelTests {
         var (p2, m2, v2) = (parameters, m, v)
         let (step, root, b1, b2, eps) = (T(0.0031), T(0.0447), T(0.9), T(0.999), T(1e-8))
         gradient.withUnsafeBufferPointer { g in
-            AdamOptimizer<T>.vectorKernel(V.self, &p1, &m1, &v1, g.baseAddress!, count, step, root, b1, b2, eps)
-            AdamOptimizer<T>.kernel(&p2, &m2, &v2, g.baseAddress!, count, step, root, b1, b2, eps)
+            AdamOptimizer<T>.vectorKernel(V.self, &p1, &m1, &v1, g.baseAddress!, count, step, root, b1, b2, eps, decay != nil, decay ?? 1)
+            AdamOptimizer<T>.kernel(&p2, &m2, &v2, g.baseAddress!, count, step, root, b1, b2, eps, decay != nil, decay ?? 1)
         }
         for (name, a, b) in [("parameters", p1, p2), ("first moment", m1, m2), ("second moment", v1, v2)] {
             func same(_ x: T, _ y: T) -> Bool {
@@ -70,11 +70,13 @@ struct AdamVectorKernelTests {
     @Test(arguments: [0, 1, 15, 16, 17, 1000, 4099])
     func floatLanesMatchTheScalarRule(count: Int) {
         Self.check(Float.self, SIMD16<Float>.self, count: count)
+        Self.check(Float.self, SIMD16<Float>.self, count: count, decay: Float(1 - 0.0031 * 0.05))
     }
 
     @Test(arguments: [0, 1, 7, 8, 9, 1000, 4099])
     func doubleLanesMatchTheScalarRule(count: Int) {
         Self.check(Double.self, SIMD8<Double>.self, count: count)
+        Self.check(Double.self, SIMD8<Double>.self, count: count, decay: 1 - 0.0031 * 0.05)
     }
 }
 

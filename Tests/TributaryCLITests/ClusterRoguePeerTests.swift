@@ -79,14 +79,14 @@ extension ClusterTests {
             endpoint, duration, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
             rng = random.Random(seed)
 
-            def header(kind, version=1, flags=0):
+            def header(kind, version=2, flags=0):
                 return b"TRBW" + struct.pack("<HBB", version, kind, flags)
 
             def text(s):
                 b = s.encode()
                 return struct.pack("<I", len(b)) + b
 
-            def hello(instance, dtypes=1, name="rogue", minv=1, maxv=1):
+            def hello(instance, dtypes=1, name="rogue", minv=2, maxv=2):
                 return (header(1) + struct.pack("<HHQI", minv, maxv, instance, os.getpid())
                         + struct.pack("<BII", dtypes, 1, 1 << 20) + text(name) + text("nowhere") + text("none"))
 
@@ -125,7 +125,7 @@ extension ClusterTests {
                 choice = i % 12
                 if choice == 0: return [os.urandom(rng.randrange(0, 300))]
                 if choice == 1: return [b"TRBW" + os.urandom(rng.randrange(0, 100))]
-                if choice == 2: return [header(7, version=2) + os.urandom(60)]
+                if choice == 2: return [header(7, version=3) + os.urandom(60)]
                 if choice == 3: return [header(0x2A) + os.urandom(20)]
                 if choice == 4: return [heartbeat(i) + b"\x07"]                      # a trailing byte
                 if choice == 5:
@@ -145,7 +145,7 @@ extension ClusterTests {
                 if choice == 0: return hello(rng.randrange(1, 1 << 63), dtypes=2)  # float64 only: refused
                 if choice == 1: return hello(0)                                    # instance 0
                 if choice == 2: return hello(rng.randrange(1, 1 << 63), name="")   # empty name
-                if choice == 3: return hello(rng.randrange(1, 1 << 63), minv=2, maxv=3)
+                if choice == 3: return hello(rng.randrange(1, 1 << 63), minv=3, maxv=4)
                 return hello(rng.randrange(1, 1 << 63), dtypes=0x80)
 
             def stray_result(i):

@@ -4,22 +4,6 @@ import Flows
 import Foundation
 import ZeroMQ
 
-/// Where and how often a coordinator checkpoints.
-public struct CheckpointPolicy: Sendable {
-    /// The directory holding `checkpoint.safetensors`.
-    public var directory: String
-    /// Checkpoint after every this many steps (and after the last).
-    public var every: Int
-    /// The training data's identity, recorded in every checkpoint (`--resume` compares it).
-    public var data: TrainingDataIdentity?
-
-    public init(directory: String, every: Int, data: TrainingDataIdentity? = nil) {
-        self.directory = directory
-        self.every = every
-        self.data = data
-    }
-}
-
 /// Errors of the cluster runtimes.
 public enum ClusterError: Error, CustomStringConvertible, Sendable {
     /// An endpoint that plain (unencrypted) TCP must not use without `--insecure`.
@@ -74,11 +58,16 @@ public final class Coordinator<Scalar: FlowScalar> {
     public private(set) var boundEndpoint: String?
     /// The state machine (for inspection after `run`).
     public private(set) var machine: CoordinatorStateMachine
+    /// Keep-best and early-stop state.
+    public private(set) var monitor: ValidationMonitor<Scalar>
+    /// The plan step of the last checkpoint written or resumed from (nil: none).
+    public private(set) var lastCheckpointStep: Int?
 
     private let data: TrainingData<Scalar>
     private let options: TrainingOptions
     private let endpoint: String
     private let checkpoint: CheckpointPolicy?
+    private let schedule: LearningRateSchedule
     private let log: (String) -> Void
     private let security: ClusterSecurity.Server?
     /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
@@ -119,12 +108,14 @@ public final class Coordinator<Scalar: FlowScalar> {
             throw TrainingError.invalidOption("--verify-fraction needs sync=gradients (local SGD results are not reproducible across workers)")
         }
         try options.validate()
+        try options.validate(validationRows: data.validationCount)
         let plan = try BatchPlan(
             seed: options.seed, rowCount: data.trainCount, microBatchSize: options.microBatch,
             batchSize: options.batch, shardCount: options.shardCount)
         var startUnit = 0
         self.model = model
-        optimizer = AdamOptimizer(parameterCount: model.parameters.count, learningRate: options.learningRate)
+        optimizer = options.makeOptimizer(parameterCount: model.parameters.count)
+        monitor = ValidationMonitor(options: options)
         if let resume {
             // `--steps` may grow on resume (TrainingCheckpoint.checkResumable): nothing else may differ.
             var recorded = resume.options
@@ -138,6 +129,8 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
             self.model = resume.model
             optimizer = resume.optimizer
+            monitor = resume.monitor
+            lastCheckpointStep = resume.step
             // A checkpoint counts plan steps; with sync=parameters the machine counts rounds
             // (checkpoints are written at round boundaries, or after the last step).
             startUnit = options.localSteps.map { (resume.step + $0 - 1) / $0 } ?? resume.step
@@ -149,9 +142,14 @@ public final class Coordinator<Scalar: FlowScalar> {
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
                 sync: options.localSteps.map { .parameters(.init(
-                    localSteps: UInt32($0), learningRate: options.learningRate, clipNorm: options.clipNorm)) } ?? .gradients)))
+                    localSteps: UInt32($0), learningRate: options.learningRate, clipNorm: options.clipNorm,
+                    schedule: options.scheduleKind == .cosine ? .cosine : .constant, warmupSteps: UInt64(options.warmupSteps),
+                    totalSteps: UInt64(options.steps), minimumLearningRate: options.minimumLearningRate,
+                    weightDecay: options.weightDecay)) } ?? .gradients)))
+        // A run that --early-stop already ended (resumed from its last checkpoint) has no steps left.
+        let steps = resume.flatMap { $0.monitor.state.stoppedAt } ?? options.steps
         var job = CoordinatorStateMachine.Job(
-            spec: spec, plan: plan, steps: options.steps, checkpointEvery: checkpoint?.every,
+            spec: spec, plan: plan, steps: steps, checkpointEvery: checkpoint?.every,
             minimumWorkers: minimumWorkers, heartbeatInterval: heartbeatInterval, heartbeatLiveness: heartbeatLiveness,
             instance: UInt64.random(in: 1...UInt64.max), localSteps: options.localSteps)
         job.limits = limits
@@ -161,6 +159,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         self.options = options
         self.endpoint = endpoint
         self.checkpoint = checkpoint
+        schedule = options.schedule
         self.log = log
         self.security = security
         sum = GradientSum(parameterCount: model.parameters.count)
@@ -223,10 +222,16 @@ public final class Coordinator<Scalar: FlowScalar> {
                         let every = self.options.evaluateEvery
                         let evaluate = after / every > before / every || after == self.options.steps
                         if evaluate { lastValidation = self.validationNLL() }
+                        var stopped = false
+                        if evaluate, let nll = lastValidation, self.monitor.isActive {
+                            stopped = self.monitor.observe(step: after, validationNLL: nll, parameters: self.model.parameters) == .stop
+                            if stopped { self.machine.endAfterCurrentUnit() }
+                        }
                         progress(TrainingProgress(
                             step: after, steps: self.options.steps, loss: self.lastMeanLoss,
                             validationNLL: evaluate ? lastValidation : nil, rowsPerSecond: Double(rowsDone) / max(trainingSeconds, 1e-9),
-                            elapsedSeconds: t, gradientNorm: self.lastGradientNorm), self.machine.liveWorkerIDs.count)
+                            elapsedSeconds: t, gradientNorm: self.lastGradientNorm, learningRate: self.schedule.rate(atStep: before),
+                            stoppedEarly: stopped), self.machine.liveWorkerIDs.count)
                         stepStarted = now()
                         return self.machine.unitApplied(now: now())
                     }
@@ -266,7 +271,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 if summed.step != step { sum.reset(); summed = (step, 0) }
                 for result in results[summed.count...] { add(result) }
                 summed = (-1, 0)
-                let outcome = try optimizer.apply(&sum, to: &model.parameters, clipNorm: options.clipNorm, step: step)
+                let outcome = try optimizer.apply(
+                    &sum, to: &model.parameters, clipNorm: options.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
                 lastGradientNorm = outcome.gradientNorm
                 lastMeanLoss = outcome.meanLoss
                 followUp += try applied(step)
@@ -275,9 +281,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 followUp += try applied(round)
             case .checkpoint(let units):
                 if let checkpoint {
-                    try FileManager.default.createDirectory(atPath: checkpoint.directory, withIntermediateDirectories: true)
-                    try TrainingCheckpoint(model: model, optimizer: optimizer, step: planSteps(afterUnits: units), options: options, data: checkpoint.data)
-                        .write(to: TrainingCheckpoint<Scalar>.path(in: checkpoint.directory))
+                    try checkpoint.write(model: model, optimizer: optimizer, step: planSteps(afterUnits: units), options: options, monitor: monitor)
+                    lastCheckpointStep = planSteps(afterUnits: units)
                 }
             case .revokeKey(let z85):
                 router.revoke(z85)

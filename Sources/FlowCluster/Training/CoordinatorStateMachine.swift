@@ -127,6 +127,11 @@ public struct CoordinatorStateMachine: Sendable {
     public internal(set) var droppedMessages = 0
     /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
     public internal(set) var acceptedResults: [UInt32: Int] = [:]
+    /// The unit count after which the job ends when `--early-stop` ended it sooner than
+    /// `job.units` (see `CoordinatorStateMachine+EarlyStop.swift`).
+    var earlyEnd: Int?
+    /// Units after which the job ends.
+    var endUnits: Int { earlyEnd ?? job.units }
 
     // The parts (each with its own state and rules).
     /// Who owns which shard.
@@ -259,10 +264,10 @@ public struct CoordinatorStateMachine: Sendable {
         stragglers.reset()
         round.reset()
         var actions: [Action] = []
-        if let every = job.checkpointEvery, unit % every == 0 || unit == job.units {
+        if let every = job.checkpointEvery, unit % every == 0 || unit == endUnits {
             actions.append(.checkpoint(units: unit))
         }
-        if unit >= job.units {
+        if unit >= endUnits {
             phase = .finished
             let done = job.localSteps == nil ? "\(unit) steps" : "\(unit) rounds"
             for id in liveWorkerIDs {

@@ -26,10 +26,11 @@ extension TrainingCheckpoint {
     /// Checks that this checkpoint continues the run described by `options`, `configuration`
     /// and `data`, naming the first field that differs with both values and `path`.
     ///
-    /// `options.steps` may be larger than the checkpoint's: the batch plan, the learning rate and
-    /// Adam's state do not depend on the total step count, so a run of S steps resumed to S′
-    /// gives the same bits as a straight S′-step run (with `sync=parameters` only when the
-    /// checkpoint ends on a full round). A checkpoint written before the data's identity was
+    /// `options.steps` may be larger than the checkpoint's: the batch plan, a constant learning
+    /// rate (with or without warm-up) and Adam's state do not depend on the total step count, so
+    /// a run of S steps resumed to S′ gives the same bits as a straight S′-step run (with
+    /// `sync=parameters` only when the checkpoint ends on a full round). A cosine schedule does
+    /// depend on it: then `--steps` must be the checkpoint's. A checkpoint written before the data's identity was
     /// recorded cannot be checked against the data: `warn` is called and it is accepted.
     public func checkResumable(
         options given: TrainingOptions, configuration: FlowConfiguration, data: TrainingDataIdentity,
@@ -51,6 +52,16 @@ extension TrainingCheckpoint {
         try differ("--eval-every", o.evaluateEvery, given.evaluateEvery)
         try differ("--sync", o.localSteps == nil ? "gradients" : "parameters", given.localSteps == nil ? "gradients" : "parameters")
         try differ("--local-steps", text(o.localSteps), text(given.localSteps))
+        try differ("--lr-schedule", o.scheduleKind.rawValue, given.scheduleKind.rawValue)
+        try differ("--warmup", o.warmupSteps, given.warmupSteps)
+        try differ("--min-lr", o.minimumLearningRate, given.minimumLearningRate)
+        try differ("--weight-decay", o.weightDecay, given.weightDecay)
+        try differ("--keep-best", o.keepBest, given.keepBest)
+        try differ("--early-stop", text(o.earlyStop), text(given.earlyStop))
+        if o.schedule.dependsOnTotalSteps {
+            // The cosine's length is --steps: another total gives other rates from step 0 on.
+            try differ("--steps (the cosine schedule spans them)", o.steps, given.steps)
+        }
         let c = model.configuration
         try differ("D (columns of the data)", c.dimension, configuration.dimension)
         try differ("--couplings", c.couplings, configuration.couplings)

@@ -8,8 +8,10 @@ import Foundation
 ///
 /// Stored as a model file (DESIGN §5; loadable as a model) plus two tensors,
 /// `optimizer.first_moment` and `optimizer.second_moment`, and metadata `optimizer_step` and
-/// `training_options` (JSON) and `data_identity` (JSON, ``TrainingDataIdentity``). Written
-/// atomically.
+/// `training_options` (JSON) and `data_identity` (JSON, ``TrainingDataIdentity``); with
+/// `--keep-best`/`--early-stop` also `validation_monitor` (JSON, ``ValidationMonitor/State``) and,
+/// once there is a best, the tensor `keep_best.parameters` (P values). Written atomically, so the
+/// best parameters and the state that refers to them change together.
 public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
     /// The model after `step` steps.
     public var model: RealNVP<Scalar>
@@ -21,20 +23,24 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
     public var options: TrainingOptions
     /// The training data's identity (`nil` in checkpoints written before it was recorded).
     public var data: TrainingDataIdentity?
+    /// The keep-best / early-stop state after `step` steps (fresh when the run has none).
+    public var monitor: ValidationMonitor<Scalar>
 
     public init(
         model: RealNVP<Scalar>, optimizer: AdamOptimizer<Scalar>, step: Int, options: TrainingOptions,
-        data: TrainingDataIdentity? = nil
+        data: TrainingDataIdentity? = nil, monitor: ValidationMonitor<Scalar>? = nil
     ) {
         self.model = model
         self.optimizer = optimizer
         self.step = step
         self.options = options
         self.data = data
+        self.monitor = monitor ?? ValidationMonitor(options: options)
     }
 
     static var firstMoment: String { "optimizer.first_moment" }
     static var secondMoment: String { "optimizer.second_moment" }
+    static var bestParameters: String { "keep_best.parameters" }
 
     /// The file name of the checkpoint in `directory`.
     public static func path(in directory: String) -> String {
@@ -48,10 +54,12 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
         var metadata = ["optimizer_step": String(optimizer.step), "training_options": optionsJSON]
         if let data { metadata["data_identity"] = String(decoding: try encoder.encode(data), as: UTF8.self) }
+        if monitor.isActive { metadata["validation_monitor"] = String(decoding: try encoder.encode(monitor.state), as: UTF8.self) }
         var archive = ModelFile.archive(of: model, info: ModelFileInfo(step: step, seed: options.seed, metadata: metadata))
         let P = model.parameters.count
         archive.tensors.append(Self.tensor(Self.firstMoment, P, optimizer.firstMoment))
         archive.tensors.append(Self.tensor(Self.secondMoment, P, optimizer.secondMoment))
+        if let best = monitor.bestParameters { archive.tensors.append(Self.tensor(Self.bestParameters, P, best)) }
         try archive.write(to: path)
     }
 
@@ -60,7 +68,8 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         var archive = try SafeTensorsArchive.read(from: path)
         func bad(_ reason: String) -> FlowError { .invalidModelFile(path: path, reason: reason) }
         guard let m = archive[firstMoment], let v = archive[secondMoment] else { throw bad("not a training checkpoint: no optimizer moments") }
-        archive.tensors.removeAll { $0.name == firstMoment || $0.name == secondMoment }
+        let bestTensor = archive[bestParameters]
+        archive.tensors.removeAll { $0.name == firstMoment || $0.name == secondMoment || $0.name == bestParameters }
         guard let optionsText = archive.metadata["training_options"], let adamStepText = archive.metadata["optimizer_step"],
               let adamStep = Int(adamStepText), adamStep >= 0
         else { throw bad("not a training checkpoint: no training_options/optimizer_step metadata") }
@@ -78,6 +87,14 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
                 throw bad("data_identity is not valid: \(error)")
             }
         }
+        var monitorState = ValidationMonitor<Scalar>.State()
+        if let text = archive.metadata["validation_monitor"] {
+            do {
+                monitorState = try JSONDecoder().decode(ValidationMonitor<Scalar>.State.self, from: Data(text.utf8))
+            } catch {
+                throw bad("validation_monitor is not valid: \(error)")
+            }
+        }
         let (any, info) = try ModelFile.decode(archive, file: path)
         let model: RealNVP<Scalar>
         switch any {
@@ -89,11 +106,19 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         let first: [Scalar] = Scalar.self == Float.self ? try m.floats().map { Scalar($0) } : try m.doubles().map { Scalar($0) }
         let second: [Scalar] = Scalar.self == Float.self ? try v.floats().map { Scalar($0) } : try v.doubles().map { Scalar($0) }
         guard first.count == P, second.count == P else { throw bad("optimizer moments have \(first.count)/\(second.count) values for \(P) parameters") }
-        var optimizer = AdamOptimizer<Scalar>(parameterCount: P, learningRate: options.learningRate)
+        var best: [Scalar]? = nil
+        if let bestTensor {
+            let values: [Scalar] = Scalar.self == Float.self ? try bestTensor.floats().map { Scalar($0) } : try bestTensor.doubles().map { Scalar($0) }
+            guard values.count == P else { throw bad("\(bestParameters) has \(values.count) values for \(P) parameters") }
+            best = values
+        }
+        var optimizer: AdamOptimizer<Scalar> = options.makeOptimizer(parameterCount: P)
         optimizer.firstMoment = first
         optimizer.secondMoment = second
         optimizer.step = adamStep
-        return TrainingCheckpoint(model: model, optimizer: optimizer, step: info.step, options: options, data: data)
+        return TrainingCheckpoint(
+            model: model, optimizer: optimizer, step: info.step, options: options, data: data,
+            monitor: ValidationMonitor(options: options, state: monitorState, bestParameters: best))
     }
 
     private static func tensor(_ name: String, _ count: Int, _ values: [Scalar]) -> SafeTensorsTensor {

@@ -28,7 +28,11 @@ extension Engine {
         var local = model
         var adam = AdamOptimizer<Scalar>(
             parameterCount: local.parameters.count, learningRate: settings.learningRate, beta1: settings.beta1,
-            beta2: settings.beta2, epsilon: settings.epsilon)
+            beta2: settings.beta2, epsilon: settings.epsilon, weightDecay: settings.weightDecay)
+        let schedule = LearningRateSchedule(
+            kind: settings.schedule == .cosine ? .cosine : .constant, baseRate: settings.learningRate,
+            warmupSteps: Int(clamping: settings.warmupSteps), totalSteps: Int(clamping: settings.totalSteps),
+            minimumRate: settings.minimumLearningRate)
         let perStep = plan.microBatchesPerStep
         var rowCount = 0
         var lossSum = 0.0
@@ -52,7 +56,8 @@ extension Engine {
             lossSum += roundSum.lossSum
             rowCount += roundSum.rows
             do {
-                _ = try adam.apply(&roundSum, to: &local.parameters, clipNorm: settings.clipNorm, step: step)
+                _ = try adam.apply(
+                    &roundSum, to: &local.parameters, clipNorm: settings.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
             } catch {
                 send(failure(.nonFinite, "round \(round), local step \(step): \(error)"))
                 return
