@@ -21,6 +21,14 @@ Proves that a Tributary model file (DESIGN.md §5) is exactly the model of
       score` on the same rows, and on the rows that `tributary sample` draws (whose images
       under the reference forward map must also look like N(0, I)).
 
+  (c) Optimiser. `tributary train --dtype float64` with one full batch per step (every row,
+      one micro-batch, one shard), `--lr-schedule cosine --warmup W --min-lr F --weight-decay L`,
+      from the initial model it writes with `--steps 0`; the same steps in the reference with
+      `torch.optim.AdamW(lr, weight_decay=L)` whose rate is set every step from
+      `LinearLR(1/W → 1)` then `CosineAnnealingLR(T − W, F)` (`SequentialLR`): the schedules'
+      rates match docs/model.md's formula, and the trained parameters match. The same with
+      `--weight-decay 0` against `torch.optim.Adam`, and a check that the decay is not a no-op.
+
 When the `safetensors` package is importable, files are additionally read (and one written)
 with it. Exits 0 after a PASS table; non-zero with the failing case(s) described.
 The reference is imported from the peers directory: --peers-dir, else $PEERS_DIR, else
@@ -729,6 +737,110 @@ def side_b_case(ref, common, chk: Checker, binary: str, work: str, st, case: Cas
                note=f"mean {np.round(mu, 3).tolist()} var {np.round(var, 3).tolist()}")
 
 
+def schedule_rate(t: int, lr: float, warmup: int, steps: int, floor: float) -> float:
+    """docs/model.md's learning rate of the update at 0-based step t (warm-up, then cosine)."""
+    if t < warmup:
+        return lr * ((t + 1) / warmup)
+    if t - warmup >= steps - warmup:
+        return floor
+    return floor + (lr - floor) * (1 + math.cos(math.pi * (t - warmup) / (steps - warmup))) / 2
+
+
+def torch_schedule_rates(lr: float, warmup: int, steps: int, floor: float) -> list[float]:
+    """The rates PyTorch's own schedulers give: LinearLR warm-up, then CosineAnnealingLR."""
+    import torch
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = torch.optim.SGD([p], lr=lr)
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps - warmup, eta_min=floor)
+    sched = torch.optim.lr_scheduler.SequentialLR(opt, [warm, cosine], milestones=[warmup])
+    rates = []
+    for _ in range(steps):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def side_c(ref, chk: Checker, binary: str, work: str) -> None:
+    """Optimiser: Tributary's scheduled AdamW vs torch.optim.AdamW, full batch, float64."""
+    import torch
+    steps, warmup, lr, floor = 30, 6, 0.02, 0.002
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(96, 3)) * np.array([1.0, 0.5, 2.0]) + np.array([0.3, -1.0, 0.5])
+    xpath = os.path.join(work, "c_rows.npy")
+    np.save(xpath, x)
+    common = ["--data", xpath, "--validation", "0", "--batch", "96", "--micro-batch", "96", "--shards", "1",
+              "--couplings", "2", "--hidden", "8", "--depth", "2", "--dtype", "float64", "--seed", "4"]
+    init = os.path.join(work, "c_init.safetensors")
+    try:
+        run(binary, ["train"] + common + ["--steps", "0", "--out", init])
+    except RunError as e:
+        chk.add(Result("c: train --steps 0 writes the initial model", False, detail=str(e)))
+        return
+
+    ours = [schedule_rate(t, lr, warmup, steps, floor) for t in range(steps)]
+    chk.compare("c: LinearLR + CosineAnnealingLR rates vs docs/model.md's schedule", np.array(torch_schedule_rates(lr, warmup, steps, floor)),
+                np.array(ours), 1e-12, note=f"lr {lr}, warm-up {warmup}, {steps} steps, floor {floor}")
+
+    def reference(weight_decay: float, scheduled: bool) -> dict[str, np.ndarray]:
+        meta, tensors = read_safetensors(init)
+        spec, _ = file_to_model(ref, meta, tensors)
+        model = spec.model.double()
+        params = list(model.parameters())
+        if weight_decay > 0:
+            opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        xt = torch.from_numpy(x)
+        D = x.shape[1]
+        for t in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = ours[t] if scheduled else lr
+            opt.zero_grad()
+            h = xt
+            logdet = torch.zeros(x.shape[0], dtype=torch.float64)
+            for l, c in enumerate(model.couplings):
+                h, ld = c(h)
+                logdet = logdet + ld
+                h = h[:, spec.perms[l]]
+            logp = -0.5 * (h * h).sum(dim=1) - 0.5 * D * math.log(2 * math.pi) + logdet
+            loss = -logp.mean()
+            loss.backward()
+            opt.step()
+        state = model.state_dict()
+        return {f"couplings.{l}.net.{k}.{part}": state[f"couplings.{l}.net.{2 * k}.{part}"].numpy().copy()
+                for l in range(len(model.couplings)) for k in range(3) for part in ("weight", "bias")}
+
+    def trained(extra: list[str], tag: str) -> dict[str, np.ndarray] | None:
+        path = os.path.join(work, f"c_{tag}.safetensors")
+        try:
+            run(binary, ["train"] + common + ["--steps", str(steps), "--lr", str(lr), "--out", path] + extra)
+        except RunError as e:
+            chk.add(Result(f"c/{tag}: train", False, detail=str(e)))
+            return None
+        return read_safetensors(path)[1]
+
+    def flat(tensors: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([tensors[n].ravel() for n in sorted(tensors)])
+
+    for tag, wd, scheduled in (("adamw-cosine", 0.1, True), ("adam-constant", 0.0, False)):
+        extra = (["--lr-schedule", "cosine", "--warmup", str(warmup), "--min-lr", str(floor)] if scheduled else [])
+        extra += ["--weight-decay", str(wd)] if wd > 0 else []
+        got = trained(extra, tag)
+        if got is None:
+            continue
+        want = reference(wd, scheduled)
+        # Full-batch gradients summed in another order differ in the last bits; Adam carries them on.
+        chk.compare(f"c/{tag}: {steps} steps vs torch.optim.{'AdamW' if wd > 0 else 'Adam'}", flat(got), flat(want), 1e-7,
+                    note=" ".join(extra) or "constant lr, no decay")
+        if wd > 0:
+            plain = reference(0.0, scheduled)
+            gap = float(np.max(np.abs(flat(plain) - flat(want))))
+            chk.expect(f"c/{tag}: the decay changes the parameters (the check can fail)", gap > 1e-5,
+                       note=f"max |AdamW − Adam| = {gap:.2e}")
+
+
 def python_only_extras(chk: Checker, work: str, st) -> None:
     """Reader vs the safetensors package in the other direction, and reader rejections."""
     rng = np.random.default_rng(0)
@@ -797,6 +909,8 @@ def main() -> int:
             tributary_side_a(chk, os.path.abspath(args.tributary), jobs)
             print("(b) Tributary -> Python: a trained Tributary model loaded into the reference")
             side_b(ref, common, chk, os.path.abspath(args.tributary), work, st)
+            print("(c) Optimiser: scheduled AdamW against torch.optim.AdamW and PyTorch's schedulers")
+            side_c(ref, chk, os.path.abspath(args.tributary), work)
     except Exception:  # noqa: BLE001 -- a crash of the checker itself is a failure, shown whole
         chk.add(Result("crosscheck ran to the end", False, detail=traceback.format_exc()))
     finally:

@@ -13,10 +13,15 @@ struct CheckpointOptions: ParsableArguments {
     @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every N steps (rounds with --sync parameters; with --checkpoint-dir).")
     var checkpointEvery: Int = 100
 
-    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options; --steps may be larger unless --lr-schedule cosine).")
+    @Flag(
+        help:
+            "Continue from the checkpoint in --checkpoint-dir (written by a run with the same options; --steps may be larger unless --lr-schedule cosine)."
+    )
     var resume = false
 
-    @Flag(name: .customLong("overwrite-checkpoints"), help: "Start from step 0 even when --checkpoint-dir holds a checkpoint, replacing it at the first checkpoint.")
+    @Flag(
+        name: .customLong("overwrite-checkpoints"),
+        help: "Start from step 0 even when --checkpoint-dir holds a checkpoint, replacing it at the first checkpoint.")
     var overwriteCheckpoints = false
 
     func validate() throws {
@@ -38,7 +43,9 @@ struct CheckpointOptions: ParsableArguments {
         guard let checkpointDir, !resume, !overwriteCheckpoints else { return }
         let path = TrainingCheckpoint<Float>.path(in: checkpointDir)
         if FileManager.default.fileExists(atPath: path) {
-            throw CLIError("--checkpoint-dir \(checkpointDir) holds a checkpoint (\(path)): pass --resume to continue that run, --overwrite-checkpoints to start over and replace it, or choose another directory")
+            throw CLIError(
+                "--checkpoint-dir \(checkpointDir) holds a checkpoint (\(path)): pass --resume to continue that run, --overwrite-checkpoints to start over and replace it, or choose another directory"
+            )
         }
     }
 
@@ -71,12 +78,15 @@ struct CheckpointOptions: ParsableArguments {
     func interruptionLine(step: Int, lastCheckpoint: Int?, signal: Int32) -> String {
         let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
         guard let checkpointDir else {
-            return "interrupted by \(name) at step \(step); nothing was saved: rerun with --checkpoint-dir DIR (every --checkpoint-every \(checkpointEvery) steps) to be able to resume"
+            return
+                "interrupted by \(name) at step \(step); nothing was saved: rerun with --checkpoint-dir DIR (every --checkpoint-every \(checkpointEvery) steps) to be able to resume"
         }
         guard let saved = lastCheckpoint else {
-            return "interrupted by \(name) at step \(step); no checkpoint was written yet in \(checkpointDir) (the first comes at step \(checkpointEvery)); rerunning the same command starts over"
+            return
+                "interrupted by \(name) at step \(step); no checkpoint was written yet in \(checkpointDir) (the first comes at step \(checkpointEvery)); rerunning the same command starts over"
         }
-        return "interrupted by \(name) at step \(step); state in \(checkpointDir) (step \(saved)); rerun the same command with --resume to continue"
+        return
+            "interrupted by \(name) at step \(step); state in \(checkpointDir) (step \(saved)); rerun the same command with --resume to continue"
     }
 }
 

@@ -7,22 +7,27 @@ import Foundation
 ///
 /// The estimate is a lower bound: per process, the parameters, Adam's two moments, the step's
 /// gradient sum and one gradient per lane (each `P` scalars), plus each lane's activations for a
-/// micro-batch (K couplings × (depth + 6) buffers of m × H scalars) and the data.
+/// micro-batch (K couplings × (depth + 6) buffers of m × H scalars) and the data; with
+/// `--keep-best`, one more copy of the parameters in the training process.
 struct MemoryBudget {
     /// Bytes the run needs at least.
     let neededBytes: Double
     /// What the estimate is made of, for the message.
     let breakdown: String
 
-    init(configuration c: FlowConfiguration, scalarBytes: Int, microBatch: Int, lanes: Int, workerProcesses: Int, dataValues: Int) {
+    init(
+        configuration c: FlowConfiguration, scalarBytes: Int, microBatch: Int, lanes: Int, workerProcesses: Int, dataValues: Int,
+        keepBest: Bool = false
+    ) {
         let P = Double(c.parameterCount)
         let S = Double(scalarBytes)
         let activations = Double(c.couplings) * Double(c.depth + 6) * Double(microBatch) * Double(max(c.hidden, c.dimension)) * S
         let perProcess = S * P * Double(4 + lanes) + Double(lanes) * activations
         let processes = Double(1 + workerProcesses)
-        neededBytes = perProcess * processes + Double(dataValues) * (8 + S)
+        neededBytes = perProcess * processes + Double(dataValues) * (8 + S) + (keepBest ? S * P : 0)
         breakdown = "\(c.parameterCount) parameters × \(scalarBytes) bytes × (\(4 + lanes) copies: parameters, Adam moments, gradients)"
             + (workerProcesses > 0 ? " in each of \(1 + workerProcesses) processes" : "")
+            + (keepBest ? ", and the best parameters kept by --keep-best" : "")
     }
 
     /// Bytes this process may still allocate: `MemAvailable` of /proc/meminfo, lowered to the

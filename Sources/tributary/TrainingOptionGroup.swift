@@ -167,7 +167,7 @@ struct TrainingOptionGroup: ParsableArguments {
         try MemoryBudget(
             configuration: config, scalarBytes: MemoryLayout<S>.size, microBatch: effectiveMicroBatch,
             lanes: min(lanes, batch / effectiveMicroBatch), workerProcesses: workerProcesses,
-            dataValues: table.rows * table.columns
+            dataValues: table.rows * table.columns, keepBest: keepBest
         ).check()
         var standardization: Standardization<S>?
         if shape.standardize {

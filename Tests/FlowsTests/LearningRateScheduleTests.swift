@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Flows
 
 /// The schedule's formula (docs/model.md) against values computed by hand, and its cosine
@@ -83,12 +84,17 @@ struct AdamWTests {
         var adam = AdamOptimizer<Double>(parameterCount: 3, learningRate: schedule.baseRate, weightDecay: wd)
         var parameters = [1.0, -2.0, 0.5]
         var m = [0.0, 0, 0], v = [0.0, 0, 0], reference = parameters
-        let gradients: [[Double]] = [[0.1, -0.3, 2.0], [0.2, 0.1, -1.0], [-0.5, 0.0, 0.3], [0.7, -0.2, 0.1], [0.0, 0.4, -0.6], [0.3, 0.3, 0.3]]
+        let gradients: [[Double]] = [
+            [0.1, -0.3, 2.0], [0.2, 0.1, -1.0], [-0.5, 0.0, 0.3], [0.7, -0.2, 0.1], [0.0, 0.4, -0.6], [0.3, 0.3, 0.3],
+        ]
         for (t, g) in gradients.enumerated() {
             let lr = schedule.rate(atStep: t)
             adam.update(parameters: &parameters, gradient: g, learningRate: lr)
             var b1t = 1.0, b2t = 1.0
-            for _ in 0...t { b1t *= 0.9; b2t *= 0.999 }
+            for _ in 0...t {
+                b1t *= 0.9
+                b2t *= 0.999
+            }
             for i in 0..<3 {
                 reference[i] *= 1 - lr * wd  // param.mul_(1 - lr * weight_decay)
                 m[i] = 0.9 * m[i] + (1 - 0.9) * g[i]  // exp_avg.lerp_(grad, 1 - beta1)
@@ -99,7 +105,9 @@ struct AdamWTests {
             }
         }
         for i in 0..<3 {
-            #expect(abs(parameters[i] - reference[i]) <= 1e-15 * max(1, abs(reference[i])), "parameter \(i): \(parameters[i]) vs \(reference[i])")
+            #expect(
+                abs(parameters[i] - reference[i]) <= 1e-15 * max(1, abs(reference[i])),
+                "parameter \(i): \(parameters[i]) vs \(reference[i])")
         }
         #expect(adam.learningRate == 0.05, "the per-step rate leaves the base rate alone")
         #expect(adam.step == 6)

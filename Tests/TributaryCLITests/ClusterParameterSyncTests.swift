@@ -109,6 +109,26 @@ extension ClusterTests {
             #expect(same, "resumed --sync parameters run vs an uninterrupted one: \(difference)\n\(h.report())")
         }
 
+        /// With `--sync parameters` the coordinator only averages: the schedule and the decay act
+        /// in the workers' local steps alone, so they reach the workers exactly when changing one of
+        /// them changes the model. Two runs with the same controls write the same bytes.
+        @Test func theScheduleAndTheDecayReachTheWorkersLocalSteps() throws {
+            let steps = 100
+            let controls = ["--lr-schedule", "cosine", "--warmup", "20", "--min-lr", "1e-4", "--weight-decay", "0.05"]
+            func model(_ extra: [String], tag: String) throws -> Data {
+                let h = try ClusterHarness()
+                defer { h.finish() }
+                let train = try h.start("train-\(tag)", ["train"] + Self.options(steps: steps) + ["--workers", "2", "--out", "model.safetensors"] + extra)
+                h.expectSuccess(train, timeout: 120)
+                return try h.dir.bytes("model.safetensors")
+            }
+            let reference = try model(controls, tag: "controls")
+            #expect(try model(controls, tag: "again") == reference, "two runs with the same controls differ")
+            #expect(try model(controls + ["--weight-decay", "0"], tag: "no-decay") != reference, "the weight decay did not reach the workers")
+            #expect(try model(controls + ["--lr-schedule", "constant", "--min-lr", "0"], tag: "constant") != reference,
+                    "the schedule did not reach the workers")
+        }
+
         @Test func oneProcessRefusesParameterSync() throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }

@@ -2,9 +2,9 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Options that exercise every training control at once: a cosine schedule with warm-up and a
@@ -21,9 +21,12 @@ enum ControlsFixture {
 
     /// The uninterrupted single-process run's model and metrics (step, loss, NLL, rate, norm).
     static func reference(in dir: TemporaryDirectory) throws -> (model: Data, metrics: [String], stdout: String, stderr: String) {
-        let result = try CLI.succeed(["train"] + options + ["--out", "reference.safetensors", "--metrics", "reference.jsonl"], in: dir.path, timeout: 120)
-        return (try dir.bytes("reference.safetensors"), ClusterTests.ClusterWorkerCountTests.numbers(dir.file("reference.jsonl")),
-                result.stdout, result.stderr)
+        let result = try CLI.succeed(
+            ["train"] + options + ["--out", "reference.safetensors", "--metrics", "reference.jsonl"], in: dir.path, timeout: 120)
+        return (
+            try dir.bytes("reference.safetensors"), ClusterTests.ClusterWorkerCountTests.numbers(dir.file("reference.jsonl")),
+            result.stdout, result.stderr
+        )
     }
 
     /// The `__metadata__` of a safetensors file.
@@ -31,7 +34,7 @@ enum ControlsFixture {
         guard data.count >= 8 else { return [:] }
         let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         guard data.count >= 8 + length,
-              let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any]
+            let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any]
         else { return [:] }
         return header["__metadata__"] as? [String: String] ?? [:]
     }
@@ -52,7 +55,8 @@ extension ClusterTests {
             #expect(reference.stdout.contains("at step 1950 of 2350 trained"), "\(reference.stdout)")
             #expect(reference.metrics.count == 2350)
             let metadata = ControlsFixture.metadata(reference.model)
-            #expect(metadata["step"] == "1950" && metadata["best_step"] == "1950" && metadata["trained_steps"] == "2350"
+            #expect(
+                metadata["step"] == "1950" && metadata["best_step"] == "1950" && metadata["trained_steps"] == "2350"
                     && metadata["early_stop_step"] == "2350" && metadata["best_validation_nll"] != nil, "\(metadata)")
             // The metrics record each step's learning rate: warm-up, then the cosine.
             let lines = try String(contentsOfFile: dir.file("reference.jsonl"), encoding: .utf8).split(separator: "\n")
@@ -62,16 +66,19 @@ extension ClusterTests {
             for workers in [1, 3] {
                 let h = try ClusterHarness()
                 defer { h.finish() }
-                let train = try h.start("train", ["train"] + ControlsFixture.options + [
-                    "--workers", String(workers), "--out", "model.safetensors", "--metrics", "metrics.jsonl",
-                ])
+                let train = try h.start(
+                    "train",
+                    ["train"] + ControlsFixture.options + [
+                        "--workers", String(workers), "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+                    ])
                 h.expectSuccess(train, timeout: 120)
                 let (same, difference) = sameBytes(try h.dir.bytes("model.safetensors"), reference.model)
                 #expect(same, "train --workers \(workers) vs one process: \(difference)\n\(h.report())")
                 let numbers = ClusterWorkerCountTests.numbers(h.dir.file("metrics.jsonl"))
                 let first = zip(numbers, reference.metrics).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                #expect(numbers.count == reference.metrics.count && first == nil,
-                        "metrics of --workers \(workers) differ at line \(first.map { $0 + 1 } ?? numbers.count)")
+                #expect(
+                    numbers.count == reference.metrics.count && first == nil,
+                    "metrics of --workers \(workers) differ at line \(first.map { $0 + 1 } ?? numbers.count)")
                 #expect(train.stderr.contains("early stop at step 2350"), "\(train)")
             }
         }
@@ -111,7 +118,9 @@ extension ClusterTests {
             let line = lines(of: first.stderr, containing: "interrupted by").first ?? ""
             let words = line.split(separator: " ").map(String.init)
             let at = words.firstIndex(of: "step").flatMap { Int(words[$0 + 1].trimmingCharacters(in: CharacterSet(charactersIn: ";"))) }
-            let saved = words.firstIndex(of: "(step").flatMap { Int(words[$0 + 1].trimmingCharacters(in: CharacterSet(charactersIn: ");"))) }
+            let saved = words.firstIndex(of: "(step").flatMap {
+                Int(words[$0 + 1].trimmingCharacters(in: CharacterSet(charactersIn: ");")))
+            }
             #expect(line.contains("state in checkpoints") && line.contains("rerun the same command with --resume to continue"), "\(first)")
             if let at, let saved {
                 #expect(saved >= 500 && saved % 250 == 0 && saved <= at && at < 2350, "interrupted at \(at), saved \(saved)")
@@ -132,8 +141,9 @@ extension ClusterTests {
             #expect(same, "\(runner) interrupted and resumed vs uninterrupted: \(difference)\n\(h.report())")
             let numbers = ClusterWorkerCountTests.numbers(h.dir.file("metrics.jsonl"))
             let firstDifference = zip(numbers, reference.metrics).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-            #expect(numbers.count == reference.metrics.count && firstDifference == nil,
-                    "metrics after the resume differ at line \(firstDifference.map { $0 + 1 } ?? numbers.count) (\(numbers.count) lines)")
+            #expect(
+                numbers.count == reference.metrics.count && firstDifference == nil,
+                "metrics after the resume differ at line \(firstDifference.map { $0 + 1 } ?? numbers.count) (\(numbers.count) lines)")
             // Resuming the finished (early-stopped) run again trains nothing and writes the same model.
             let again = try CLI.run(command(resume: true), in: h.dir.path, timeout: 60)
             #expect(again.status == 0 && again.stderr.contains("--early-stop ended that run at step 2350"), "\(again)")
@@ -144,12 +154,15 @@ extension ClusterTests {
         @Test func anInterruptedRunWithoutCheckpointsSaysNothingWasSaved() throws {
             let h = try ClusterHarness()
             defer { h.finish() }
-            let run = try h.start("train", ["train"] + ClusterFixture.options(steps: 1_000_000) + ["--out", "m.safetensors", "--metrics", "metrics.jsonl"])
+            let run = try h.start(
+                "train", ["train"] + ClusterFixture.options(steps: 1_000_000) + ["--out", "m.safetensors", "--metrics", "metrics.jsonl"])
             guard h.waitForStep(50, metrics: "metrics.jsonl", while: run) else { return }
             h.signal(run, SIGTERM)
             #expect(run.wait(timeout: 20))
             #expect(run.exitCode == 128 + SIGTERM, "\(run)")
-            #expect(run.stderr.contains("interrupted by SIGTERM at step") && run.stderr.contains("nothing was saved: rerun with --checkpoint-dir"), "\(run)")
+            #expect(
+                run.stderr.contains("interrupted by SIGTERM at step")
+                    && run.stderr.contains("nothing was saved: rerun with --checkpoint-dir"), "\(run)")
         }
 
         @Test(arguments: [
@@ -162,7 +175,8 @@ extension ClusterTests {
         func aResumeWithOtherControlsIsRefusedNamingTheField(change: [String], message: String) throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
-            let options = ClusterFixture.options(steps: 200) + ControlsFixture.controls + ["--out", "m.safetensors", "--checkpoint-dir", "ck"]
+            let options =
+                ClusterFixture.options(steps: 200) + ControlsFixture.controls + ["--out", "m.safetensors", "--checkpoint-dir", "ck"]
             try CLI.succeed(["train"] + options, in: dir.path, timeout: 60)
             let result = try CLI.run(["train"] + options + ["--resume"] + change, in: dir.path, timeout: 30)
             #expect(result.status == 1, "\(result)")
@@ -182,7 +196,8 @@ extension ClusterTests {
         func badControlsAreRefusedBeforeTraining(change: [String], message: String) throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
-            let result = try CLI.run(["train"] + ClusterFixture.options(steps: 200) + ["--out", "m.safetensors"] + change, in: dir.path, timeout: 30)
+            let result = try CLI.run(
+                ["train"] + ClusterFixture.options(steps: 200) + ["--out", "m.safetensors"] + change, in: dir.path, timeout: 30)
             #expect(result.status == 64, "\(result)")
             #expect(result.stderr.contains(message), "\(result)")
             #expect(!FileManager.default.fileExists(atPath: dir.file("m.safetensors")))

@@ -12,6 +12,7 @@ public struct CheckpointPolicy: Sendable {
     /// The training data's identity, recorded in every checkpoint (`--resume` compares it).
     public var data: TrainingDataIdentity?
 
+    /// A policy writing `directory/checkpoint.safetensors` every `every` steps, recording `data`.
     public init(directory: String, every: Int, data: TrainingDataIdentity? = nil) {
         self.directory = directory
         self.every = every

@@ -26,6 +26,7 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
     /// The keep-best / early-stop state after `step` steps (fresh when the run has none).
     public var monitor: ValidationMonitor<Scalar>
 
+    /// The state after `step` steps; `monitor` defaults to a fresh one for `options`.
     public init(
         model: RealNVP<Scalar>, optimizer: AdamOptimizer<Scalar>, step: Int, options: TrainingOptions,
         data: TrainingDataIdentity? = nil, monitor: ValidationMonitor<Scalar>? = nil
