@@ -73,6 +73,18 @@ struct CheckpointOptions: ParsableArguments {
         return (policy, found)
     }
 
+    /// Runs `body` (a training run); when a signal stops it, logs where the state is
+    /// (`position`: the step reached and the last checkpoint's) and exits 128 + the signal.
+    func exitingOnInterruption(_ body: () throws -> Void, position: () -> (step: Int, lastCheckpoint: Int?)) throws {
+        do {
+            try body()
+        } catch let interrupted as TrainingInterrupted {
+            let (step, lastCheckpoint) = position()
+            StandardErrorLog.write(interruptionLine(step: step, lastCheckpoint: lastCheckpoint, signal: interrupted.signal))
+            throw ExitCode(128 + interrupted.signal)
+        }
+    }
+
     /// The line printed when a signal interrupts training at `step`: where the state is and how
     /// to continue, or that nothing was saved and how to save it next time.
     func interruptionLine(step: Int, lastCheckpoint: Int?, signal: Int32) -> String {

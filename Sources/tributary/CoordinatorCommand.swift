@@ -80,18 +80,14 @@ struct CoordinatorCommand: ParsableCommand {
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
             }, resumedAt: checkpoint?.step)
         var lastValidation = coordinator.validationNLL()
-        do {
+        try checkpoints.exitingOnInterruption({
             try coordinator.run(ready: { bound in
                 StandardErrorLog.write("listening on \(bound); waiting for \(minWorkers) worker(s)")
             }, progress: { p, _ in
                 if let v = p.validationNLL { lastValidation = v }
                 report(p)
             }, watch: { try stop.check() })
-        } catch let interrupted as TrainingInterrupted {
-            StandardErrorLog.write(checkpoints.interruptionLine(
-                step: coordinator.step, lastCheckpoint: coordinator.lastCheckpointStep, signal: interrupted.signal))
-            throw ExitCode(128 + interrupted.signal)
-        }
+        }, position: { (coordinator.step, coordinator.lastCheckpointStep) })
         try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation, monitor: coordinator.monitor)
     }
 }

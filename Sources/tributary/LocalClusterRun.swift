@@ -35,7 +35,7 @@ enum LocalClusterRun {
             }, resumedAt: resume?.step)
         var startError: Error?
         var lastValidation = coordinator.validationNLL()
-        do {
+        try checkpoints.exitingOnInterruption({
             try coordinator.run(ready: { bound in
                 do {
                     for i in 0..<workers {
@@ -58,11 +58,7 @@ enum LocalClusterRun {
                     throw CLIError("all \(workers) worker processes exited before the job finished; their messages are above")
                 }
             })
-        } catch let interrupted as TrainingInterrupted {
-            StandardErrorLog.write(checkpoints.interruptionLine(
-                step: coordinator.step, lastCheckpoint: coordinator.lastCheckpointStep, signal: interrupted.signal))
-            throw ExitCode(128 + interrupted.signal)
-        }
+        }, position: { (coordinator.step, coordinator.lastCheckpointStep) })
         if let startError { throw startError }
         try training.finish(coordinator.model, steps: coordinator.step, validationNLL: lastValidation, monitor: coordinator.monitor)
     }

@@ -66,16 +66,12 @@ struct TrainCommand: ParsableCommand {
         StandardErrorLog.write(training.banner(data, model, where: "in one process"))
         let report = try training.reporter(workers: { 0 }, resumedAt: checkpoint?.step)
         var lastValidation = trainer.validationNLL()
-        do {
+        try checkpoints.exitingOnInterruption({
             try trainer.run(progress: { p in
                 if let v = p.validationNLL { lastValidation = v }
                 report(p)
             }, watch: { try stop.check() })
-        } catch let interrupted as TrainingInterrupted {
-            StandardErrorLog.write(checkpoints.interruptionLine(
-                step: trainer.step, lastCheckpoint: trainer.lastCheckpointStep, signal: interrupted.signal))
-            throw ExitCode(128 + interrupted.signal)
-        }
+        }, position: { (trainer.step, trainer.lastCheckpointStep) })
         try training.finish(trainer.model, steps: trainer.step, validationNLL: lastValidation, monitor: trainer.monitor)
     }
 }
