@@ -59,6 +59,22 @@ struct ClusterScoreRun {
             job: job, model: flow, input: source, journal: journal, output: writer,
             bind: endpoint, security: security, log: { log($0) })
         let display = ProgressDisplay(total: source.rowCount, label: "rows")
+        let exporters = try RunExporters(tensorboard: nil, prometheus: command.prometheusTextfile)
+        func exportPrometheus(_ p: ScoringProgress, final: Bool) {
+            guard exporters.prometheusDue(now: p.elapsed, final: final) else { return }
+            var file = PrometheusTextFile()
+            file.add("tributary_rows_done", .gauge, help: "Rows scored (chunks taken from the journal included).", value: Double(p.rowsDone))
+            file.add("tributary_rows", .gauge, help: "Rows of the input.", value: Double(p.rowCount))
+            file.add("tributary_rows_per_second", .gauge, help: "Rows scored per second in this run.", value: Double(p.rowsThisRun) / max(p.elapsed, 1e-9))
+            for w in p.perWorker {
+                file.add("tributary_worker_rows_per_second", .gauge, help: "Rows each worker scored per second.", value: w.rowsPerSecond,
+                         labels: [("worker", w.name), ("id", String(w.id))])
+            }
+            file.add("tributary_finished", .gauge, help: "1 once every chunk is done.", value: final ? 1 : 0)
+            file.add(coordinator.counters)
+            exporters.prometheus(file, now: p.elapsed)
+        }
+        var lastProgress: ScoringProgress?
         var startError: Error?
         let summary: ScoringSummary
         do {
@@ -80,6 +96,8 @@ struct ClusterScoreRun {
                     log("scoring \(source.rowCount) rows in \(source.chunkCount) chunks of \(command.chunk); waiting for workers on \(bound)")
                 }
             }, progress: { p in
+                lastProgress = p
+                exportPrometheus(p, final: false)
                 let rate = Double(p.rowsThisRun) / max(p.elapsed, 1e-9)
                 display.update(
                     done: p.rowsDone, rate: rate, rateUnit: "rows/s",
@@ -96,6 +114,18 @@ struct ClusterScoreRun {
         } catch {
             discardJournalIfNeverStarted()
             throw error
+        }
+        // The final figures (a run wholly taken from the journal reported no progress).
+        if var last = lastProgress {
+            last.rowsDone = summary.rows
+            last.rowsThisRun = summary.computedRows
+            last.elapsed = summary.seconds
+            exportPrometheus(last, final: true)
+        } else if command.prometheusTextfile != nil {
+            var file = PrometheusTextFile()
+            file.add("tributary_rows_done", .gauge, help: "Rows scored (chunks taken from the journal included).", value: Double(summary.rows))
+            file.add("tributary_finished", .gauge, help: "1 once every chunk is done.", value: 1)
+            exporters.prometheus(file, now: summary.seconds)
         }
         var extra = ["\(summary.computedChunks) chunks computed, \(summary.journaledChunks) taken from the journal"]
         if !summary.rowsPerWorker.isEmpty {

@@ -78,7 +78,7 @@ struct CoordinatorCommand: ParsableCommand {
             perWorker: { [unowned coordinator] in
                 let m = coordinator.machine
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            }, resumedAt: checkpoint?.step)
+            }, resumedAt: checkpoint?.step, counters: { [unowned coordinator] in coordinator.counters })
         var lastValidation = coordinator.validationNLL()
         try checkpoints.exitingOnInterruption({
             try coordinator.run(ready: { bound in

@@ -32,7 +32,7 @@ enum LocalClusterRun {
             perWorker: { [unowned coordinator] in
                 let m = coordinator.machine
                 return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            }, resumedAt: resume?.step)
+            }, resumedAt: resume?.step, counters: { [unowned coordinator] in coordinator.counters })
         var startError: Error?
         var lastValidation = coordinator.validationNLL()
         try checkpoints.exitingOnInterruption({

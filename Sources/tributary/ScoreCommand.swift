@@ -63,6 +63,9 @@ struct ScoreCommand: ParsableCommand {
     @Option(name: .customLong("verify-fraction"), help: "Fraction P of chunks computed by two different workers and compared bit for bit; a disagreement is settled by a third and the odd worker is quarantined (cluster runs).")
     var verifyFraction: Double = 0
 
+    @Option(name: .customLong("prometheus-textfile"), help: "Cluster runs: rewrite this file (atomically, every 2 s and at the end) with the run's figures in the Prometheus text format, for node_exporter's textfile collector; name it *.prom.")
+    var prometheusTextfile: String?
+
     @Option(name: .customLong("in-flight"), help: ArgumentHelp("Chunks a worker may hold at once.", visibility: .hidden))
     var inFlight: Int = 2
 
@@ -76,6 +79,9 @@ struct ScoreCommand: ParsableCommand {
             throw ValidationError("--journal and --resume apply to cluster runs (--workers or --bind)")
         }
         guard inFlight >= 1 else { throw ValidationError("--in-flight must be at least 1") }
+        if prometheusTextfile != nil && workers == nil && bind == nil {
+            throw ValidationError("--prometheus-textfile applies to cluster runs (--workers or --bind)")
+        }
         guard verifyFraction >= 0 && verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be in [0, 1]") }
         if verifyFraction > 0 {
             guard workers != nil || bind != nil else { throw ValidationError("--verify-fraction applies to cluster runs (--workers or --bind)") }
@@ -101,6 +107,7 @@ struct ScoreCommand: ParsableCommand {
         try OutputPlan().reading("--model", model).reading("--input", input)
             .writing("--output", output).writing("--latent", latent).writing("--report", reportPath)
             .writing("--journal", workers != nil || bind != nil ? journal ?? output + ".journal" : nil, kind: .directory)
+            .writing("--prometheus-textfile", prometheusTextfile)
             .check()
         // A handled SIGINT/SIGTERM removes the outputs' temporary files (and a cluster's workers).
         SignalCleanup.install()

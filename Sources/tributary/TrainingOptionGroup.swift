@@ -76,6 +76,9 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(help: "Write one JSON object per step to this file.")
     var metrics: String?
 
+    @OptionGroup(title: "Monitoring")
+    var monitoring: MonitoringOptions
+
     var effectiveMicroBatch: Int { microBatch ?? (batch % 256 == 0 ? 256 : batch) }
 
     func validate() throws {
@@ -131,6 +134,8 @@ struct TrainingOptionGroup: ParsableArguments {
             .reading("--data", FileManager.default.fileExists(atPath: data) ? data : nil)
             .writing("--out", out)
             .writing("--metrics", metrics)
+            .writing("--tensorboard", monitoring.tensorboard, kind: .directory)
+            .writing("--prometheus-textfile", monitoring.prometheusTextfile)
     }
 
     /// The identity of the prepared data, as checkpoints record it.
@@ -210,9 +215,12 @@ struct TrainingOptionGroup: ParsableArguments {
     /// - Parameter resumedAt: the step a resumed run starts from: the metrics file keeps its lines
     ///   up to that step and the new ones are appended (a fresh run truncates it).
     func reporter(
-        workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }, resumedAt: Int? = nil
+        workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }, resumedAt: Int? = nil,
+        counters: @escaping () -> ClusterCounters? = { nil }
     ) throws -> (TrainingProgress) -> Void {
         let metricsLog = try metrics.map { try MetricsLog(path: $0, keepingStepsThrough: resumedAt) }
+        let exporters = try RunExporters(tensorboard: monitoring.tensorboard, prometheus: monitoring.prometheusTextfile, resumedAt: resumedAt)
+        var previous: (step: Int, elapsed: Double)? = nil
         let display = ProgressDisplay(total: steps, label: "step")
         let o = trainingOptions
         var lastValidation: Double? = nil
@@ -235,6 +243,29 @@ struct TrainingOptionGroup: ParsableArguments {
                 "grad_norm": p.gradientNorm > 0 ? p.gradientNorm : nil, "workers": Double(max(w, 1)),
                 "lr": o.schedule.isConstant ? nil : p.learningRate,
             ])
+            let lr = p.learningRate
+            var scalars: [(tag: String, value: Double)] = [("loss", p.loss), ("learning_rate", lr), ("samples_per_s", p.rowsPerSecond), ("workers", Double(max(w, 1)))]
+            if let v = p.validationNLL { scalars.append(("validation_nll", v)) }
+            if p.gradientNorm > 0 { scalars.append(("grad_norm", p.gradientNorm)) }
+            exporters.tensorboard(step: p.step, scalars)
+            let final = p.step >= o.steps || p.stoppedEarly
+            if exporters.prometheusDue(now: p.elapsedSeconds, final: final) {
+                var file = PrometheusTextFile()
+                file.add("tributary_step", .gauge, help: "Optimiser steps completed.", value: Double(p.step))
+                file.add("tributary_steps", .gauge, help: "Optimiser steps the run will take.", value: Double(o.steps))
+                let stepsPerSecond = previous.map { Double(p.step - $0.step) / max(p.elapsedSeconds - $0.elapsed, 1e-9) } ?? p.rowsPerSecond / Double(o.batch)
+                file.add("tributary_steps_per_second", .gauge, help: "Steps per second since the previous report.", value: stepsPerSecond)
+                file.add("tributary_samples_per_second", .gauge, help: "Training rows per second since the run started.", value: p.rowsPerSecond)
+                file.add("tributary_loss", .gauge, help: "Mean NLL of the last step's batch (nats per row).", value: p.loss)
+                if let v = lastValidation { file.add("tributary_validation_nll", .gauge, help: "Mean NLL of the validation rows at the last evaluation.", value: v) }
+                file.add("tributary_learning_rate", .gauge, help: "The learning rate of the last step.", value: lr)
+                file.add("tributary_finished", .gauge, help: "1 once the run has taken its last step.", value: final ? 1 : 0)
+                if let c = counters() { file.add(c) } else {
+                    file.add("tributary_live_workers", .gauge, help: "Workers registered with the coordinator.", value: Double(w))
+                }
+                exporters.prometheus(file, now: p.elapsedSeconds)
+                previous = (p.step, p.elapsedSeconds)
+            }
             if p.stoppedEarly, let n = o.earlyStop {
                 StandardErrorLog.write("early stop at step \(p.step) of \(o.steps): the validation NLL has not improved for \(n) evaluation\(n == 1 ? "" : "s") in a row")
             }

@@ -37,7 +37,8 @@ ensure_emulation_packages() {
 }
 
 # Python packages some tests use as independent peers (pyzmq: a rogue ZeroMQ peer; safetensors:
-# Hugging Face's reader of our model files). Installed from PyPI when missing; a failed install
+# Hugging Face's reader of our model files; tensorboard and prometheus_client: the readers of
+# --tensorboard and --prometheus-textfile). Installed from PyPI when missing; a failed install
 # only makes those tests skip, each with its own line.
 ensure_python_test_packages() {
     command -v python3 >/dev/null 2>&1 || return 0
@@ -45,6 +46,8 @@ ensure_python_test_packages() {
     python3 -c "import numpy" >/dev/null 2>&1 || missing+=(numpy)
     python3 -c "import zmq" >/dev/null 2>&1 || missing+=(pyzmq)
     python3 -c "import safetensors" >/dev/null 2>&1 || missing+=(safetensors)
+    python3 -c "import tensorboard.backend.event_processing.event_accumulator" >/dev/null 2>&1 || missing+=(tensorboard)
+    python3 -c "import prometheus_client.parser" >/dev/null 2>&1 || missing+=(prometheus_client)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (Python packages, for the interoperability tests)"
         python3 -m pip install -q --disable-pip-version-check "${missing[@]}" >/dev/null 2>&1 ||

@@ -19,6 +19,9 @@ final class CoordinatorRouter {
     private let handshakes: HandshakeFailureLog?
     private let origin = ContinuousClock.now
     private var lastTick = 0.0
+    /// Message bytes queued to peers and received from them (frames after the identity).
+    private(set) var bytesSent = 0
+    private(set) var bytesReceived = 0
 
     /// The tick cadence (s): `tickDue()` is true at most this often.
     static let tickInterval = 0.02
@@ -91,8 +94,9 @@ final class CoordinatorRouter {
             return try socket.receive(
                 timeoutMilliseconds: Self.receiveTimeoutMilliseconds, maxFrames: 4, property: security == nil ? nil : "User-Id"
             ) { frames, userID in
+                bytesReceived += frames.dropFirst().reduce(0) { $0 + $1.count }
                 // Decoded in place: libzmq's buffer is read once, and what the message keeps is copied once.
-                handle(frames.first.map { Array($0) } ?? [], InboundMessage(decoding: frames.count == 2 ? frames[1] : empty), userID)
+                return handle(frames.first.map { Array($0) } ?? [], InboundMessage(decoding: frames.count == 2 ? frames[1] : empty), userID)
             }
         } catch let error as ZeroMQError where error.isInterrupted {
             return nil
@@ -103,7 +107,7 @@ final class CoordinatorRouter {
 
     /// Sends `body` to peer `identity` without blocking (see `ZMQSocket.sendToPeer`).
     func send(_ identity: [UInt8], _ body: [UInt8]) {
-        socket.sendToPeer(identity, body, log: log)
+        if socket.sendToPeer(identity, body, log: log) { bytesSent += body.count }
     }
 
     /// Refuses CURVE key `z85` (a quarantined worker's) at the next connections, for the rest

@@ -75,6 +75,8 @@ public final class ScoringCoordinator {
     /// Malformed-row reasons of chunks sent and not yet stored.
     private var reasons: [Int: [Int: String]] = [:]
     private var names: [UInt32: String] = [:]
+    /// The router while `run` serves (for the byte counters).
+    private var router: CoordinatorRouter?
 
     /// A coordinator for `job` on `input`, continuing `journal` (its done chunks are skipped).
     public init(
@@ -90,6 +92,23 @@ public final class ScoringCoordinator {
         self.output = output
         self.endpoint = endpoint
         self.log = log
+    }
+
+    /// Bytes sent and received when the router closed.
+    private var bytes = (sent: 0, received: 0)
+
+    /// The run's counters so far (monitoring).
+    public var counters: ClusterCounters {
+        var c = ClusterCounters()
+        c.liveWorkers = machine.liveWorkerIDs.count
+        c.reassigned = machine.reassignedChunks
+        c.quarantines = machine.quarantined.count
+        c.invalidMessages = machine.membership.invalidMessageCount
+        c.refusedHellos = machine.refusedHellos
+        c.droppedMessages = machine.droppedMessages
+        c.bytesSent = router?.bytesSent ?? bytes.sent
+        c.bytesReceived = router?.bytesReceived ?? bytes.received
+        return c
     }
 
     /// The limits of the job's ROUTER socket (`CoordinatorRouter` makes it). Nothing a
@@ -153,6 +172,8 @@ public final class ScoringCoordinator {
                 try Self.configure(router, job: machine.job)
             }) { router in
                 boundEndpoint = router.endpoint
+                self.router = router
+                defer { self.router = nil; bytes = (router.bytesSent, router.bytesReceived) }
                 ready(router.endpoint)
                 try serve(router, progress: progress, watch: watch)
             }

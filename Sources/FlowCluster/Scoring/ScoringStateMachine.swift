@@ -82,6 +82,8 @@ public struct ScoringStateMachine: Sendable {
     public internal(set) var droppedMessages = 0
     /// Rows accepted from each worker (by id) in this run.
     public internal(set) var acceptedRows: [UInt32: Int] = [:]
+    /// Chunks given to another worker because theirs was lost, left or stalled.
+    public internal(set) var reassignedChunks = 0
     /// Chunks done (journaled before this run, or accepted in it).
     public internal(set) var doneCount = 0
     /// Chunks accepted in this run.
@@ -182,6 +184,7 @@ public struct ScoringStateMachine: Sendable {
             for (k, sent) in workers[id]!.inFlight.sorted(by: { $0.key < $1.key })
             where now - sent > job.stallTimeout && !speculated.contains(k) && !done[k] {
                 speculated.insert(k)
+                reassignedChunks += 1
                 giveBack(k)
                 actions.append(.log(.chunkStalled(chunk: k, worker: id)))
             }
@@ -221,7 +224,10 @@ public struct ScoringStateMachine: Sendable {
     mutating func remove(_ ids: [UInt32], now: Double) -> [Action] {
         for id in ids {
             guard let peer = membership.remove(id) else { continue }
-            for k in peer.inFlight.keys where !done[k] { giveBack(k) }
+            for k in peer.inFlight.keys where !done[k] {
+                giveBack(k)
+                reassignedChunks += 1
+            }
         }
         return isFinished ? [] : fillAll(now: now)
     }

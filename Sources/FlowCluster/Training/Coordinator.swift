@@ -83,6 +83,24 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// results are added as soon as every earlier one is in, so that when the last arrives only
     /// it is left to add before the update.
     private var summed = (step: -1, count: 0)
+    /// The router while `run` serves (for the byte counters), and its counts when it closed.
+    private var router: CoordinatorRouter?
+    private var bytes = (sent: 0, received: 0)
+
+    /// The run's counters so far (monitoring).
+    public var counters: ClusterCounters {
+        var c = ClusterCounters()
+        c.liveWorkers = machine.liveWorkerIDs.count
+        c.reassigned = machine.reassignedMicroBatches
+        c.backups = machine.backupsSent
+        c.quarantines = machine.quarantinedInstances.count
+        c.invalidMessages = machine.membership.invalidMessageCount
+        c.refusedHellos = machine.refusedHellos
+        c.droppedMessages = machine.droppedMessages
+        c.bytesSent = router?.bytesSent ?? bytes.sent
+        c.bytesReceived = router?.bytesReceived ?? bytes.received
+        return c
+    }
     /// The last step's (round's) mean training loss, for the progress report.
     private var lastMeanLoss = 0.0
     /// `sync=parameters`: the weighted sum of the workers' parameters, in `Double`.
@@ -192,6 +210,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 microBatchesPerStep: machine.job.plan.microBatchesPerStep))
         }) { router in
             boundEndpoint = router.endpoint
+            self.router = router
+            defer { self.router = nil; bytes = (router.bytesSent, router.bytesReceived) }
             ready(router.endpoint)
             try serve(router, progress: progress, watch: watch)
         }

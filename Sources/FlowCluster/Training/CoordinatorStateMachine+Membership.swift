@@ -55,6 +55,7 @@ extension CoordinatorStateMachine {
         let orphanedChecks = verification.orphaned(by: gone)
         let orphaned = Set(pending.filter { gone.contains($0.value) }.keys).union(orphanedChecks).sorted()
         guard !orphaned.isEmpty else { return [] }
+        reassignedMicroBatches += orphaned.count
         if workers.isEmpty {
             // Nobody to give them to: wait for a worker.
             for g in orphaned { pending[g] = nil }

@@ -127,6 +127,8 @@ public struct CoordinatorStateMachine: Sendable {
     public internal(set) var droppedMessages = 0
     /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
     public internal(set) var acceptedResults: [UInt32: Int] = [:]
+    /// Micro-batches handed to another worker because theirs was lost or left.
+    public internal(set) var reassignedMicroBatches = 0
     /// The unit count after which the job ends when `--early-stop` ended it sooner than
     /// `job.units` (see `CoordinatorStateMachine+EarlyStop.swift`).
     var earlyEnd: Int?
