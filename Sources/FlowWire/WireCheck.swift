@@ -19,6 +19,11 @@ enum WireCheck {
     }
 
     /// `value` must be finite and strictly positive.
+    /// A duration in seconds: finite and not negative.
+    static func duration(_ value: Double, _ field: String) throws(WireError) {
+        guard value.isFinite, value >= 0 else { throw .outOfRange(field: field, value: "\(value)", allowed: "finite, at least 0") }
+    }
+
     static func finitePositive(_ value: Double, _ field: String) throws(WireError) {
         try finite(value, field)
         guard value > 0 else { throw .outOfRange(field: field, value: "\(value)", allowed: "greater than 0") }

@@ -67,6 +67,9 @@ extension WireMessage {
         public var firstRow: UInt64
         /// Rows in the chunk (≥ 1).
         public var rowCount: UInt32
+        /// Seconds the worker spent scoring the chunk (monitoring only: never part of the outputs
+        /// nor of a comparison of results; finite, at least 0).
+        public var computeSeconds: Double
         /// One status per row; row i's log-prob is finite exactly when its status is `ok`.
         public var statuses: [WireRowStatus]
         /// `rowCount` log-densities (nats); non-finite exactly for rows whose status is not `ok`.
@@ -91,8 +94,9 @@ extension WireMessage {
         /// A score result with the given fields.
         public init(
             jobID: UInt64, chunk: UInt64, firstRow: UInt64, rowCount: UInt32, statuses: [WireRowStatus],
-            logProbs: WireVector, latent: Latent?
+            logProbs: WireVector, latent: Latent?, computeSeconds: Double = 0
         ) {
+            self.computeSeconds = computeSeconds
             self.jobID = jobID
             self.chunk = chunk
             self.firstRow = firstRow
@@ -107,6 +111,7 @@ extension WireMessage {
             chunk = try reader.u64("scoreResult.chunk")
             firstRow = try reader.u64("scoreResult.firstRow")
             rowCount = try reader.u32("scoreResult.rowCount")
+            computeSeconds = try reader.f64("scoreResult.computeSeconds")
             let codes = try reader.byteArray("scoreResult.statuses", limit: reader.limits.maxVectorElements)
             var statuses: [WireRowStatus] = []
             statuses.reserveCapacity(codes.count)
@@ -130,6 +135,7 @@ extension WireMessage {
             sink.u64(chunk)
             sink.u64(firstRow)
             sink.u32(rowCount)
+            sink.f64(computeSeconds)
             sink.count(statuses.count, "scoreResult.statuses")
             for status in statuses { sink.u8(status.rawValue) }
             sink.vector(logProbs, "scoreResult.logProbs")
@@ -142,6 +148,7 @@ extension WireMessage {
         /// Checks the fields (see `docs/protocol.md`, `scoreResult`).
         public func validate(limits: WireLimits = .default) throws(WireError) {
             try WireCheck.positive(rowCount, "scoreResult.rowCount")
+            try WireCheck.duration(computeSeconds, "scoreResult.computeSeconds")
             try WireCheck.rowRange(first: firstRow, count: UInt64(rowCount), "scoreResult.firstRow")
             try WireCheck.count(statuses.count, limits.maxVectorElements, "scoreResult.statuses")
             guard statuses.count == Int(rowCount) else {

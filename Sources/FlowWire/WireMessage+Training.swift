@@ -162,14 +162,18 @@ extension WireMessage {
         public var rowCount: UInt32
         /// Σ over the rows of −log p(x) (finite).
         public var lossSum: Double
+        /// Seconds the worker spent computing it (monitoring only: never part of the model's bits
+        /// nor of a comparison of results; finite, at least 0).
+        public var computeSeconds: Double
         /// ∂(lossSum)/∂θ, P finite values.
         public var gradient: WireVector
 
         /// A gradient result with the given fields.
         public init(
             jobID: UInt64, step: UInt64, version: UInt64, microBatch: UInt64, rowCount: UInt32, lossSum: Double,
-            gradient: WireVector
+            gradient: WireVector, computeSeconds: Double = 0
         ) {
+            self.computeSeconds = computeSeconds
             self.jobID = jobID
             self.step = step
             self.version = version
@@ -186,6 +190,7 @@ extension WireMessage {
             microBatch = try reader.u64("gradientResult.microBatch")
             rowCount = try reader.u32("gradientResult.rowCount")
             lossSum = try reader.f64("gradientResult.lossSum")
+            computeSeconds = try reader.f64("gradientResult.computeSeconds")
             gradient = try reader.vector("gradientResult.gradient")
         }
 
@@ -196,6 +201,7 @@ extension WireMessage {
             sink.u64(microBatch)
             sink.u32(rowCount)
             sink.f64(lossSum)
+            sink.f64(computeSeconds)
             sink.vector(gradient, "gradientResult.gradient")
         }
 
@@ -203,6 +209,7 @@ extension WireMessage {
         public func validate(limits: WireLimits = .default) throws(WireError) {
             try WireCheck.positive(rowCount, "gradientResult.rowCount")
             try WireCheck.finite(lossSum, "gradientResult.lossSum")
+            try WireCheck.duration(computeSeconds, "gradientResult.computeSeconds")
             try WireCheck.vector(gradient, "gradientResult.gradient", limits)
             try WireCheck.finite(gradient, "gradientResult.gradient")
         }
@@ -221,11 +228,17 @@ extension WireMessage {
         public var rowCount: UInt64
         /// Σ of the per-row NLL over those rows, each at the parameters it was computed with (finite).
         public var lossSum: Double
+        /// Seconds the worker spent computing the round (monitoring only; finite, at least 0).
+        public var computeSeconds: Double
         /// The P finite parameters after the local steps.
         public var parameters: WireVector
 
         /// A local result with the given fields.
-        public init(jobID: UInt64, round: UInt64, baseVersion: UInt64, rowCount: UInt64, lossSum: Double, parameters: WireVector) {
+        public init(
+            jobID: UInt64, round: UInt64, baseVersion: UInt64, rowCount: UInt64, lossSum: Double, parameters: WireVector,
+            computeSeconds: Double = 0
+        ) {
+            self.computeSeconds = computeSeconds
             self.jobID = jobID
             self.round = round
             self.baseVersion = baseVersion
@@ -240,6 +253,7 @@ extension WireMessage {
             baseVersion = try reader.u64("localResult.baseVersion")
             rowCount = try reader.u64("localResult.rowCount")
             lossSum = try reader.f64("localResult.lossSum")
+            computeSeconds = try reader.f64("localResult.computeSeconds")
             parameters = try reader.vector("localResult.parameters")
         }
 
@@ -249,6 +263,7 @@ extension WireMessage {
             sink.u64(baseVersion)
             sink.u64(rowCount)
             sink.f64(lossSum)
+            sink.f64(computeSeconds)
             sink.vector(parameters, "localResult.parameters")
         }
 
@@ -256,6 +271,7 @@ extension WireMessage {
         public func validate(limits: WireLimits = .default) throws(WireError) {
             try WireCheck.positive(rowCount, "localResult.rowCount")
             try WireCheck.finite(lossSum, "localResult.lossSum")
+            try WireCheck.duration(computeSeconds, "localResult.computeSeconds")
             try WireCheck.vector(parameters, "localResult.parameters", limits)
             try WireCheck.finite(parameters, "localResult.parameters")
         }

@@ -168,11 +168,16 @@ struct BenchCommand: ParsableCommand {
             if json {
                 print("{\"config\": \"\(config.rawValue)\", \"workers\": \(r.workers), \"train_samples_per_s\": \(r.samplesPerSecond), "
                       + "\"comm_fraction\": \(r.commFraction), \"step_seconds\": \(r.stepSeconds), \"compute_seconds_per_step\": \(r.computeSeconds), "
-                      + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0)}")
+                      + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0), "
+                      + "\"coordinator_bytes_sent_per_step\": \(r.bytesSentPerStep), \"coordinator_bytes_received_per_step\": \(r.bytesReceivedPerStep), "
+                      + "\"per_worker\": [" + r.perWorker.map { f in
+                          "{\"name\": \"\(f.name)\", \"rows_per_busy_s\": \(f.rowsPerSecond.map { "\($0)" } ?? "null"), \"share\": \(f.share), \"straggler\": \(f.straggler)}"
+                      }.joined(separator: ", ") + "]}")
             } else {
                 print(String(format: "%@%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
                              config.rawValue, curve ? " (CURVE)" : "", r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
                              results.first?.workers ?? 1, r.stepSeconds * 1000, r.computeSeconds * 1000, r.commFraction * 100))
+                if !r.perWorker.isEmpty { print("  " + r.perWorker.map(TrainingOptionGroup.describe).joined(separator: "  ")) }
             }
         }
     }

@@ -13,6 +13,12 @@ enum ClusterBench {
         var stepSeconds: Double
         var computeSeconds: Double
         var commFraction: Double
+        /// Each worker's own compute rate (rows per busy second), share and straggler mark over
+        /// the measured steps.
+        var perWorker: [WorkerFigures.Figure]
+        /// Message bytes through the coordinator's socket per measured step, each way.
+        var bytesSentPerStep: Double
+        var bytesReceivedPerStep: Double
     }
 
     /// Runs `steps` measured steps (after `warmup` steps that also move the shards) for each
@@ -57,6 +63,8 @@ enum ClusterBench {
                 model: model, data: data, options: options, bind: "ipc://\(directory)/coordinator", minimumWorkers: workers,
                 security: security)
             var marks: [Double] = []
+            var figures: [WorkerFigures.Figure] = []
+            var traffic: (start: ClusterCounters, end: ClusterCounters)?
             var startError: Error?
             try coordinator.run(ready: { endpoint in
                 do {
@@ -67,6 +75,15 @@ enum ClusterBench {
                 } catch { startError = error }
             }, progress: { p, _ in
                 if p.step >= warmup { marks.append(p.elapsedSeconds) }
+                // The figures and bytes of the measured steps: from the end of the warm-up to the last step.
+                if p.step == warmup {
+                    _ = coordinator.workerFigures()
+                    traffic = (coordinator.counters, coordinator.counters)
+                }
+                if p.step == warmup + steps {
+                    figures = coordinator.workerFigures()
+                    traffic?.end = coordinator.counters
+                }
             })
             if let startError { throw startError }
             guard marks.count >= 2 else { continue }
@@ -74,7 +91,9 @@ enum ClusterBench {
             let compute = Double((microBatches + workers - 1) / workers) * perMicroBatch
             results.append(Result(
                 workers: workers, samplesPerSecond: Double(options.batch) / stepSeconds, stepSeconds: stepSeconds,
-                computeSeconds: compute, commFraction: max(0, 1 - compute / stepSeconds)))
+                computeSeconds: compute, commFraction: max(0, 1 - compute / stepSeconds), perWorker: figures,
+                bytesSentPerStep: traffic.map { Double($0.end.bytesSent - $0.start.bytesSent) / Double(steps) } ?? 0,
+                bytesReceivedPerStep: traffic.map { Double($0.end.bytesReceived - $0.start.bytesReceived) / Double(steps) } ?? 0))
         }
         return results
     }

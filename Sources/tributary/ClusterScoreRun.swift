@@ -67,8 +67,12 @@ struct ClusterScoreRun {
             file.add("tributary_rows", .gauge, help: "Rows of the input.", value: Double(p.rowCount))
             file.add("tributary_rows_per_second", .gauge, help: "Rows scored per second in this run.", value: Double(p.rowsThisRun) / max(p.elapsed, 1e-9))
             for w in p.perWorker {
-                file.add("tributary_worker_rows_per_second", .gauge, help: "Rows each worker scored per second.", value: w.rowsPerSecond,
-                         labels: [("worker", w.name), ("id", String(w.id))])
+                let labels = [("worker", w.name), ("id", String(w.id))]
+                if let r = w.rowsPerSecond {
+                    file.add("tributary_worker_rows_per_second", .gauge, help: "Rows each worker scores per busy second (its own rate).", value: r, labels: labels)
+                }
+                file.add("tributary_worker_share", .gauge, help: "Each worker's part of the rows since the previous report.", value: w.share, labels: labels)
+                file.add("tributary_worker_straggler", .gauge, help: "1 for a worker below half the median rate.", value: w.straggler ? 1 : 0, labels: labels)
             }
             file.add("tributary_finished", .gauge, help: "1 once every chunk is done.", value: final ? 1 : 0)
             file.add(coordinator.counters)
@@ -101,7 +105,7 @@ struct ClusterScoreRun {
                 let rate = Double(p.rowsThisRun) / max(p.elapsed, 1e-9)
                 display.update(
                     done: p.rowsDone, rate: rate, rateUnit: "rows/s",
-                    fields: ["\(p.perWorker.count) workers"] + p.perWorker.map { "\($0.name) \(ProgressDisplay.format($0.rowsPerSecond))/s" })
+                    fields: ["\(p.perWorker.count) workers"] + p.perWorker.map(TrainingOptionGroup.describe))
             }, watch: {
                 if let startError { throw startError }
                 if let count = command.workers, launcher.running() == 0 {

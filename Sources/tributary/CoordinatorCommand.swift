@@ -75,10 +75,7 @@ struct CoordinatorCommand: ParsableCommand {
         StandardErrorLog.write(training.banner(data, model, where: "as coordinator"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
-            perWorker: { [unowned coordinator] in
-                let m = coordinator.machine
-                return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            }, resumedAt: checkpoint?.step, counters: { [unowned coordinator] in coordinator.counters })
+            perWorker: { [unowned coordinator] in coordinator.workerFigures() }, resumedAt: checkpoint?.step, counters: { [unowned coordinator] in coordinator.counters })
         var lastValidation = coordinator.validationNLL()
         try checkpoints.exitingOnInterruption({
             try coordinator.run(ready: { bound in

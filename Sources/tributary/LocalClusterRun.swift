@@ -29,10 +29,7 @@ enum LocalClusterRun {
         StandardErrorLog.write(training.banner(data, model, where: "on \(workers) local workers"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
-            perWorker: { [unowned coordinator] in
-                let m = coordinator.machine
-                return m.liveWorkerIDs.map { (id: $0, microBatches: m.acceptedResults[$0] ?? 0) }
-            }, resumedAt: resume?.step, counters: { [unowned coordinator] in coordinator.counters })
+            perWorker: { [unowned coordinator] in coordinator.workerFigures() }, resumedAt: resume?.step, counters: { [unowned coordinator] in coordinator.counters })
         var startError: Error?
         var lastValidation = coordinator.validationNLL()
         try checkpoints.exitingOnInterruption({

@@ -41,6 +41,11 @@ final class MetricsLog {
 
     /// Appends one line; `nil` values are omitted, non-finite numbers written as `null`.
     func write(_ fields: KeyValuePairs<String, Double?>) {
+        write(fields.map { ($0.key, $0.value) })
+    }
+
+    /// Appends one line of `fields` in order (see `write(_:)`).
+    func write(_ fields: [(String, Double?)]) {
         let body = fields.compactMap { key, value -> String? in
             guard let value else { return nil }
             let text = value.isFinite ? (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)") : "null"

@@ -215,7 +215,7 @@ struct TrainingOptionGroup: ParsableArguments {
     /// - Parameter resumedAt: the step a resumed run starts from: the metrics file keeps its lines
     ///   up to that step and the new ones are appended (a fresh run truncates it).
     func reporter(
-        workers: @escaping () -> Int, perWorker: @escaping () -> [(id: UInt32, microBatches: Int)] = { [] }, resumedAt: Int? = nil,
+        workers: @escaping () -> Int, perWorker: @escaping () -> [WorkerFigures.Figure] = { [] }, resumedAt: Int? = nil,
         counters: @escaping () -> ClusterCounters? = { nil }
     ) throws -> (TrainingProgress) -> Void {
         let metricsLog = try metrics.map { try MetricsLog(path: $0, keepingStepsThrough: resumedAt) }
@@ -230,21 +230,29 @@ struct TrainingOptionGroup: ParsableArguments {
             if let v = lastValidation { fields.append(String(format: "val %.4f", v)) }
             let w = workers()
             if w > 0 { fields.append("\(w) workers") }
-            let shares = perWorker()
-            if !shares.isEmpty, p.elapsedSeconds > 0 {
-                fields.append(shares.map { "w\($0.id) \(ProgressDisplay.format(Double($0.microBatches * o.microBatch) / p.elapsedSeconds))/s" }.joined(separator: " "))
+            let figures = perWorker()
+            if !figures.isEmpty {
+                fields.append(figures.map(Self.describe).joined(separator: " "))
             }
             display.update(done: p.step, rate: p.rowsPerSecond / Double(o.batch), rateUnit: "steps/s",
                            fields: fields + ["\(ProgressDisplay.format(p.rowsPerSecond)) samples/s"],
                            important: p.validationNLL != nil && p.step % (o.evaluateEvery * 5) == 0)
-            metricsLog?.write([
-                "step": Double(p.step), "loss": p.loss, "val_nll": p.validationNLL,
-                "samples_per_s": p.rowsPerSecond, "elapsed_s": p.elapsedSeconds,
-                "grad_norm": p.gradientNorm > 0 ? p.gradientNorm : nil, "workers": Double(max(w, 1)),
-                "lr": o.schedule.isConstant ? nil : p.learningRate,
-            ])
+            var line: [(String, Double?)] = [
+                ("step", Double(p.step)), ("loss", p.loss), ("val_nll", p.validationNLL),
+                ("samples_per_s", p.rowsPerSecond), ("elapsed_s", p.elapsedSeconds),
+                ("grad_norm", p.gradientNorm > 0 ? p.gradientNorm : nil), ("workers", Double(max(w, 1))),
+                ("lr", o.schedule.isConstant ? nil : p.learningRate),
+            ]
+            for f in figures {
+                line += [("w\(f.id)_rows_per_s", f.rowsPerSecond), ("w\(f.id)_share", f.share), ("w\(f.id)_straggler", f.straggler ? 1 : 0)]
+            }
+            metricsLog?.write(line)
             let lr = p.learningRate
             var scalars: [(tag: String, value: Double)] = [("loss", p.loss), ("learning_rate", lr), ("samples_per_s", p.rowsPerSecond), ("workers", Double(max(w, 1)))]
+            for f in figures {
+                if let r = f.rowsPerSecond { scalars.append(("workers/\(f.name)/rows_per_s", r)) }
+                scalars.append(("workers/\(f.name)/share", f.share))
+            }
             if let v = p.validationNLL { scalars.append(("validation_nll", v)) }
             if p.gradientNorm > 0 { scalars.append(("grad_norm", p.gradientNorm)) }
             exporters.tensorboard(step: p.step, scalars)
@@ -260,6 +268,14 @@ struct TrainingOptionGroup: ParsableArguments {
                 if let v = lastValidation { file.add("tributary_validation_nll", .gauge, help: "Mean NLL of the validation rows at the last evaluation.", value: v) }
                 file.add("tributary_learning_rate", .gauge, help: "The learning rate of the last step.", value: lr)
                 file.add("tributary_finished", .gauge, help: "1 once the run has taken its last step.", value: final ? 1 : 0)
+                for f in figures {
+                    let labels = [("worker", f.name), ("id", String(f.id))]
+                    if let r = f.rowsPerSecond {
+                        file.add("tributary_worker_rows_per_second", .gauge, help: "Rows each worker computes per busy second (its own compute rate).", value: r, labels: labels)
+                    }
+                    file.add("tributary_worker_share", .gauge, help: "Each worker's part of the rows since the previous report.", value: f.share, labels: labels)
+                    file.add("tributary_worker_straggler", .gauge, help: "1 for a worker below half the median rate, or demoted.", value: f.straggler ? 1 : 0, labels: labels)
+                }
                 if let c = counters() { file.add(c) } else {
                     file.add("tributary_live_workers", .gauge, help: "Workers registered with the coordinator.", value: Double(w))
                 }
@@ -270,6 +286,12 @@ struct TrainingOptionGroup: ParsableArguments {
                 StandardErrorLog.write("early stop at step \(p.step) of \(o.steps): the validation NLL has not improved for \(n) evaluation\(n == 1 ? "" : "s") in a row")
             }
         }
+    }
+
+    /// A worker in the progress line: `w1 48,210/s 52%`, with `straggler` when it is one.
+    static func describe(_ f: WorkerFigures.Figure) -> String {
+        let rate = f.rowsPerSecond.map { ProgressDisplay.format($0) + "/s" } ?? "–"
+        return "\(f.name) \(rate) \(Int((f.share * 100).rounded()))%" + (f.straggler ? " straggler" : "")
     }
 
     /// Writes the model and prints the closing line. With `--keep-best` the model holds the best

@@ -49,7 +49,7 @@ struct WireErrorTests {
         Case(name: "kind 255", bytes: patched(heartbeat, at: 6, UInt8(255)), expected: .unknownKind(found: 255)),
         // trailingBytes
         Case(name: "two extra bytes", bytes: heartbeat + [0, 0], expected: .trailingBytes(count: 2)),
-        Case(name: "vector count one short", bytes: patched(gradient, at: 53, UInt32(1)), expected: .trailingBytes(count: 4)),
+        Case(name: "vector count one short", bytes: patched(gradient, at: 61, UInt32(1)), expected: .trailingBytes(count: 4)),
         // countTooLarge
         Case(name: "micro-batch count 0xFFFFFFFF", bytes: patched(assignment, at: 32, UInt32.max),
              expected: .countTooLarge(field: "assignment.microBatches", count: Int(UInt32.max), limit: 65536)),
@@ -66,14 +66,16 @@ struct WireErrorTests {
         Case(name: "above U+10FFFF", bytes: goodbye(rawReason: [0xF4, 0x90, 0x80, 0x80]), expected: .invalidUTF8(field: "goodbye.reason")),
         Case(name: "cut sequence", bytes: goodbye(rawReason: [0x61, 0xE6, 0xBC]), expected: .invalidUTF8(field: "goodbye.reason")),
         // nonFinite
-        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 61, Float.nan.bitPattern),
+        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 69, Float.nan.bitPattern),
              expected: .nonFinite(field: "gradientResult.gradient", index: 1)),
         Case(name: "infinite loss", bytes: patched(gradient, at: 44, Double.infinity.bitPattern),
              expected: .nonFinite(field: "gradientResult.lossSum", index: nil)),
         // outOfRange
         Case(name: "reserved flags", bytes: patched(heartbeat, at: 7, UInt8(1)),
              expected: .outOfRange(field: "flags", value: "1", allowed: "0 (reserved)")),
-        Case(name: "dtype 3", bytes: patched(gradient, at: 52, UInt8(3)),
+        Case(name: "negative compute time", bytes: patched(gradient, at: 52, (-1.0).bitPattern),
+             expected: .outOfRange(field: "gradientResult.computeSeconds", value: "-1.0", allowed: "finite, at least 0")),
+        Case(name: "dtype 3", bytes: patched(gradient, at: 60, UInt8(3)),
              expected: .outOfRange(field: "gradientResult.gradient.dtype", value: "3", allowed: "1 (float32) or 2 (float64)")),
         Case(name: "presence byte 2", bytes: patched(heartbeat, at: 20, UInt8(2)),
              expected: .outOfRange(field: "heartbeat.currentStep.present", value: "2", allowed: "0 or 1")),

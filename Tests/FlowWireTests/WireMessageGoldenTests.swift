@@ -118,7 +118,7 @@ struct WireMessageGoldenTests {
 
     @Test func gradientResultFloat32() throws {
         let message = WireMessage.gradientResult(.init(
-            jobID: 1, step: 2, version: 2, microBatch: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2])))
+            jobID: 1, step: 2, version: 2, microBatch: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]), computeSeconds: 0.25))
         let golden: [UInt8] = Self.header(0x07) + [
             0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
             0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // step = 2
@@ -126,12 +126,13 @@ struct WireMessageGoldenTests {
             0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // microBatch = 5
             0x04, 0x00, 0x00, 0x00,  // rowCount = 4
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // lossSum = 0.5 (0x3FE0000000000000)
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xD0, 0x3F,  // computeSeconds = 0.25 (0x3FD0000000000000)
             0x01,  // dtype float32
             0x02, 0x00, 0x00, 0x00,  // 2 elements
             0x00, 0x00, 0x80, 0x3F,  // 1.0 (0x3F800000)
             0x00, 0x00, 0x00, 0xC0,  // -2.0 (0xC0000000)
         ]
-        #expect(golden.count == 65)
+        #expect(golden.count == 73)
         #expect(message.encoded() == golden, "\(hex(message.encoded()))")
         #expect(try WireMessage.decode(golden) == message)
     }

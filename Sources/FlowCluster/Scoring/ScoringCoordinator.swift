@@ -43,8 +43,9 @@ public struct ScoringProgress: Sendable {
     public var rowsThisRun: Int
     /// Seconds since the run started.
     public var elapsed: Double
-    /// Rows per second of each live worker over the run (by worker id, with its name).
-    public var perWorker: [(id: UInt32, name: String, rowsPerSecond: Double)]
+    /// Each live worker's own rate (rows per busy second), share and straggler mark since the
+    /// previous report.
+    public var perWorker: [WorkerFigures.Figure]
 }
 
 /// The coordinator of a scoring job: binds a ROUTER, hands chunks to workers (at most
@@ -75,6 +76,7 @@ public final class ScoringCoordinator {
     /// Malformed-row reasons of chunks sent and not yet stored.
     private var reasons: [Int: [Int: String]] = [:]
     private var names: [UInt32: String] = [:]
+    private var figures = WorkerFigures()
     /// The router while `run` serves (for the byte counters).
     private var router: CoordinatorRouter?
 
@@ -139,7 +141,7 @@ public final class ScoringCoordinator {
             let m = machine
             progress(ScoringProgress(
                 rowsDone: m.rowsDone, rowCount: m.job.rowCount, rowsThisRun: m.rowsDone - rowsBefore, elapsed: t,
-                perWorker: m.liveWorkerIDs.map { (id: $0, name: m.workers[$0]?.name ?? "", rowsPerSecond: Double(m.acceptedRows[$0] ?? 0) / max(t, 1e-9)) }))
+                perWorker: figures.figures(live: m.liveWorkerIDs, activity: m.activity, names: m.workers.mapValues(\.name))))
         }
         while !machine.isFinished {
             if let actions = try router.receive(handle: { identity, message, userID in

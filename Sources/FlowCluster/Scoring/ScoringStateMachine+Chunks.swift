@@ -111,6 +111,7 @@ extension ScoringStateMachine {
         doneCount += 1
         acceptedChunks += 1
         acceptedRows[id, default: 0] += range.count
+        activity[id, default: WorkerActivity()].add(rows: range.count, seconds: result.computeSeconds)
         var actions: [Action] = [.storeResult(result, worker: id)]
         if doneCount == done.count {
             isFinished = true

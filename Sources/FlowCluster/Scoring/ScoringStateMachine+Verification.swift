@@ -27,13 +27,13 @@ extension ScoringStateMachine {
             return fillAll(now: now)
         }
         for i in received.indices {
-            for j in received.indices where j > i && received[i].result == received[j].result {
+            for j in received.indices where j > i && Self.sameBits(received[i].result, received[j].result) {
                 let winner = received[i]
                 copies[k] = nil
                 required[k] = nil
                 verifiedChunks += 1
                 var actions = accept(k, winner.result, from: winner.worker, now: now)
-                for other in received where other.result != winner.result {
+                for other in received where !Self.sameBits(other.result, winner.result) {
                     actions += quarantine(other.worker, chunk: k, now: now)
                 }
                 forgetOrigins()
@@ -77,5 +77,13 @@ extension ScoringStateMachine {
     mutating func forgetOrigins() {
         let holders = Set(copies.values.flatMap { $0.map(\.worker) })
         origins = origins.filter { holders.contains($0.key) }
+    }
+
+    /// Whether two results of a chunk are the same outputs, bit for bit (statuses, log-probs,
+    /// latents); the worker's compute time is not an output.
+    static func sameBits(_ a: WireMessage.ScoreResult, _ b: WireMessage.ScoreResult) -> Bool {
+        var b = b
+        b.computeSeconds = a.computeSeconds
+        return a == b
     }
 }

@@ -84,6 +84,8 @@ public struct ScoringStateMachine: Sendable {
     public internal(set) var acceptedRows: [UInt32: Int] = [:]
     /// Chunks given to another worker because theirs was lost, left or stalled.
     public internal(set) var reassignedChunks = 0
+    /// Rows and reported compute time of each worker's accepted chunks in this run (monitoring only).
+    public internal(set) var activity: [UInt32: WorkerActivity] = [:]
     /// Chunks done (journaled before this run, or accepted in it).
     public internal(set) var doneCount = 0
     /// Chunks accepted in this run.

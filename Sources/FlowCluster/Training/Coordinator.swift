@@ -87,6 +87,16 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var router: CoordinatorRouter?
     private var bytes = (sent: 0, received: 0)
 
+    private var figures = WorkerFigures()
+
+    /// Each live worker's compute rate, share and straggler mark since the previous call
+    /// (`WorkerFigures`; call it once per report).
+    public func workerFigures() -> [WorkerFigures.Figure] {
+        let m = machine
+        return figures.figures(
+            live: m.liveWorkerIDs, activity: m.activity, names: m.workers.mapValues(\.name), demoted: Set(m.demotedUntil.keys))
+    }
+
     /// The run's counters so far (monitoring).
     public var counters: ClusterCounters {
         var c = ClusterCounters()

@@ -23,6 +23,7 @@ extension CoordinatorStateMachine {
         round.returnOldest(of: id, result)
         for g in oldest { pending[g] = nil }
         acceptedResults[id, default: 0] += oldest.count
+        activity[id, default: WorkerActivity()].add(rows: Int(clamping: result.rowCount), seconds: result.computeSeconds)
         guard round.microBatchesDone == job.microBatches(unit: unit).count else { return [] }
         phase = .applying
         return [.averageRound(round: unit, results: round.results)]

@@ -45,6 +45,7 @@ extension CoordinatorStateMachine {
         for id in ids {
             guard membership.remove(id) != nil else { continue }
             acceptedResults[id] = nil
+            activity[id] = nil
             assignment.release(id)
             round.forget(id)
             stragglers.forget(id)

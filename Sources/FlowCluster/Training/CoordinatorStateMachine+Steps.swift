@@ -96,6 +96,7 @@ extension CoordinatorStateMachine {
         if let problem = shapeProblem(result, microBatch: g) { return invalid(from: identity, reason: problem) }
         results[g] = result
         acceptedResults[id, default: 0] += 1
+        activity[id, default: WorkerActivity()].add(rows: Int(result.rowCount), seconds: result.computeSeconds)
         verification.acceptedUnverified(g, from: id)
         stragglers.resultAccepted(from: id, owner: pending[g], now: now)
         pending[g] = nil  // done: a worker lost from now on has nothing of it to reassign

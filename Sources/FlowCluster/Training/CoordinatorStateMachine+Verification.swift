@@ -28,6 +28,7 @@ extension CoordinatorStateMachine {
         if pending[g] == id { pending[g] = nil } else { verification.removeVerifier(id, of: g) }
         verification.addCandidate(result, for: g, from: id)
         acceptedResults[id, default: 0] += 1
+        activity[id, default: WorkerActivity()].add(rows: Int(result.rowCount), seconds: result.computeSeconds)
         return settle(g, now: now)
     }
 

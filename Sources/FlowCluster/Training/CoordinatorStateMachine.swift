@@ -134,6 +134,8 @@ public struct CoordinatorStateMachine: Sendable {
     var earlyEnd: Int?
     /// Units after which the job ends.
     var endUnits: Int { earlyEnd ?? job.units }
+    /// Rows and reported compute time of each live worker's accepted results (monitoring only).
+    public internal(set) var activity: [UInt32: WorkerActivity] = [:]
 
     // The parts (each with its own state and rules).
     /// Who owns which shard.

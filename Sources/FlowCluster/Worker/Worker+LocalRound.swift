@@ -16,6 +16,7 @@ extension Engine {
         round: UInt64, version: UInt64, microBatches: [UInt64], settings: WireMessage.JobSpec.LocalOptimizer,
         send: (WireMessage) -> Void
     ) {
+        let started = MonotonicClock.seconds()
         let unit = microBatches.sorted()
         let key = unit.first ?? 0
         func failure(_ code: WireErrorCode, _ message: String) -> WireMessage {
@@ -71,6 +72,6 @@ extension Engine {
         }
         send(WireMessage.localResult(.init(
             jobID: spec.jobID, round: round, baseVersion: version, rowCount: UInt64(rowCount), lossSum: lossSum,
-            parameters: WireVector(local.parameters)!)))
+            parameters: WireVector(local.parameters)!, computeSeconds: max(0, MonotonicClock.seconds() - started))))
     }
 }

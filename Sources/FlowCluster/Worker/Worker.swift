@@ -323,7 +323,12 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             batches.append(batch)
             ready.append(g)
         }
+        // Each result carries the compute time since the previous one was handed over (a wave's
+        // time goes to its first result): summed per worker, its busy time, never its sending.
+        var handedOver = MonotonicClock.seconds()
         lanes.computeInWaves(model: model, batches) { i, lane in
+            defer { handedOver = MonotonicClock.seconds() }
+            let computeSeconds = max(0, MonotonicClock.seconds() - handedOver)
             let g = ready[i]
             let gradient = lanes.gradient(lane: lane)
             let loss = lanes.loss(lane: lane)
@@ -333,7 +338,7 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             }
             send(WireMessage.gradientResult(.init(
                 jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[i].positions.count),
-                lossSum: loss, gradient: WireVector(gradient)!)))
+                lossSum: loss, gradient: WireVector(gradient)!, computeSeconds: computeSeconds)))
         }
     }
 

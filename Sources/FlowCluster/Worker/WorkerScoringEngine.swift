@@ -53,6 +53,7 @@ final class WorkerScoringEngine {
                 code: .badMessage, jobID: spec.jobID, item: chunk.chunk,
                 message: "chunk of dimension \(chunk.dimension) in \(chunk.values.dtype); the job is \(scorer.dimension) in \(scorer.dtype)"))
         }
+        let started = MonotonicClock.seconds()
         var scored = scorer.score(chunk.values, rows: Int(chunk.rowCount), firstRow: Int(chunk.firstRow), wantLatent: wantLatent, between: between)
         if corrupt, let r = scored.statuses.firstIndex(of: .ok) {
             switch scored.logProbs {
@@ -63,6 +64,7 @@ final class WorkerScoringEngine {
         return .scoreResult(.init(
             jobID: spec.jobID, chunk: chunk.chunk, firstRow: chunk.firstRow, rowCount: chunk.rowCount,
             statuses: scored.statuses, logProbs: scored.logProbs,
-            latent: scored.latent.map { .init(dimension: chunk.dimension, values: $0) }))
+            latent: scored.latent.map { .init(dimension: chunk.dimension, values: $0) },
+            computeSeconds: max(0, MonotonicClock.seconds() - started)))
     }
 }
