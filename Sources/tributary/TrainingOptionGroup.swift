@@ -221,6 +221,8 @@ struct TrainingOptionGroup: ParsableArguments {
         let metricsLog = try metrics.map { try MetricsLog(path: $0, keepingStepsThrough: resumedAt) }
         let exporters = try RunExporters(tensorboard: monitoring.tensorboard, prometheus: monitoring.prometheusTextfile, resumedAt: resumedAt)
         var previous: (step: Int, elapsed: Double)? = nil
+        var lastReport: (step: Int, elapsed: Double)? = nil
+        var exchange = (seconds: 0.0, steps: 0)
         let display = ProgressDisplay(total: steps, label: "step")
         let o = trainingOptions
         var lastValidation: Double? = nil
@@ -231,6 +233,12 @@ struct TrainingOptionGroup: ParsableArguments {
             let w = workers()
             if w > 0 { fields.append("\(w) workers") }
             let figures = perWorker()
+            // The part of this step not spent computing on its busiest worker (cluster runs).
+            if let busiest = figures.map(\.busySeconds).max(), let last = lastReport, p.step > last.step {
+                exchange.seconds += max(0, p.elapsedSeconds - last.elapsed - busiest)
+                exchange.steps += p.step - last.step
+            }
+            lastReport = (p.step, p.elapsedSeconds)
             if !figures.isEmpty {
                 fields.append(figures.map(Self.describe).joined(separator: " "))
             }
@@ -275,6 +283,11 @@ struct TrainingOptionGroup: ParsableArguments {
                     }
                     file.add("tributary_worker_share", .gauge, help: "Each worker's part of the rows since the previous report.", value: f.share, labels: labels)
                     file.add("tributary_worker_straggler", .gauge, help: "1 for a worker below half the median rate, or demoted.", value: f.straggler ? 1 : 0, labels: labels)
+                }
+                if exchange.steps > 0 {
+                    file.add("tributary_exchange_seconds", .gauge, help: "Seconds per step, since the previous write, not spent computing on the step's busiest worker (the exchange, the update, any waiting).",
+                             value: exchange.seconds / Double(exchange.steps))
+                    exchange = (0, 0)
                 }
                 if let c = counters() { file.add(c) } else {
                     file.add("tributary_live_workers", .gauge, help: "Workers registered with the coordinator.", value: Double(w))

@@ -170,6 +170,28 @@ extension ClusterTests {
             #expect((ExporterReaders.value(prometheus, "tributary_received_bytes_total") ?? 0) > 0)
         }
 
+        /// The rate in the first progress line does not count the time spent waiting for a worker
+        /// (which, after a resume, can be long).
+        @Test func theRateDoesNotCountTheWaitForWorkers() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let endpoint = "ipc://\(h.dir.path)/coordinator.ipc"
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, steps: 60))
+            Thread.sleep(forTimeInterval: 2)  // the wait that must not count (nothing to wait on: no worker yet)
+            let worker = try h.start("w1", ClusterCommand.worker(endpoint, name: "w1"))
+            h.expectSuccess(coordinator, timeout: 60)
+            h.expectSuccess(worker, timeout: 10)
+            let text = (try? String(contentsOfFile: h.dir.file("metrics.jsonl"), encoding: .utf8)) ?? ""
+            let rates = text.split(separator: "\n").compactMap { line -> Double? in
+                guard let range = line.range(of: "\"samples_per_s\":") else { return nil }
+                return Double(line[range.upperBound...].prefix { $0 != "," && $0 != "}" })
+            }
+            try #require(rates.count == 60)
+            let median = rates.sorted()[30]
+            // Counting 2 s of waiting would put the first step's rate below a tenth of the rest.
+            #expect(rates[0] > median / 10, "first \(rates[0]) samples/s, median \(median)")
+        }
+
         @Test func theOutputsAreCheckedBeforeTheRunStarts() throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }

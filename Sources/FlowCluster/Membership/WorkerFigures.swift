@@ -19,6 +19,8 @@ public struct WorkerFigures: Sendable {
         public var straggler: Bool
         /// Rows accepted from it in the run (this machine's start).
         public var rows: Int
+        /// Seconds it reported computing since the previous report.
+        public var busySeconds: Double
     }
 
     private var previous: [UInt32: WorkerActivity] = [:]
@@ -40,7 +42,7 @@ public struct WorkerFigures: Sendable {
             let rate = window.rows > 0 ? window.rowsPerSecond : all.rowsPerSecond
             return Figure(
                 id: id, name: names[id] ?? "w\(id)", rowsPerSecond: rate, share: total > 0 ? Double(window.rows) / Double(total) : 0,
-                straggler: demoted.contains(id), rows: all.rows)
+                straggler: demoted.contains(id), rows: all.rows, busySeconds: window.computeSeconds)
         }
         let rates = figures.compactMap(\.rowsPerSecond).sorted()
         if rates.count >= 2 {

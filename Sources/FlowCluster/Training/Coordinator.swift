@@ -88,6 +88,8 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var bytes = (sent: 0, received: 0)
 
     private var figures = WorkerFigures()
+    /// When the first assignment of this run went out (the rate does not count the wait before).
+    private var firstHandOut: Double?
 
     /// Each live worker's compute rate, share and straggler mark since the previous call
     /// (`WorkerFigures`; call it once per report).
@@ -246,7 +248,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
                         let t = now()
-                        trainingSeconds += t - stepStarted
+                        // Not the wait for the first workers (or, after a resume, for workers to come back).
+                        trainingSeconds += t - max(stepStarted, self.firstHandOut ?? stepStarted)
                         let before = self.planSteps(afterUnits: unit), after = self.planSteps(afterUnits: unit + 1)
                         rowsDone += self.options.batch * (after - before)
                         let every = self.options.evaluateEvery
@@ -288,6 +291,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         for action in actions {
             switch action {
             case .send(let identity, let message):
+                if firstHandOut == nil, case .assignment = message { firstHandOut = router.now() }
                 router.send(identity, message.encoded())
             case .sendShard(let identity, let shard):
                 router.send(identity, shardBytes(shard))
