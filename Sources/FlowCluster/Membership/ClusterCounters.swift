@@ -21,4 +21,18 @@ public struct ClusterCounters: Sendable, Equatable {
     public var bytesReceived = 0
 
     public init() {}
+
+    /// The counters the membership keeps (live workers, quarantines, invalid messages, refused
+    /// hellos) with the machine's `reassigned`, `backups` and `dropped` and the router's `bytes`.
+    init<Role>(membership: MembershipTable<Role>, reassigned: Int, backups: Int = 0, dropped: Int, bytes: (sent: Int, received: Int)) {
+        liveWorkers = membership.members.count
+        quarantines = membership.quarantinedInstances.count
+        invalidMessages = membership.invalidMessageCount
+        refusedHellos = membership.refusedHellos
+        self.reassigned = reassigned
+        self.backups = backups
+        droppedMessages = dropped
+        bytesSent = bytes.sent
+        bytesReceived = bytes.received
+    }
 }

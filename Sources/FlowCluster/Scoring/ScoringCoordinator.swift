@@ -101,16 +101,9 @@ public final class ScoringCoordinator {
 
     /// The run's counters so far (monitoring).
     public var counters: ClusterCounters {
-        var c = ClusterCounters()
-        c.liveWorkers = machine.liveWorkerIDs.count
-        c.reassigned = machine.reassignedChunks
-        c.quarantines = machine.quarantined.count
-        c.invalidMessages = machine.membership.invalidMessageCount
-        c.refusedHellos = machine.refusedHellos
-        c.droppedMessages = machine.droppedMessages
-        c.bytesSent = router?.bytesSent ?? bytes.sent
-        c.bytesReceived = router?.bytesReceived ?? bytes.received
-        return c
+        ClusterCounters(
+            membership: machine.membership, reassigned: machine.reassignedChunks, dropped: machine.droppedMessages,
+            bytes: router.map { ($0.bytesSent, $0.bytesReceived) } ?? bytes)
     }
 
     /// The limits of the job's ROUTER socket (`CoordinatorRouter` makes it). Nothing a

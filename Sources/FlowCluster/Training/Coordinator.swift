@@ -101,17 +101,9 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// The run's counters so far (monitoring).
     public var counters: ClusterCounters {
-        var c = ClusterCounters()
-        c.liveWorkers = machine.liveWorkerIDs.count
-        c.reassigned = machine.reassignedMicroBatches
-        c.backups = machine.backupsSent
-        c.quarantines = machine.quarantinedInstances.count
-        c.invalidMessages = machine.membership.invalidMessageCount
-        c.refusedHellos = machine.refusedHellos
-        c.droppedMessages = machine.droppedMessages
-        c.bytesSent = router?.bytesSent ?? bytes.sent
-        c.bytesReceived = router?.bytesReceived ?? bytes.received
-        return c
+        ClusterCounters(
+            membership: machine.membership, reassigned: machine.reassignedMicroBatches, backups: machine.backupsSent, dropped: machine.droppedMessages,
+            bytes: router.map { ($0.bytesSent, $0.bytesReceived) } ?? bytes)
     }
     /// The last step's (round's) mean training loss, for the progress report.
     private var lastMeanLoss = 0.0
