@@ -4,40 +4,6 @@ import Flows
 import Foundation
 import ZeroMQ
 
-/// Errors of the cluster runtimes.
-public enum ClusterError: Error, CustomStringConvertible, Sendable {
-    /// An endpoint that plain (unencrypted) TCP must not use without `--insecure`.
-    case insecureEndpoint(String)
-    /// A checkpoint that does not belong to this run.
-    case checkpointMismatch(path: String, reason: String)
-    /// A socket-level failure, with the operation.
-    case socket(operation: String, error: String)
-    /// The job cannot go on.
-    case jobFailed(String)
-
-    public var description: String {
-        switch self {
-        case .insecureEndpoint(let endpoint):
-            return "\(endpoint): plain TCP is only allowed on loopback or IPC; secure it with CURVE (--key with --authorized-keys or --server-key, see docs/security.md), or pass --insecure to bind or connect it anyway (anyone who can reach it can join or read the job)"
-        case .checkpointMismatch(let path, let reason):
-            return "\(path): \(reason)"
-        case .socket(let operation, let error):
-            return "\(operation): \(error)"
-        case .jobFailed(let reason):
-            return reason
-        }
-    }
-
-    /// Checks that `endpoint` is IPC, in-process or loopback TCP (``Endpoint/isLocal``) unless
-    /// `insecure`. Parse it first (``Endpoint/init(parsing:role:)``) for a precise message about
-    /// a malformed endpoint.
-    public static func checkEndpoint(_ endpoint: String, insecure: Bool) throws {
-        guard !insecure else { return }
-        if let parsed = try? Endpoint(parsing: endpoint, role: .bind), parsed.isLocal { return }
-        throw ClusterError.insecureEndpoint(endpoint)
-    }
-}
-
 /// The coordinator of a training job: binds a ROUTER, hands the plan's micro-batches to
 /// workers (with the rows and parameters they need), sums their results in micro-batch order
 /// and applies Adam — the same arithmetic as `LocalTrainer`, so the final parameters are the
@@ -319,7 +285,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             case .failed(let reason):
                 throw ClusterError.jobFailed(reason)
             case .log(let event):
-                log(describe(event))
+                log(event.logLine)
             }
         }
         return followUp
@@ -400,25 +366,5 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// Mean validation NLL under the current parameters (`nil` without validation rows).
     public func validationNLL() -> Double? {
         ValidationLoss.meanNLL(model: model, rows: data.validationRows, logProbability: &validationLogProb, workspace: inference)
-    }
-
-    private func describe(_ event: CoordinatorStateMachine.LogEvent) -> String {
-        switch event {
-        case .workerJoined(let id, let name, let shards): return "worker \(id) (\(name)) joined; owns \(shards) shards"
-        case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) micro-batches reassigned"
-        case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
-        case .backup(let microBatches, let slow, let to):
-            return "worker \(slow.map(String.init).joined(separator: ", ")) is slow: \(microBatches.count) micro-batches also sent to worker \(to)"
-        case .workerDemoted(let id, let name, let slowSteps, let until):
-            return "worker \(id) (\(name)) was slower than its backups \(slowSteps) steps in a row; it owns no shards until step \(until)"
-        case .invalidMessage(let peer, let reason): return CoordinatorRouter.describe(invalidMessageFrom: peer, reason: reason)
-        case .ignored(let peer, let reason): return CoordinatorRouter.describe(ignoredMessageFrom: peer, reason: reason)
-        case .resultsDisagree(let g, let ids):
-            return "micro-batch \(g): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
-        case .workerQuarantined(let id, let name, let g, let redone):
-            return "worker \(id) (\(name)) quarantined: its result for micro-batch \(g) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
-        case .helloRefused(let peer, let reason, let total):
-            return CoordinatorRouter.describe(refusedHelloFrom: peer, reason: reason, total: total)
-        }
     }
 }
