@@ -21,11 +21,15 @@ public final class TensorBoardEventFile {
     private let fd: Int32
     private var pending: [UInt8] = []
 
-    /// Creates a new event file in `directory` (made if missing) and writes its version record;
-    /// `resumingAt` writes a `SessionLog.START` at that step first (a resumed run).
+    /// Creates a new event file in `directory` (made, with its parents, if missing) and writes
+    /// its version record; `resumingAt` writes a `SessionLog.START` at that step first (a resumed run).
     public init(directory: String, wallTime: Double, resumingAt: Int? = nil) throws(DataError) {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw DataError.ioError(file: directory, operation: "create the TensorBoard directory", errno: errno)
+        var made = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            made += "/" + part
+            if mkdir(made, 0o755) != 0 && errno != EEXIST {
+                throw DataError.ioError(file: made, operation: "create the TensorBoard directory", errno: errno)
+            }
         }
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)

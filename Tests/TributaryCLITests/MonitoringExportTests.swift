@@ -99,11 +99,12 @@ extension ClusterTests {
             let h = try ClusterHarness()
             defer { h.finish() }
             let run = try h.start("train", ["train"] + ClusterFixture.options(steps: 300) + [
-                "--workers", "2", "--out", "model.safetensors", "--metrics", "metrics.jsonl", "--tensorboard", "tb",
+                "--workers", "2", "--out", "model.safetensors", "--metrics", "metrics.jsonl", "--tensorboard", "runs/tb",
                 "--prometheus-textfile", "run.prom",
             ])
             h.expectSuccess(run, timeout: 120)
-            let board = try ExporterReaders.read("tensorboard", h.dir.file("tb"), in: h.dir)
+            // The directory and its missing parent are created, as TensorBoard's own writers do.
+            let board = try ExporterReaders.read("tensorboard", h.dir.file("runs/tb"), in: h.dir)
             for tag in ["loss", "validation_nll", "grad_norm", "learning_rate", "samples_per_s", "workers"] {
                 #expect(board[tag] != nil, "no \(tag) in \(board.keys.sorted())")
             }
