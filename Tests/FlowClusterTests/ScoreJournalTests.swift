@@ -34,7 +34,7 @@ struct ScoreJournalTests {
         #expect(reopened.done == [0, 2] && reopened.ignoredRecords == 0)
         #expect(try reopened.part(2) == Self.part(2, reasons: [1: "x.csv line 4: \"a, b\" is not a number"]))
         let text = try String(contentsOfFile: ScoreJournal.journalPath(dir), encoding: .utf8)
-        #expect(text.hasPrefix("tributary-score-journal 1\tmodel=abc\tinput=/data/x.npy\tchunkRows=10\n"))
+        #expect(text.hasPrefix("tributary-score-journal 2\tmodel=abc\tinput=/data/x.npy\tchunkRows=10\n"))
         #expect(text.split(separator: "\n").count == 3)
     }
 
@@ -45,6 +45,20 @@ struct ScoreJournalTests {
         #expect(throws: ScoreJournalError.unfinishedRun(journal: ScoreJournal.journalPath(dir), directory: dir)) {
             try ScoreJournal(directory: dir, identity: Self.identity, resume: false)
         }
+    }
+
+    /// A journal of an earlier build (format 1: its parts hold protocol-1 messages) is refused
+    /// by its version, not taken for damaged parts and silently recomputed.
+    @Test func anEarlierFormatIsRefusedByItsVersion() throws {
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try ScoreJournal(directory: dir, identity: Self.identity, resume: false)
+        let path = ScoreJournal.journalPath(dir)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "tributary-score-journal 2", with: "tributary-score-journal 1")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let refusal = ScoreJournalError.formatVersion(journal: path, found: "1", supported: 2)
+        #expect(throws: refusal) { try ScoreJournal(directory: dir, identity: Self.identity, resume: true) }
     }
 
     @Test func anotherJobsJournalIsRefusedNamingTheField() throws {

@@ -11,15 +11,17 @@ import Foundation
 /// counts as done. So after a crash at any moment every recorded chunk has its results, and an
 /// unrecorded chunk is simply computed again. See `docs/scoring.md` for the byte formats.
 ///
-/// - First line: `tributary-score-journal 1` then tab-separated `key=value` fields of the job's
+/// - First line: `tributary-score-journal 2` then tab-separated `key=value` fields of the job's
 ///   identity (model hash, input path/size/mtime, output paths, chunk rows, row count, dtype).
 ///   A journal whose identity differs from the job's is refused, naming the field.
 /// - Then `done <chunk> <rows> <part-hash> <check>` per chunk, `<check>` being the FNV-1a
 ///   64-bit hash (16 hex digits) of the text before it. A torn or corrupt last record (no line
 ///   break, bad check) is ignored and cut off before new records are appended.
 public final class ScoreJournal {
-    /// The journal's format version (the first line's second word).
-    public static let formatVersion = 1
+    /// The journal's format version (the first line's second word). Parts hold encoded
+    /// `scoreResult` messages, so a new protocol version is a new journal format: version 2
+    /// goes with protocol version 2 (whose `scoreResult` carries `computeSeconds`).
+    public static let formatVersion = 2
     static let magic = "tributary-score-journal"
 
     /// The job identity recorded in the first line.
