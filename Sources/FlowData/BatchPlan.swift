@@ -3,11 +3,12 @@ import FlowRandom
 /// One micro-batch of a ``BatchPlan``: the `indexInShard`-th micro-batch of shard `shard`,
 /// which is global micro-batch `globalIndex`.
 public struct MicroBatchRef: Sendable, Hashable, CustomStringConvertible {
-    /// Position in the global micro-batch sequence (`globalIndex = indexInShard · S + shard`).
+    /// Position in the global micro-batch sequence: micro-batch `j` of step `s` is `s·M + j`.
     public let globalIndex: Int
-    /// The shard whose rows the micro-batch holds, `globalIndex mod S`.
+    /// The shard whose rows the micro-batch holds (``BatchPlan/shard(step:slot:)``).
     public let shard: Int
-    /// The micro-batch's index within its shard's stream, `⌊globalIndex / S⌋`.
+    /// The micro-batch's index within its shard's stream: how many micro-batches of that shard
+    /// come before it in the global sequence.
     public let indexInShard: Int
 
     /// Creates a reference (normally obtained from ``BatchPlan/microBatches(step:)``).
@@ -32,10 +33,14 @@ public struct MicroBatchRef: Sendable, Hashable, CustomStringConvertible {
 /// - Each shard has an endless stream of positions: epoch e = 0, 1, 2, … contributes a
 ///   permutation of its n_k positions drawn with
 ///   `SeededGenerator(seed: seed, stream: (k + 1)·2^32 + e)`.
-/// - Micro-batch j of shard k is stream entries `[j·m, (j+1)·m)`; it may span an epoch
+/// - Micro-batch i of shard k is stream entries `[i·m, (i+1)·m)`; it may span an epoch
 ///   boundary and, when n_k < m, hold a row more than once.
-/// - Global micro-batch g is micro-batch ⌊g/S⌋ of shard g mod S.
-/// - Step s is global micro-batches `[s·B/m, (s+1)·B/m)`, in that order.
+/// - Step s has M = B/m micro-batches, global micro-batches `[s·M, (s+1)·M)`. Its micro-batch
+///   j (0 ≤ j < M) is drawn from shard `(⌊j·S/M⌋ + s) mod S`: a step's micro-batches are spread
+///   evenly over the shard space and the pattern turns by one shard a step, so that every shard
+///   is drawn M times in any S consecutive steps, and a worker that owns a contiguous range of
+///   shards holds whole subtrees of the step's ``ReductionTree``. Its index within the shard's
+///   stream is the number of earlier draws of that shard (in step order, then j).
 ///
 /// Positions index the training-row list (for example ``TrainValidationSplit/train``), not
 /// the file. ``positions(of:)`` recomputes permutations on every call; use a
@@ -100,10 +105,49 @@ public struct BatchPlan: Sendable, Equatable {
         return (k * rowCount / shardCount)..<((k + 1) * rowCount / shardCount)
     }
 
-    /// Global micro-batch `g`.
+    /// Global micro-batch `g` (micro-batch `g mod M` of step `⌊g/M⌋`).
     public func microBatch(globalIndex g: Int) -> MicroBatchRef {
         precondition(g >= 0, "BatchPlan.microBatch: negative index \(g)")
-        return MicroBatchRef(globalIndex: g, shard: g % shardCount, indexInShard: g / shardCount)
+        let M = microBatchesPerStep, S = shardCount
+        let s = g / M, j = g % M
+        let offset = slotOffset(j)
+        let k = (offset + s % S) % S
+        // Draws of shard k before step s: M per full period of S steps, then those of the steps
+        // s' = q·S + t (t < r), which draw k from slot offset (k − t) mod S: the offsets in the
+        // cyclic window [k − r + 1, k].
+        let q = s / S, r = s % S
+        let window = k - r + 1 >= 0
+            ? slotsBefore(offset: k + 1) - slotsBefore(offset: k - r + 1)
+            : slotsBefore(offset: k + 1) + M - slotsBefore(offset: S + k - r + 1)
+        // Then the earlier slots of step s with the same offset.
+        let index = q * M + window + (j - slotsBefore(offset: offset))
+        return MicroBatchRef(globalIndex: g, shard: k, indexInShard: index)
+    }
+
+    /// The shard of micro-batch `slot` (0 ≤ slot < M) of step `s`: `(⌊slot·S/M⌋ + s) mod S`.
+    public func shard(step s: Int, slot j: Int) -> Int {
+        precondition(s >= 0 && j >= 0 && j < microBatchesPerStep, "BatchPlan.shard: slot \(j) of step \(s) outside the plan")
+        return (slotOffset(j) + s % shardCount) % shardCount
+    }
+
+    /// The slots of step `s` that draw from shard `k`, in order (empty when the step does not use it).
+    public func slots(step s: Int, shard k: Int) -> Range<Int> {
+        precondition(s >= 0 && k >= 0 && k < shardCount, "BatchPlan.slots: shard \(k) outside 0..<\(shardCount)")
+        let x = ((k - s % shardCount) % shardCount + shardCount) % shardCount
+        return slotsBefore(offset: x)..<slotsBefore(offset: x + 1)
+    }
+
+    /// ⌊j·S/M⌋, the shard offset of slot j (computed in 128 bits: j·S may exceed 2^63).
+    private func slotOffset(_ j: Int) -> Int {
+        let product = j.multipliedFullWidth(by: shardCount)
+        return microBatchesPerStep.dividingFullWidth((product.high, product.low)).quotient
+    }
+
+    /// ⌈x·M/S⌉ (0 ≤ x ≤ S): the number of slots whose offset is below x.
+    private func slotsBefore(offset x: Int) -> Int {
+        let product = x.multipliedFullWidth(by: microBatchesPerStep)
+        let (quotient, remainder) = shardCount.dividingFullWidth((product.high, product.low))
+        return remainder == 0 ? quotient : quotient + 1
     }
 
     /// The micro-batches of step `s` (0-based), in the order their results are combined.

@@ -93,11 +93,13 @@ extension WireMessage {
         }
     }
 
-    /// `assignment` (kind 0x06, coordinator → worker): compute these global micro-batches of
-    /// step ``step`` with parameter version ``version``.
+    /// `assignment` (kind 0x06, coordinator → worker): compute these items of step ``step``
+    /// with parameter version ``version``.
     ///
-    /// In `sync=parameters` mode ``step`` is the round and the list holds the micro-batches of
-    /// the worker's local steps, in the order to use them.
+    /// With `sync=gradients` the items are nodes of the step's reduction tree (`TreeNode.key`):
+    /// the worker returns one `gradientResult` per node, the node's micro-batches summed in tree
+    /// order. In `sync=parameters` mode ``step`` is the round and the items are the global
+    /// micro-batches of the worker's local steps, in the order to use them.
     public struct Assignment: Sendable, Equatable {
         /// The job.
         public var jobID: UInt64
@@ -105,61 +107,62 @@ extension WireMessage {
         public var step: UInt64
         /// The parameter version to compute with.
         public var version: UInt64
-        /// Global micro-batch indices (1...``WireLimits/maxMicroBatches`` of them, no repeats).
-        public var microBatches: [UInt64]
+        /// Tree nodes or global micro-batch indices (1...``WireLimits/maxMicroBatches`` of them, no repeats).
+        public var items: [UInt64]
 
         /// An assignment with the given fields.
-        public init(jobID: UInt64, step: UInt64, version: UInt64, microBatches: [UInt64]) {
+        public init(jobID: UInt64, step: UInt64, version: UInt64, items: [UInt64]) {
             self.jobID = jobID
             self.step = step
             self.version = version
-            self.microBatches = microBatches
+            self.items = items
         }
 
         init(from reader: inout WireReader) throws(WireError) {
             jobID = try reader.u64("assignment.jobID")
             step = try reader.u64("assignment.step")
             version = try reader.u64("assignment.version")
-            microBatches = try reader.u64Array("assignment.microBatches", limit: reader.limits.maxMicroBatches)
+            items = try reader.u64Array("assignment.items", limit: reader.limits.maxMicroBatches)
         }
 
         func write<Sink: WireSink>(to sink: inout Sink) {
             sink.u64(jobID)
             sink.u64(step)
             sink.u64(version)
-            sink.u64Array(microBatches, "assignment.microBatches")
+            sink.u64Array(items, "assignment.items")
         }
 
         /// Checks the fields (see `docs/protocol.md`, `assignment`).
         public func validate(limits: WireLimits = .default) throws(WireError) {
-            try WireCheck.count(microBatches.count, limits.maxMicroBatches, "assignment.microBatches")
-            guard !microBatches.isEmpty else {
-                throw .outOfRange(field: "assignment.microBatches.count", value: "0", allowed: "1...\(limits.maxMicroBatches)")
+            try WireCheck.count(items.count, limits.maxMicroBatches, "assignment.items")
+            guard !items.isEmpty else {
+                throw .outOfRange(field: "assignment.items.count", value: "0", allowed: "1...\(limits.maxMicroBatches)")
             }
-            let sorted = microBatches.sorted()
+            let sorted = items.sorted()
             for i in sorted.indices.dropFirst() where sorted[i] == sorted[i - 1] {
-                throw .inconsistent(field: "assignment.microBatches", reason: "micro-batch \(sorted[i]) is listed twice")
+                throw .inconsistent(field: "assignment.items", reason: "item \(sorted[i]) is listed twice")
             }
         }
     }
 
-    /// `gradientResult` (kind 0x07, worker → coordinator): the result of one micro-batch —
-    /// the gradient of the **summed** NLL over its rows (not the mean), the summed NLL and
-    /// the row count.
+    /// `gradientResult` (kind 0x07, worker → coordinator): the value of one node of the step's
+    /// reduction tree — the gradient of the **summed** NLL over the rows of the node's
+    /// micro-batches (not the mean), summed in tree order, the summed NLL (also in tree order)
+    /// and the row count.
     ///
     /// Every value must be finite: a worker whose result is not sends an `error` with code
     /// ``WireErrorCode/nonFinite`` instead.
     public struct GradientResult: Sendable, Equatable {
         /// The job.
         public var jobID: UInt64
-        /// The step the micro-batch belongs to.
+        /// The step the node belongs to.
         public var step: UInt64
         /// The parameter version used.
         public var version: UInt64
-        /// The global micro-batch index.
-        public var microBatch: UInt64
-        /// Rows in the micro-batch (≥ 1).
-        public var rowCount: UInt32
+        /// The tree node (`TreeNode.key`: first shard · 64 + level).
+        public var node: UInt64
+        /// Rows under the node (≥ 1).
+        public var rowCount: UInt64
         /// Σ over the rows of −log p(x) (finite).
         public var lossSum: Double
         /// Seconds the worker spent computing it (monitoring only: never part of the model's bits
@@ -170,14 +173,14 @@ extension WireMessage {
 
         /// A gradient result with the given fields.
         public init(
-            jobID: UInt64, step: UInt64, version: UInt64, microBatch: UInt64, rowCount: UInt32, lossSum: Double,
+            jobID: UInt64, step: UInt64, version: UInt64, node: UInt64, rowCount: UInt64, lossSum: Double,
             gradient: WireVector, computeSeconds: Double = 0
         ) {
             self.computeSeconds = computeSeconds
             self.jobID = jobID
             self.step = step
             self.version = version
-            self.microBatch = microBatch
+            self.node = node
             self.rowCount = rowCount
             self.lossSum = lossSum
             self.gradient = gradient
@@ -187,8 +190,8 @@ extension WireMessage {
             jobID = try reader.u64("gradientResult.jobID")
             step = try reader.u64("gradientResult.step")
             version = try reader.u64("gradientResult.version")
-            microBatch = try reader.u64("gradientResult.microBatch")
-            rowCount = try reader.u32("gradientResult.rowCount")
+            node = try reader.u64("gradientResult.node")
+            rowCount = try reader.u64("gradientResult.rowCount")
             lossSum = try reader.f64("gradientResult.lossSum")
             computeSeconds = try reader.f64("gradientResult.computeSeconds")
             gradient = try reader.vector("gradientResult.gradient")
@@ -198,8 +201,8 @@ extension WireMessage {
             sink.u64(jobID)
             sink.u64(step)
             sink.u64(version)
-            sink.u64(microBatch)
-            sink.u32(rowCount)
+            sink.u64(node)
+            sink.u64(rowCount)
             sink.f64(lossSum)
             sink.f64(computeSeconds)
             sink.vector(gradient, "gradientResult.gradient")

@@ -42,8 +42,9 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     case goodbye(Goodbye)
 
     /// The protocol version this module encodes and decodes (2 added the learning-rate schedule
-    /// and weight decay to `jobSpec`'s local optimiser).
-    public static let protocolVersion: UInt16 = 2
+    /// and weight decay to `jobSpec`'s local optimiser; 3 made training's work items nodes of
+    /// the step's reduction tree: `assignment.items`, `gradientResult.node`, a 64-bit row count).
+    public static let protocolVersion: UInt16 = 3
     /// The header version of `error` messages: 1 in every version, and accepted in any version
     /// up to ``protocolVersion``, so that a peer of another version can always read why it was
     /// refused (docs/protocol.md, Versioning).

@@ -1,49 +1,126 @@
-/// The sum of one step's micro-batch results, in micro-batch order, and the optimiser update
-/// that follows — the rule that makes training independent of who computed what.
+/// The sum of one step's micro-batch results in the order of the reduction tree, and the
+/// optimiser update that follows — the rule that makes training independent of who computed what.
 ///
-/// A step's gradient is `(g₀ + g₁ + … + g_{n−1}) / rows`, where `gᵢ` is micro-batch `i`'s summed
-/// NLL gradient and the additions run left to right. Single-process training and the cluster's
-/// coordinator both use this type, so their parameters agree bit for bit.
+/// A step's gradient is the value of its tree's root divided by its rows (`ReductionTree` in
+/// FlowData defines the tree): values are pushed in tree order (by shard), either one
+/// micro-batch at a time (`add(microBatchOf:…)`: consecutive micro-batches of one shard are
+/// summed left to right, the first copied) or as the finished value of a whole node
+/// (`add(node:…)`, e.g. a worker's partial). Two neighbouring values are added as soon as the
+/// next value falls outside the smallest aligned block that holds both — the tree's addition for
+/// that block — so the result is the root's value whatever mix of micro-batches and nodes was
+/// pushed. Single-process training, the workers and the coordinator all use this type, so their
+/// parameters agree bit for bit. Scratch space is at most ⌈log2 S⌉ + 2 vectors, kept across steps.
 public struct GradientSum<Scalar: FlowScalar>: Sendable {
-    /// The running sum of micro-batch gradients (length `P`).
-    public private(set) var gradient: [Scalar]
-    /// The running sum of micro-batch loss sums `Σ −log p`, in `Double`.
-    public private(set) var lossSum: Double
+    /// A pushed value: its block's shards (any shard of the block will do for the fold), its
+    /// loss, and whether more micro-batches of its shard may still be added.
+    private struct Entry: Sendable {
+        var first: Int
+        var lossSum: Double
+        var open: Bool
+    }
+
+    /// Vectors; stack entry `i` lives in `buffers[i]`.
+    private var buffers: [[Scalar]] = []
+    private var stack: [Entry] = []
+    private let parameterCount: Int
+    private var finished = false
     /// Rows added so far.
-    public private(set) var rows: Int
-    /// Micro-batches added so far.
-    public private(set) var microBatches: Int
+    public private(set) var rows: Int = 0
+    /// Micro-batches added so far (a node adds the micro-batches it holds).
+    public private(set) var microBatches: Int = 0
 
     /// An empty sum for `parameterCount` parameters.
     public init(parameterCount: Int) {
-        gradient = [Scalar](repeating: 0, count: parameterCount)
-        lossSum = 0
-        rows = 0
-        microBatches = 0
+        self.parameterCount = parameterCount
+        buffers = [[Scalar](repeating: 0, count: parameterCount)]
+        stack.reserveCapacity(40)
     }
 
     /// Clears the sum for the next step (no allocation).
     public mutating func reset() {
-        let count = gradient.count
-        gradient.withUnsafeMutableBufferPointer { FlatVector.zero($0.baseAddress!, count: count) }
-        lossSum = 0
+        stack.removeAll(keepingCapacity: true)
+        finished = false
         rows = 0
         microBatches = 0
     }
 
-    /// Adds the next micro-batch's summed gradient, loss sum and row count.
-    public mutating func add(gradient g: UnsafePointer<Scalar>, lossSum: Double, rows: Int) {
-        let count = gradient.count
-        gradient.withUnsafeMutableBufferPointer { FlatVector.add(g, into: $0.baseAddress!, count: count) }
-        self.lossSum += lossSum
+    /// Adds a micro-batch of shard `shard` (its summed gradient, loss sum and rows). Shards come in
+    /// tree order; micro-batches of the same shard in slot order, one after the other.
+    public mutating func add(microBatchOf shard: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, rows: Int) {
+        precondition(!finished, "GradientSum: add after finish")
+        if let top = stack.last, top.open, top.first == shard {
+            let depth = stack.count - 1
+            buffers[depth].withUnsafeMutableBufferPointer { FlatVector.add(g, into: $0.baseAddress!, count: parameterCount) }
+            stack[depth].lossSum += lossSum
+        } else {
+            push(first: shard, gradient: g, lossSum: lossSum, open: true)
+        }
         self.rows += rows
         microBatches += 1
     }
 
-    /// Adds a micro-batch given as an array (see `add(gradient:lossSum:rows:)`).
-    public mutating func add(gradient g: [Scalar], lossSum: Double, rows: Int) {
-        precondition(g.count == gradient.count, "micro-batch gradient length \(g.count) ≠ \(gradient.count)")
-        g.withUnsafeBufferPointer { add(gradient: $0.baseAddress!, lossSum: lossSum, rows: rows) }
+    /// Adds the finished value of a node whose block starts at shard `firstShard` (gradient, loss
+    /// sum, rows, and the micro-batches it holds), in tree order.
+    public mutating func add(nodeAt firstShard: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, rows: Int, microBatches: Int) {
+        precondition(!finished, "GradientSum: add after finish")
+        push(first: firstShard, gradient: g, lossSum: lossSum, open: false)
+        self.rows += rows
+        self.microBatches += microBatches
+    }
+
+    /// Adds a micro-batch given as an array (see `add(microBatchOf:gradient:lossSum:rows:)`).
+    public mutating func add(microBatchOf shard: Int, gradient g: [Scalar], lossSum: Double, rows: Int) {
+        precondition(g.count == parameterCount, "micro-batch gradient length \(g.count) ≠ \(parameterCount)")
+        g.withUnsafeBufferPointer { add(microBatchOf: shard, gradient: $0.baseAddress!, lossSum: lossSum, rows: rows) }
+    }
+
+    /// Completes the fold: afterwards `gradient` and `lossSum` are the root's. Idempotent.
+    public mutating func finish() {
+        guard !finished else { return }
+        collapse(before: nil)
+        finished = true
+    }
+
+    /// The sum (after `finish`; zeros when nothing was added).
+    public var gradient: [Scalar] {
+        precondition(finished, "GradientSum: read before finish")
+        if stack.isEmpty { return [Scalar](repeating: 0, count: parameterCount) }
+        return buffers[0]
+    }
+
+    /// The loss sum `Σ −log p`, in `Double` (after `finish`).
+    public var lossSum: Double {
+        precondition(finished, "GradientSum: read before finish")
+        return stack.first?.lossSum ?? 0
+    }
+
+    /// Whether nothing was added since the last reset.
+    public var isEmpty: Bool { stack.isEmpty }
+
+    private mutating func push(first: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, open: Bool) {
+        if !stack.isEmpty { stack[stack.count - 1].open = false }
+        collapse(before: first)
+        let depth = stack.count
+        if depth == buffers.count { buffers.append([Scalar](repeating: 0, count: parameterCount)) }
+        buffers[depth].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: g, count: parameterCount) }
+        stack.append(Entry(first: first, lossSum: lossSum, open: open))
+    }
+
+    /// Adds the top two values while the next value (`next`, a shard; nil: none) lies outside the
+    /// smallest aligned block holding both.
+    private mutating func collapse(before next: Int?) {
+        while stack.count >= 2 {
+            let x = stack[stack.count - 2], y = stack[stack.count - 1]
+            let level = Int.bitWidth - (x.first ^ y.first).leadingZeroBitCount
+            if let next, next >> level == y.first >> level { return }
+            let depth = stack.count - 1
+            let count = parameterCount
+            buffers[depth].withUnsafeBufferPointer { top in
+                buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.add(top.baseAddress!, into: $0.baseAddress!, count: count) }
+            }
+            stack[depth - 1].lossSum = x.lossSum + y.lossSum
+            stack.removeLast()
+        }
     }
 }
 
@@ -70,6 +147,7 @@ extension AdamOptimizer {
     public mutating func apply(
         _ sum: inout GradientSum<Scalar>, to parameters: inout [Scalar], clipNorm: Double?, step: Int, learningRate: Double? = nil
     ) throws(FlowError) -> StepOutcome {
+        sum.finish()
         guard sum.rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
         let meanLoss = sum.lossSum / Double(sum.rows)
         guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step + 1) }
@@ -92,13 +170,15 @@ extension AdamOptimizer {
         }
         if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
         let rate = learningRate ?? self.learningRate
-        sum.gradient.withUnsafeBufferPointer { update(parameters: &parameters, gradient: $0.baseAddress!, learningRate: rate) }
+        sum.withGradientPointer { update(parameters: &parameters, gradient: $0, learningRate: rate) }
         return outcome
     }
 }
 
 extension GradientSum {
+    /// The finished sum's storage (the root's vector).
     mutating func withGradientPointer(_ body: (UnsafeMutablePointer<Scalar>) -> Void) {
-        gradient.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        precondition(finished && !stack.isEmpty, "GradientSum: read before finish")
+        buffers[0].withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -5,5 +5,5 @@
 /// file's own `format_version` is separate and changes only when the file layout does.
 public enum TributaryVersion {
     /// `MAJOR.MINOR.PATCH`.
-    public static let current = "0.3.0"
+    public static let current = "0.4.0"
 }

@@ -184,10 +184,11 @@ struct SimulateCommand: ParsableCommand {
             }
             return times.sorted()[times.count / 2]
         }
-        let add = median { sum.add(gradient: gradient, lossSum: 1, rows: microBatch) }
+        sum.add(microBatchOf: 0, gradient: gradient, lossSum: 1, rows: microBatch)
+        let add = median { sum.add(microBatchOf: 0, gradient: gradient, lossSum: 1, rows: microBatch) }
         let apply = try median {
             sum.reset()
-            sum.add(gradient: gradient, lossSum: 1, rows: microBatch)
+            sum.add(microBatchOf: 0, gradient: gradient, lossSum: 1, rows: microBatch)
             _ = try optimizer.apply(&sum, to: &parameters, clipNorm: nil, step: 0)
         }
         return (perMicroBatch, add, apply)

@@ -12,7 +12,7 @@ struct ClusterLimitsSizeTests {
     @Test func aTrainingBoundIsTheLargerResultPlusTheTransport() {
         for (P, dtype) in [(100_000, WireDType.float32), (50_000, .float64)] {
             let gradient = WireMessage.gradientResult(.init(
-                jobID: 1, step: 1, version: 1, microBatch: 1, rowCount: 1, lossSum: 0, gradient: Self.zeros(P, dtype))).encodedByteCount
+                jobID: 1, step: 1, version: 1, node: 1, rowCount: 1, lossSum: 0, gradient: Self.zeros(P, dtype))).encodedByteCount
             let local = WireMessage.localResult(.init(
                 jobID: 1, round: 1, baseVersion: 1, rowCount: 1, lossSum: 0, parameters: Self.zeros(P, dtype))).encodedByteCount
             #expect(ClusterLimits.largestWorkerMessage(parameterCount: P, dtype: dtype) == Int64(max(gradient, local)) + ClusterLimits.transportOverhead)

@@ -41,7 +41,7 @@ struct CoordinatorParameterSyncTests {
     /// The units (assignments) handed out in `actions`, per identity, in order.
     static func units(_ actions: [Action]) -> [[UInt8]: [[Int]]] {
         var result: [[UInt8]: [[Int]]] = [:]
-        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []].append(a.microBatches.map { Int($0) }) }
+        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []].append(a.items.map { Int($0) }) }
         return result
     }
 

@@ -8,15 +8,17 @@ import Testing
 /// The coordinator's decisions without sockets: every event in every phase.
 ///
 /// The job, unless a test says otherwise: N = 120 rows of D = 2 in S = 6 shards of 20 rows,
-/// micro-batches of m = 10 and batches of B = 80, so a step has B/m = 8 micro-batches that do not
-/// visit the shards evenly: step 0 is g 0…7 (shards 0 1 2 3 4 5 0 1), step 1 is g 8…15 (shards
-/// 2 3 4 5 0 1 2 3). Heartbeats every 0.25 s, liveness 4: a worker silent for more than 1 s is
-/// dead. Worker n talks from ROUTER identity [n] and says hello with instance 10 + n and name
+/// micro-batches of m = 10 and batches of B = 80, so a step has M = B/m = 8 micro-batches, slot j
+/// drawn from shard (⌊6j/8⌋ + s) mod 6: step 0 is g 0…7 (shards 0 0 1 2 3 3 4 5), step 1 is
+/// g 8…15 (shards 1 1 2 3 4 4 5 0). Work goes out as nodes of the step's reduction tree (keys
+/// `TreeNode.key`); with one worker, the root. Heartbeats every 0.25 s, liveness 4: a worker
+/// silent for more than 1 s is dead. Worker n talks from ROUTER identity [n] and says hello with instance 10 + n and name
 /// "wn". Times are binary fractions, so deadlines compare exactly.
 ///
 /// Which shard a worker owns is the rebalancer's business; the tests check the rules (a partition
-/// of the shards, even shares, only unowned or excess shards move, every micro-batch to the owner
-/// of its shard, rows and parameters before the assignment that needs them), not one layout.
+/// of the shards into contiguous ranges, even shares, every micro-batch covered once by a node
+/// whose shards its worker owns, rows and parameters before the assignment that needs them), not
+/// one layout.
 struct CoordinatorStateMachineTests {
     typealias Action = CoordinatorStateMachine.Action
     typealias Machine = CoordinatorStateMachine
@@ -55,21 +57,59 @@ struct CoordinatorStateMachineTests {
     /// The global micro-batches of `step`, in plan order.
     static func step(_ s: Int) -> [Int] { Array((s * 8)..<((s + 1) * 8)) }
 
+    /// The plan of `machine()` with `shardCount` shards.
+    static func plan(shardCount: Int = shardCount) -> BatchPlan {
+        try! BatchPlan(seed: 1, rowCount: rowCount, microBatchSize: microBatchSize, batchSize: batchSize, shardCount: shardCount)
+    }
+
+    /// The reduction tree of `step` of `plan(shardCount:)`.
+    static func tree(_ step: Int, shardCount: Int = shardCount) -> ReductionTree {
+        ReductionTree(plan: plan(shardCount: shardCount), step: step)
+    }
+
+    /// The key of the root of `step`'s tree: the whole step as one item (one worker owns every shard).
+    static func root(_ step: Int = 0, shardCount: Int = shardCount) -> Int { Int(tree(step, shardCount: shardCount).root.key) }
+
+    /// The global micro-batches under item (node key) `item` of `step`.
+    static func microBatches(of item: Int, step: Int, shardCount: Int = shardCount) -> [Int] {
+        guard item >= 0, let node = TreeNode(key: UInt64(item)) else { return [] }
+        return tree(step, shardCount: shardCount).microBatches(under: node).map(\.globalIndex)
+    }
+
+    /// The results of the `applyStep` in `actions` (empty: none).
+    static func appliedResults(_ actions: [Action]) -> [WireMessage.GradientResult] {
+        for case .applyStep(_, let results) in actions { return results }
+        return []
+    }
+
+    /// The micro-batches of `step` in tree order (by shard, then slot).
+    static func treeOrder(_ step: Int) -> [Int] { tree(step).microBatches.map(\.globalIndex) }
+
+    /// The micro-batches the nodes of `results` hold, in their order.
+    static func covered(_ results: [WireMessage.GradientResult], step: Int) -> [Int] {
+        results.flatMap { microBatches(of: Int($0.node), step: step) }
+    }
+
+    /// The key of the leaf of shard `shard` (a node of every step that draws from it).
+    static func leaf(_ shard: Int) -> Int { Int(TreeNode(leaf: shard).key) }
+
     static func helloMessage(_ n: UInt8, instance: UInt64? = nil, dtypes: WireDTypeSet = .all) -> WireMessage {
         .hello(.init(
             instance: instance ?? 10 + UInt64(n), processID: 1, name: "w\(n)", host: "h",
             capabilities: .init(dtypes: dtypes, blasThreads: 1, blasKernel: "k", maxMicroBatchRows: 1000)))
     }
 
-    /// A result whose loss and gradient say which micro-batch (and which `tag`) it came from.
+    /// A result for item (node key) `g` of `step` whose loss and gradient say which item (and
+    /// which `tag`) it came from; `rows` defaults to the node's rows.
     static func result(
-        _ g: Int, step: Int, version: Int? = nil, job: UInt64 = jobID, rows: UInt32 = UInt32(microBatchSize), count: Int = P,
-        dtype: WireDType = .float32, tag: Double = 0
+        _ g: Int, step: Int, version: Int? = nil, job: UInt64 = jobID, rows: UInt64? = nil, count: Int = P,
+        dtype: WireDType = .float32, tag: Double = 0, shardCount: Int = shardCount
     ) -> WireMessage.GradientResult {
+        let rows = rows ?? UInt64(microBatches(of: g, step: step, shardCount: shardCount).count * microBatchSize)
         let gradient: WireVector = dtype == .float32
             ? .float32(Array(repeating: Float(g), count: count)) : .float64(Array(repeating: Double(g), count: count))
         return .init(
-            jobID: job, step: UInt64(step), version: UInt64(version ?? step), microBatch: UInt64(g), rowCount: rows,
+            jobID: job, step: UInt64(step), version: UInt64(version ?? step), node: UInt64(g), rowCount: rows,
             lossSum: Double(g) + tag, gradient: gradient)
     }
 
@@ -81,7 +121,7 @@ struct CoordinatorStateMachineTests {
             switch action {
             case .send(let identity, let message):
                 switch message {
-                case .assignment(let a): return "assign \(identity) step \(a.step) v\(a.version) \(a.microBatches)"
+                case .assignment(let a): return "assign \(identity) step \(a.step) v\(a.version) \(a.items)"
                 case .heartbeat(let h): return "heartbeat \(identity) #\(h.sequence) step \(h.currentStep.map(String.init) ?? "-")"
                 case .error(let e): return "error \(identity) \(e.code == .notRegistered ? "notRegistered" : "\(e.code)")"
                 case .goodbye: return "goodbye \(identity)"
@@ -89,7 +129,7 @@ struct CoordinatorStateMachineTests {
                 }
             case .sendShard(let identity, let shard): return "rows \(identity) \(shard)"
             case .sendParameters(let identity, let version): return "parameters \(identity) v\(version)"
-            case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.microBatch))"
+            case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.node))"
             case .averageRound(let round, let results): return "average round \(round) \(results.map(\.rowCount))"
             case .checkpoint(let steps): return "checkpoint \(steps)"
             case .computeLocally(let step, let g): return "compute here step \(step) g\(g)"
@@ -106,17 +146,17 @@ struct CoordinatorStateMachineTests {
                 case .invalidMessage(let peer, _): return "invalid \(peer)"
                 case .ignored(let peer, _): return "ignored \(peer)"
                 case .helloRefused(let peer, _, let total): return "hello refused \(peer) #\(total)"
-                case .resultsDisagree(let g, let ids): return "disagree g\(g) \(ids)"
-                case .workerQuarantined(let id, let name, let g, let redone): return "quarantined \(id) \(name) g\(g) redone \(redone)"
+                case .resultsDisagree(let item, let ids): return "disagree \(item) \(ids)"
+                case .workerQuarantined(let id, let name, let item, let redone): return "quarantined \(id) \(name) \(item) redone \(redone)"
                 }
             }
         }
     }
 
-    /// The micro-batches assigned in `actions`, per identity.
+    /// The items assigned in `actions`, per identity.
     static func assigned(_ actions: [Action]) -> [[UInt8]: [Int]] {
         var result: [[UInt8]: [Int]] = [:]
-        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []] += a.microBatches.map { Int($0) } }
+        for case .send(let identity, .assignment(let a)) in actions { result[identity, default: []] += a.items.map { Int($0) } }
         return result
     }
 
@@ -127,8 +167,9 @@ struct CoordinatorStateMachineTests {
         }
     }
 
-    /// Checks one hand-out of work against the rules: every micro-batch of `expected` exactly once,
-    /// each to the owner of its shard (as ownership stands after the event); before its assignment
+    /// Checks one hand-out of work against the rules: nodes that cover every micro-batch of
+    /// `expected` exactly once, each to the owner of all its shards (as ownership stands after the
+    /// event); before its assignment
     /// a worker gets the rows it lacks and, unless it holds version `step`, the parameters; it is
     /// sent no rows it holds or does not need, and nobody but a live worker is sent anything.
     /// Logs and heartbeats are skipped.
@@ -166,20 +207,31 @@ struct CoordinatorStateMachineTests {
                 parametersSent.insert(id)
             case .send(let identity, .assignment(let a)):
                 guard let id = liveID[identity] else {
-                    Issue.record("assignment \(a.microBatches) sent to \(identity), not a live worker", sourceLocation: sourceLocation)
+                    Issue.record("assignment \(a.items) sent to \(identity), not a live worker", sourceLocation: sourceLocation)
                     continue
                 }
                 #expect(a.jobID == jobID && a.step == UInt64(step) && a.version == UInt64(step),
                         "assignment job \(a.jobID) step \(a.step) v\(a.version), expected step and version \(step)",
                         sourceLocation: sourceLocation)
-                let gs = a.microBatches.map { Int($0) }
-                #expect(gs == gs.sorted(), "assignment not in micro-batch order: \(gs)", sourceLocation: sourceLocation)
-                for g in gs {
+                let gs = a.items.map { Int($0) }
+                #expect(gs == gs.sorted(), "assignment not in tree order: \(gs)", sourceLocation: sourceLocation)
+                let tree = ReductionTree(plan: plan, step: step)
+                for g in gs where after.job.localSteps != nil {
+                    // sync=parameters: the items are micro-batches.
                     let shard = plan.microBatch(globalIndex: g).shard
-                    #expect(after.shardOwner[shard] == id,
-                            "micro-batch \(g) (shard \(shard)) went to worker \(id); the owner is \(String(describing: after.shardOwner[shard]))",
-                            sourceLocation: sourceLocation)
+                    #expect(after.shardOwner[shard] == id, "micro-batch \(g) (shard \(shard)) went to worker \(id)", sourceLocation: sourceLocation)
                     needed[id, default: []].insert(shard)
+                    all.append(g)
+                }
+                for g in gs where after.job.localSteps == nil {
+                    let node = TreeNode(key: UInt64(g))!
+                    for shard in tree.shards(under: node) {
+                        #expect(after.shardOwner[shard] == id,
+                                "\(node) went to worker \(id); the owner of shard \(shard) is \(String(describing: after.shardOwner[shard]))",
+                                sourceLocation: sourceLocation)
+                        needed[id, default: []].insert(shard)
+                    }
+                    all += tree.microBatches(under: node).map(\.globalIndex)
                 }
                 let held = (before.workers[id]?.rowsHeld ?? []).union(rowsSent[id] ?? [])
                 #expect(needed[id, default: []].isSubset(of: held),
@@ -187,7 +239,6 @@ struct CoordinatorStateMachineTests {
                         sourceLocation: sourceLocation)
                 #expect(before.workers[id]?.version == UInt64(step) || parametersSent.contains(id),
                         "worker \(id) assigned \(gs) before the parameters of v\(step)", sourceLocation: sourceLocation)
-                all += gs
             default:
                 Issue.record("unexpected action in a hand-out: \(summary([action]))", sourceLocation: sourceLocation)
             }
@@ -218,7 +269,7 @@ struct CoordinatorStateMachineTests {
     static func shareCounts(_ m: Machine) -> [Int] { m.liveWorkerIDs.map { m.shards(of: $0).count } }
 
     /// Nobody owns more than its share, ⌈S/n⌉ (the bound the rebalancer holds today; that the
-    /// smallest share is ⌊S/n⌋ is `sharesStayEvenWhateverTheNumberOfWorkers`, a known issue).
+    /// smallest share is ⌊S/n⌋ is `sharesStayEvenWhateverTheNumberOfWorkers`).
     static func checkShareBound(_ m: Machine, _ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let counts = shareCounts(m)
         guard !counts.isEmpty else { return }
@@ -231,11 +282,13 @@ struct CoordinatorStateMachineTests {
     @Test func aWorkerIsWelcomedGivenTheJobRowsParametersAndWork() throws {
         var m = try Self.machine()
         let actions = m.hello(1, at: 0)
+        // One worker owns every shard: the whole step is one item, the root (shards 0..<8).
         #expect(Self.summary(actions) == [
             "welcome [1]", "jobSpec [1]", "joined 1 w1 6 shards",
             "rows [1] 0", "rows [1] 1", "rows [1] 2", "rows [1] 3", "rows [1] 4", "rows [1] 5",
-            "parameters [1] v0", "assign [1] step 0 v0 [0, 1, 2, 3, 4, 5, 6, 7]",
+            "parameters [1] v0", "assign [1] step 0 v0 [\(Self.root())]",
         ])
+        #expect(Self.root() == 3, "the root of 6 shards is level 3, first shard 0")
         #expect(actions.first == .send(identity: [1], message: .welcome(.init(
             workerID: 1, workerInstance: 11, coordinatorInstance: 7, heartbeatIntervalMilliseconds: 250, heartbeatLiveness: 4))))
         #expect(actions.dropFirst().first == .send(identity: [1], message: .jobSpec(Self.spec())))
@@ -244,7 +297,7 @@ struct CoordinatorStateMachineTests {
     }
 
     @Test(arguments: 1...4)
-    func everyMicroBatchOfTheStepGoesToTheOwnerOfItsShard(workers n: Int) throws {
+    func everyMicroBatchOfTheStepIsCoveredOnceByANodeOfItsShardsOwner(workers n: Int) throws {
         var m = try Self.machine(minimumWorkers: n)
         for k in 1..<n {
             let actions = m.hello(UInt8(k), at: 0)
@@ -259,13 +312,24 @@ struct CoordinatorStateMachineTests {
         #expect(m.liveWorkerIDs == (1...n).map { UInt32($0) })
     }
 
+    @Test func twoWorkersGetOneWholeSubtreeEachWhenTheShardsSplitOnANodeBoundary() throws {
+        // S = 8, M = 8: step s draws shard j + s mod 8 for slot j, so each half of the shards is
+        // a node of the tree holding four micro-batches: one partial per worker and step.
+        var m = try Self.machine(minimumWorkers: 2, shardCount: 8)
+        _ = m.hello(1, at: 0)
+        let actions = m.hello(2, at: 0)
+        let half = { (first: Int) in Int(TreeNode(level: 2, index: first / 4).key) }
+        #expect(Self.assigned(actions) == [[1]: [half(0)], [2]: [half(4)]])
+        #expect(m.shards(of: 1) == Set(0..<4) && m.shards(of: 2) == Set(4..<8))
+    }
+
     @Test func minimumWorkersHoldsTheFirstStepBack() throws {
         var m = try Self.machine(minimumWorkers: 2)
         #expect(Self.summary(m.hello(1, at: 0)) == ["welcome [1]", "jobSpec [1]", "joined 1 w1 6 shards"])
         // Waiting: time passes, the worker is heartbeated, nothing is handed out.
         #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 0"])
         // Waiting: a result nobody asked for is dropped.
-        #expect(m.result(1, Self.result(0, step: 0), at: 0.25).isEmpty)
+        #expect(m.result(1, Self.result(Self.root(), step: 0), at: 0.25).isEmpty)
         #expect(m.droppedMessages == 1)
         let before = m
         let actions = m.hello(2, at: 0.5)
@@ -286,72 +350,52 @@ struct CoordinatorStateMachineTests {
         Self.checkOwnership(m)
     }
 
-    @Test func aWorkerJoiningMidStepTakesOnlyExcessShardsAndNoWorkUntilTheNextStep() throws {
+    @Test func aWorkerJoiningMidStepGetsAShareButNoWorkUntilTheNextStep() throws {
         var m = try Self.machine()
         let first = m.hello(1, at: 0)
-        #expect(Self.assigned(first) == [[1]: Self.step(0)])
+        #expect(Self.assigned(first) == [[1]: [Self.root()]])
         for n: UInt8 in [2, 3] {
-            let before = m
             let actions = m.hello(n, at: 0.125)
             let id = UInt32(n)
             #expect(Self.summary(actions) == ["welcome [\(n)]", "jobSpec [\(n)]", "joined \(n) w\(n) \(m.shards(of: id).count) shards"],
                     "a mid-step joiner gets no rows or work yet")
             Self.checkOwnership(m)
-            for shard in 0..<Self.shardCount where before.shardOwner[shard] != m.shardOwner[shard] {
-                #expect(m.shardOwner[shard] == id, "shard \(shard) moved between old workers")
-            }
             #expect(m.shards(of: id).count >= 1, "worker \(n) got no share of \(Self.shardCount) shards")
         }
-        // Worker 1 still owes all of step 0; the step completes with its results.
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        // Worker 1 still owes all of step 0; the step completes with its result.
+        let last = m.result(1, Self.result(Self.root(), step: 0), at: 0.25)
+        #expect(Self.summary(last) == ["apply step 0 [\(Self.root())]"])
         // Step 1 follows the new ownership, with rows to the newcomers.
         let before = m
         let next = m.unitApplied(now: 0.25)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
     }
 
-    @Test func joiningMovesOnlyExcessShards() throws {
-        // A shard moves only away from a worker above the new fair share ⌊S/n⌋; when the shares
-        // were even before the join, it moves only to the newcomer.
+    @Test func ownershipIsContiguousRangesInIDOrder() throws {
         var m = try Self.machine(shardCount: 64)
         for n in 1...8 {
-            let before = m
             _ = m.hello(UInt8(n), at: 0)
             Self.checkOwnership(m)
             Self.checkShareBound(m, "join \(n)")
-            let counts = Self.shareCounts(before)
-            let wasEven = counts.isEmpty || counts.max()! - counts.min()! <= 1
-            for shard in 0..<64 where before.shardOwner[shard] != m.shardOwner[shard] {
-                guard let from = before.shardOwner[shard] else { continue }  // unowned: free to go anywhere
-                #expect(before.shards(of: from).count > 64 / n,
-                        "join \(n): shard \(shard) taken from worker \(from), which held only \(before.shards(of: from).count)")
-                if wasEven {
-                    #expect(m.shardOwner[shard] == UInt32(n), "join \(n): shard \(shard) moved from \(from) to \(m.shardOwner[shard]!)")
-                }
+            for (i, id) in m.liveWorkerIDs.enumerated() {
+                let W = m.liveWorkerIDs.count
+                #expect(m.shards(of: id) == Set((i * 64 / W)..<((i + 1) * 64 / W)), "join \(n): worker \(id) owns \(m.shards(of: id).sorted())")
             }
         }
-    }
-
-    @Test func aLeaversShardsAndOnlyThoseGoToTheSurvivors() throws {
-        var m = try Self.machine(shardCount: 64)
-        for n: UInt8 in 1...8 { _ = m.hello(n, at: 0) }
         for n: UInt8 in [3, 8, 1, 5, 2, 7, 4] {
-            let before = m
             _ = m.receive(n, .goodbye(.init(reason: "bye")), at: 0.125)
             Self.checkOwnership(m)
             Self.checkShareBound(m, "after \(n) left")
-            for shard in 0..<64 where before.shardOwner[shard] != m.shardOwner[shard] {
-                #expect(before.shardOwner[shard] == UInt32(n), "worker \(n) left: shard \(shard) moved between survivors")
+            for (i, id) in m.liveWorkerIDs.enumerated() {
+                let W = m.liveWorkerIDs.count
+                #expect(m.shards(of: id) == Set((i * 64 / W)..<((i + 1) * 64 / W)), "after \(n) left: worker \(id) owns \(m.shards(of: id).sorted())")
             }
         }
         #expect(m.liveWorkerIDs == [6] && m.shards(of: 6).count == 64)
     }
 
     @Test func sharesStayEvenWhateverTheNumberOfWorkers() throws {
-        // Shares may differ by one shard at most. The rebalancer trims owners to ⌈S/n⌉, which can
-        // leave a newcomer with far less than the others — or nothing (S = 4, n = 3: 2, 2, 0).
+        // Shares may differ by one shard at most.
         var uneven: [String] = []
         for S in [4, 6, 64] {
             var m = try Self.machine(shardCount: S)
@@ -424,35 +468,43 @@ struct CoordinatorStateMachineTests {
             if case .send(_, let message) = action { return message.encoded() } else { return nil }
         }
         #expect(reply.first.map { $0[4] == 1 && $0[5] == 0 } == true)
-        // A version-2 header whose hello claims versions 3...4 is inconsistent: invalid, counted.
+        // A version-3 header whose hello claims versions 4...5 is inconsistent: invalid, counted.
         var inconsistent = Self.helloMessage(2).encoded()
-        inconsistent[8] = 3; inconsistent[10] = 4
+        inconsistent[8] = 4; inconsistent[10] = 5
         #expect(Self.summary(m.messageReceived(from: [2], bytes: inconsistent, now: 0)) == ["invalid [2]"])
         #expect(m.invalidMessages[[2]] == 1)
     }
 
+    /// Step 0's items with workers 1 and 2 (shards 0..<3 and 3..<6): worker 1 the nodes over
+    /// shards 0..<2 and 2, worker 2 those over 3 and 4..<8 — in tree order.
+    static let twoWorkerItems = [1, 128, 192, 258]
+
     @Test func aSecondHelloOnTheSameIdentityReRegistersTheWorkerFromScratch() throws {
-        var m = try Self.machine()
+        var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
-        for g in 0..<3 { #expect(m.result(1, Self.result(g, step: 0), at: 0.125).isEmpty) }
-        // The worker restarted behind the same identity (new instance): it holds nothing.
+        let handOut = m.hello(2, at: 0)
+        #expect(Self.assigned(handOut) == [[1]: [1, 128], [2]: [192, 258]])
+        #expect(m.result(1, Self.result(1, step: 0), at: 0.125).isEmpty)
+        // Worker 1 restarted behind the same identity (new instance): it holds nothing.
+        let before = m
         let actions = m.hello(1, instance: 21, at: 0.25)
         // The old registration is logged as lost (`remove(_:now:lost:)` honours `lost`), with the
-        // micro-batches it still had.
-        #expect(actions.dropFirst().first == .send(identity: [1], message: .welcome(.init(
-            workerID: 2, workerInstance: 21, coordinatorInstance: 7, heartbeatIntervalMilliseconds: 250, heartbeatLiveness: 4))))
-        #expect(Self.summary(actions) == [
-            "lost 1 w1 5 reassigned", "welcome [1]", "jobSpec [1]", "joined 2 w1 6 shards",
-            "rows [1] 0", "rows [1] 1", "rows [1] 3", "rows [1] 4", "rows [1] 5",
-            "parameters [1] v0", "assign [1] step 0 v0 [3, 4, 5, 6, 7]",
-        ], "rows and parameters again, and the micro-batches still outstanding")
-        #expect(m.liveWorkerIDs == [2])
+        // item it still had, which goes to the owner of its shard under the new ownership.
+        #expect(actions.contains(.send(identity: [1], message: .welcome(.init(
+            workerID: 3, workerInstance: 21, coordinatorInstance: 7, heartbeatIntervalMilliseconds: 250, heartbeatLiveness: 4)))))
+        #expect(Self.summary(Array(actions.prefix(1))) == ["lost 1 w1 1 reassigned"])
+        let handOutAgain = actions.filter { Self.isHandOut($0) }
+        Self.checkHandOut(handOutAgain, before: before, after: m, step: 0, expected: Self.microBatches(of: 128, step: 0))
+        #expect(m.liveWorkerIDs == [2, 3])
         Self.checkOwnership(m)
-        // The results it sent before count; the rest complete the step.
+        // The result it sent before counts; the rest complete the step.
         var last: [Action] = []
-        for g in 3..<8 { last = m.result(1, Self.result(g, step: 0, tag: 0.5), at: 0.375) }
+        for (identity, items) in Self.assigned(handOutAgain) {
+            for g in items { last = m.result(identity[0], Self.result(g, step: 0, tag: 0.5), at: 0.375) }
+        }
+        for g in [192, 258] { last = m.result(2, Self.result(g, step: 0), at: 0.375) }
         guard case .applyStep(0, let results) = last.first else { Issue.record("\(Self.summary(last))"); return }
-        #expect(results == (0..<3).map { Self.result($0, step: 0) } + (3..<8).map { Self.result($0, step: 0, tag: 0.5) })
+        #expect(results == [Self.result(1, step: 0), Self.result(128, step: 0, tag: 0.5), Self.result(192, step: 0), Self.result(258, step: 0)])
     }
 
     // MARK: Results
@@ -460,126 +512,152 @@ struct CoordinatorStateMachineTests {
     enum Order: String, CaseIterable, Sendable { case ascending, descending, interleaved }
 
     @Test(arguments: Order.allCases)
-    func theStepCompletesOnlyWhenEveryResultIsInAndListsThemInMicroBatchOrder(order: Order) throws {
+    func theStepCompletesOnlyWhenEveryResultIsInAndListsThemInTreeOrder(order: Order) throws {
         var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
         let handOut = m.hello(2, at: 0)
         let owner = Self.assigned(handOut).flatMap { identity, gs in gs.map { ($0, identity) } }
         let byG = Dictionary(uniqueKeysWithValues: owner)
+        let all = Self.twoWorkerItems
+        #expect(Set(byG.keys) == Set(all))
         let gs: [Int]
         switch order {
-        case .ascending: gs = Self.step(0)
-        case .descending: gs = Self.step(0).reversed()
-        case .interleaved: gs = [5, 0, 7, 2, 4, 1, 6, 3]
+        case .ascending: gs = all
+        case .descending: gs = all.reversed()
+        case .interleaved: gs = [all[2], all[0], all[3], all[1]]
         }
         for (i, g) in gs.enumerated() {
             let actions = m.messageReceived(from: byG[g]!, bytes: WireMessage.gradientResult(Self.result(g, step: 0)).encoded(), now: 0.125)
             if i < gs.count - 1 {
-                #expect(actions.isEmpty, "after \(i + 1) of 8 results: \(Self.summary(actions))")
+                #expect(actions.isEmpty, "after \(i + 1) of 4 results: \(Self.summary(actions))")
             } else {
-                #expect(actions == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })])
+                #expect(actions == [.applyStep(step: 0, results: all.map { Self.result($0, step: 0) })])
             }
         }
         #expect(m.droppedMessages == 0 && m.invalidMessages.isEmpty)
     }
 
+    @Test func theDriverCanFoldAcceptedNodesInTreeOrderBeforeTheStepCompletes() throws {
+        var m = try Self.machine(minimumWorkers: 2)
+        _ = m.hello(1, at: 0)
+        _ = m.hello(2, at: 0)
+        // Tree order over step 0's micro-batches: positions 0..<3 under node 1 (shards 0, 0, 1),
+        // 3 under 128 (shard 2), 4..<6 under 192 (shard 3), 6..<8 under 258 (shards 4, 5).
+        _ = m.result(2, Self.result(192, step: 0), at: 0.125)
+        #expect(m.acceptedResult(at: 0) == nil, "the prefix is not in")
+        #expect(m.acceptedResult(at: 4)?.microBatches == 2, "a later node is there for the asking")
+        _ = m.result(1, Self.result(1, step: 0), at: 0.125)
+        #expect(m.acceptedResult(at: 0)?.microBatches == 3)
+        #expect(m.acceptedResult(at: 1) == nil, "a position inside a node is not a start")
+        #expect(m.acceptedResult(at: 3) == nil, "shard 2 is not in yet")
+        _ = m.result(1, Self.result(128, step: 0), at: 0.125)
+        #expect(m.acceptedResult(at: 3)?.result == Self.result(128, step: 0))
+        #expect(m.acceptedResult(at: 4)?.microBatches == 2)
+    }
+
     @Test func aDuplicateResultIsDroppedAndCounted() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        #expect(m.result(1, Self.result(3, step: 0), at: 0.125).isEmpty)
-        #expect(m.result(1, Self.result(3, step: 0, tag: 0.5), at: 0.125).isEmpty)
+        let root = Self.root()
+        #expect(m.result(1, Self.result(root, step: 0), at: 0.125) == [.applyStep(step: 0, results: [Self.result(root, step: 0)])])
+        #expect(m.result(1, Self.result(root, step: 0, tag: 0.5), at: 0.125).isEmpty)
         #expect(m.droppedMessages == 1)
         #expect(m.invalidMessages.isEmpty)
+        // With two workers, a second copy of an accepted node is dropped too.
+        var two = try Self.machine(minimumWorkers: 2)
+        _ = two.hello(1, at: 0)
+        _ = two.hello(2, at: 0)
+        #expect(two.result(1, Self.result(1, step: 0), at: 0.125).isEmpty)
+        #expect(two.result(1, Self.result(1, step: 0, tag: 0.5), at: 0.125).isEmpty)
+        #expect(two.droppedMessages == 1)
         var last: [Action] = []
-        for g in Self.step(0) where g != 3 { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(last == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })], "the first result counts")
-        #expect(m.droppedMessages == 1)
+        for (n, g) in [(1, 128), (2, 192), (2, 258)] as [(UInt8, Int)] { last = two.result(n, Self.result(g, step: 0), at: 0.25) }
+        #expect(last == [.applyStep(step: 0, results: Self.twoWorkerItems.map { Self.result($0, step: 0) })], "the first result counts")
     }
 
     @Test func lateAndUnaskedResultsAreDropped() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.125) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        let last = m.result(1, Self.result(Self.root(), step: 0), at: 0.125)
+        #expect(Self.summary(last) == ["apply step 0 [3]"])
         // Applying: nothing more is taken for the step.
-        #expect(m.result(1, Self.result(0, step: 0), at: 0.125).isEmpty)
+        #expect(m.result(1, Self.result(Self.root(), step: 0), at: 0.125).isEmpty)
         #expect(m.droppedMessages == 1)
         _ = m.unitApplied(now: 0.25)
         let late: [(String, WireMessage.GradientResult)] = [
-            ("previous step", Self.result(0, step: 0)),
-            ("previous version", Self.result(8, step: 1, version: 0)),
-            ("future version", Self.result(8, step: 1, version: 2)),
-            ("not in this step", Self.result(0, step: 1)),
-            ("future step", Self.result(16, step: 2)),
+            ("previous step", Self.result(Self.root(0), step: 0)),
+            ("previous version", Self.result(Self.root(1), step: 1, version: 0)),
+            ("future version", Self.result(Self.root(1), step: 1, version: 2)),
+            ("not handed out in this step", Self.result(1, step: 1)),
+            ("a node above the root", Self.result(7, step: 1)),
+            ("not a node (misaligned)", Self.result(65, step: 1, rows: 10)),
+            ("future step", Self.result(Self.root(2), step: 2)),
         ]
         for (i, (what, result)) in late.enumerated() {
             #expect(m.result(1, result, at: 0.375).isEmpty, "\(what)")
             #expect(m.droppedMessages == 2 + i, "\(what)")
         }
         #expect(m.invalidMessages.isEmpty)
-        for g in Self.step(1) { last = m.result(1, Self.result(g, step: 1), at: 0.5) }
-        #expect(last == [.applyStep(step: 1, results: Self.step(1).map { Self.result($0, step: 1) })])
+        #expect(m.result(1, Self.result(Self.root(1), step: 1), at: 0.5) == [.applyStep(step: 1, results: [Self.result(Self.root(1), step: 1)])])
     }
 
     @Test func aResultForAnotherJobIsDropped() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        #expect(Self.summary(m.result(1, Self.result(0, step: 0, job: 43), at: 0.125)) == ["ignored [1]"])
+        #expect(Self.summary(m.result(1, Self.result(Self.root(), step: 0, job: 43), at: 0.125)) == ["ignored [1]"])
         #expect(m.droppedMessages == 1 && m.invalidMessages.isEmpty)
     }
 
     enum Malformation: String, CaseIterable, Sendable { case rowCount, gradientLength, dtype }
 
     @Test(arguments: Malformation.allCases)
-    func aMalformedResultIsCountedInvalidAndTheMicroBatchStaysOpen(_ malformation: Malformation) throws {
+    func aMalformedResultIsCountedInvalidAndTheNodeStaysOpen(_ malformation: Malformation) throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        func bad(_ g: Int) -> WireMessage.GradientResult {
+        func bad() -> WireMessage.GradientResult {
             switch malformation {
-            case .rowCount: return Self.result(g, step: 0, rows: 9)
-            case .gradientLength: return Self.result(g, step: 0, count: Self.P - 1)
-            case .dtype: return Self.result(g, step: 0, dtype: .float64)
+            // The root holds 8 micro-batches of 10 rows: one micro-batch's rows is not its value.
+            case .rowCount: return Self.result(Self.root(), step: 0, rows: 10)
+            case .gradientLength: return Self.result(Self.root(), step: 0, count: Self.P - 1)
+            case .dtype: return Self.result(Self.root(), step: 0, dtype: .float64)
             }
         }
-        #expect(Self.summary(m.result(1, bad(0), at: 0.125)) == ["invalid [1]"])
-        #expect(m.result(1, bad(1), at: 0.125).isEmpty, "logged once per peer")
+        #expect(Self.summary(m.result(1, bad(), at: 0.125)) == ["invalid [1]"])
+        #expect(m.result(1, bad(), at: 0.125).isEmpty, "logged once per peer")
         #expect(m.invalidMessages[[1]] == 2)
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(last == [.applyStep(step: 0, results: Self.step(0).map { Self.result($0, step: 0) })])
+        let last = m.result(1, Self.result(Self.root(), step: 0), at: 0.25)
+        #expect(last == [.applyStep(step: 0, results: [Self.result(Self.root(), step: 0)])])
     }
 
     @Test func aResultFromAnUnregisteredPeerIsAnsweredNotRegistered() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        let actions = m.result(9, Self.result(0, step: 0), at: 0.125)
+        let actions = m.result(9, Self.result(Self.root(), step: 0), at: 0.125)
         #expect(Self.summary(actions) == ["error [9] notRegistered"])
         #expect(m.droppedMessages == 1)
-        // It did not count: the step still needs micro-batch 0.
-        var last: [Action] = []
-        for g in Self.step(0).dropFirst() { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(last.isEmpty)
-        #expect(Self.summary(m.result(1, Self.result(0, step: 0), at: 0.25)) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        // It did not count: the step still needs the root.
+        #expect(Self.summary(m.result(1, Self.result(Self.root(), step: 0), at: 0.25)) == ["apply step 0 [3]"])
     }
 
-    @Test func aWorkersErrorReportAboutAPendingMicroBatchIsRetriedWithRowsAndParametersResent() throws {
-        var m = try Self.machine()
+    @Test func aWorkersErrorReportAboutAPendingNodeIsRetriedWithRowsAndParametersResent() throws {
+        var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
-        for g in Self.step(0) where g != 3 { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
-        // The worker could not compute micro-batch 3 (missing rows, lost parameters, …) and says so.
-        let report = WireMessage.error(.init(code: .missingParameters, jobID: Self.jobID, step: 0, item: 3, message: "no parameters"))
-        let actions = Self.summary(m.receive(1, report, at: 0.25)).filter { !$0.hasPrefix("ignored") }
-        #expect(actions == ["rows [1] 3", "parameters [1] v0", "assign [1] step 0 v0 [3]"], "\(actions)")
-        #expect(Self.summary(m.result(1, Self.result(3, step: 0), at: 0.3)) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        _ = m.hello(2, at: 0)
+        for (n, g) in [(1, 1), (1, 128), (2, 192)] as [(UInt8, Int)] { _ = m.result(n, Self.result(g, step: 0), at: 0.125) }
+        // Worker 2 could not compute the node over shards 4..<8 (missing rows, lost parameters, …).
+        let report = WireMessage.error(.init(code: .missingParameters, jobID: Self.jobID, step: 0, item: 258, message: "no parameters"))
+        let actions = Self.summary(m.receive(2, report, at: 0.25)).filter { !$0.hasPrefix("ignored") }
+        #expect(actions == ["rows [2] 4", "rows [2] 5", "parameters [2] v0", "assign [2] step 0 v0 [258]"], "\(actions)")
+        #expect(Self.summary(m.result(2, Self.result(258, step: 0), at: 0.3)) == ["apply step 0 [1, 128, 192, 258]"])
     }
 
-    @Test func aNonFiniteMicroBatchFailsTheJobLikeSingleProcessTraining() throws {
+    @Test func aNonFiniteNodeFailsTheJobLikeSingleProcessTraining() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        let report = WireMessage.error(.init(code: .nonFinite, jobID: Self.jobID, step: 0, item: 2, message: "NaN"))
+        let report = WireMessage.error(.init(code: .nonFinite, jobID: Self.jobID, step: 0, item: UInt64(Self.root()), message: "NaN"))
         let actions = m.receive(1, report, at: 0.25)
         #expect(actions.contains { if case .failed = $0 { return true }; return false }, "\(Self.summary(actions))")
+        #expect(actions.contains { if case .failed(let reason) = $0 { return reason.contains("shards 0..<8 of step 1") }; return false })
         #expect(m.isFinished)
     }
 
@@ -607,7 +685,7 @@ struct CoordinatorStateMachineTests {
         .jobSpec(spec()),
         .shardRows(.init(jobID: jobID, shard: 0, firstPosition: 0, rowCount: 1, dimension: 2, values: .float32([0, 0]))),
         .parameters(.init(jobID: jobID, version: 0, values: .float32([0]))),
-        .assignment(.init(jobID: jobID, step: 0, version: 0, microBatches: [0])),
+        .assignment(.init(jobID: jobID, step: 0, version: 0, items: [0])),
         .scoreChunk(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, dimension: 2, values: .float32([0, 0]))),
         .scoreResult(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil)),
         .localResult(.init(jobID: jobID, round: 0, baseVersion: 0, rowCount: 1, lossSum: 0, parameters: .float32([0]))),
@@ -630,10 +708,9 @@ struct CoordinatorStateMachineTests {
         #expect(m.droppedMessages == 0)
         #expect(m.liveWorkerIDs == [1])
         // Nothing changed: worker 1 still owes step 0 and completes it.
-        #expect(Self.assigned(handOut) == [[1]: Self.step(0)])
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        #expect(Self.assigned(handOut) == [[1]: [Self.root()]])
+        let last = m.result(1, Self.result(Self.root(), step: 0), at: 0.25)
+        #expect(Self.summary(last) == ["apply step 0 [3]"])
     }
 
     @Test func heartbeatsAndErrorReportsFromUnregisteredPeersAreAnsweredNotRegistered() throws {
@@ -695,17 +772,14 @@ struct CoordinatorStateMachineTests {
         for t in [0.5, 1.0] { _ = m.heartbeat(2, at: t); _ = m.heartbeat(3, at: t) }
         let before = m
         let actions = m.tick(now: 1.125)
-        #expect(Self.summary(actions).first == "lost 1 w1 8 reassigned")
+        #expect(Self.summary(actions).first == "lost 1 w1 1 reassigned")
         #expect(m.liveWorkerIDs == [2, 3])
         Self.checkOwnership(m)
-        for shard in 0..<Self.shardCount where before.shardOwner[shard] != 1 {
-            #expect(m.shardOwner[shard] == before.shardOwner[shard], "shard \(shard) moved between survivors")
-        }
         Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Self.step(0))
+        #expect(Self.assigned(actions) == [[2]: [1, 128], [3]: [192, 258]], "the root is split along the new ownership")
         // The survivors complete the step.
-        var last: [Action] = []
-        for (identity, gs) in Self.assigned(actions) { for g in gs { last = m.result(identity[0], Self.result(g, step: 0), at: 1.25) } }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        let last = m.answer(actions, step: 0, at: 1.25)
+        #expect(Self.summary(last) == ["apply step 0 [1, 128, 192, 258]"])
     }
 
     @Test func onlyTheDeadWorkersUnfinishedMicroBatchesAreReassigned() throws {
@@ -720,14 +794,16 @@ struct CoordinatorStateMachineTests {
         let actions = m.tick(now: 1.25)
         #expect(m.liveWorkerIDs == [1])
         #expect(Self.summary(actions).first == "lost 2 w2 \(owed.count - 1) reassigned")
-        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Array(owed.dropFirst()))
-        // Whatever was resent, the step completes with the first result of each micro-batch.
+        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: owed.dropFirst().flatMap { Self.microBatches(of: $0, step: 0) })
+        // Whatever was resent, the step completes with the first result of each node.
         var last: [Action] = []
         for g in Self.assigned(actions)[[1]] ?? [] { last = m.result(1, Self.result(g, step: 0, tag: 0.5), at: 1.375) }
         for g in Self.assigned(handOut)[[1]]! { last = m.result(1, Self.result(g, step: 0), at: 1.375) }
         guard case .applyStep(0, let results) = last.first else { Issue.record("\(Self.summary(last))"); return }
-        #expect(results.map(\.microBatch) == Self.step(0).map(UInt64.init))
-        #expect(results.first { $0.microBatch == UInt64(owed[0]) } == Self.result(owed[0], step: 0))
+        #expect(results.flatMap { Self.microBatches(of: Int($0.node), step: 0) } == Self.step(0).sorted {
+            (Self.plan().microBatch(globalIndex: $0).shard, $0) < (Self.plan().microBatch(globalIndex: $1).shard, $1)
+        }, "the nodes cover the step in tree order")
+        #expect(results.first { $0.node == UInt64(owed[0]) } == Self.result(owed[0], step: 0))
     }
 
     @Test func twoWorkersDyingInOneTickAreSentNothing() throws {
@@ -739,28 +815,30 @@ struct CoordinatorStateMachineTests {
         let before = m
         let actions = m.tick(now: 1.125)
         #expect(m.liveWorkerIDs == [3])
-        let owed = (Self.assigned(handOut)[[1]] ?? []) + (Self.assigned(handOut)[[2]] ?? [])
-        #expect((Self.assigned(actions)[[3]] ?? []).sorted() == owed.sorted(), "the survivor gets all the dead workers' work")
+        let owed = ((Self.assigned(handOut)[[1]] ?? []) + (Self.assigned(handOut)[[2]] ?? [])).flatMap { Self.microBatches(of: $0, step: 0) }
+        #expect(Set(Self.assigned(actions).keys) == [[3]], "the survivor gets all the dead workers' work")
         Self.checkHandOut(actions, before: before, after: m, step: 0, expected: owed)
     }
 
     @Test func whenEveryWorkerIsLostTheStepWaitsAndANewWorkerGetsWhatIsOutstanding() throws {
-        var m = try Self.machine()
+        var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
-        for g in 0..<3 { _ = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        _ = m.hello(2, at: 0)
+        _ = m.result(1, Self.result(1, step: 0), at: 0.25)
         let death = m.tick(now: 1.5)
-        #expect(Self.summary(death).count == 1 && Self.summary(death)[0].hasPrefix("lost 1 w1"), "\(Self.summary(death))")
+        #expect(Self.summary(death).count == 2 && Self.summary(death)[0].hasPrefix("lost 1 w1"), "\(Self.summary(death))")
         #expect(m.liveWorkerIDs.isEmpty && !m.isFinished)
         #expect(m.tick(now: 1.75).isEmpty)
         // Waiting: the dead worker's late result is refused.
-        #expect(Self.summary(m.result(1, Self.result(3, step: 0), at: 1.75)) == ["error [1] notRegistered"])
+        #expect(Self.summary(m.result(1, Self.result(128, step: 0), at: 1.75)) == ["error [1] notRegistered"])
         let before = m
         let actions = m.hello(5, at: 2)
-        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [5]", "jobSpec [5]", "joined 2 w5 6 shards"])
-        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Array(3..<8))
-        var last: [Action] = []
-        for g in 3..<8 { last = m.result(5, Self.result(g, step: 0, tag: 0.5), at: 2.25) }
-        #expect(last == [.applyStep(step: 0, results: (0..<3).map { Self.result($0, step: 0) } + (3..<8).map { Self.result($0, step: 0, tag: 0.5) })])
+        #expect(Self.summary(Array(actions.prefix(3))) == ["welcome [5]", "jobSpec [5]", "joined 3 w5 6 shards"])
+        // Everything but the accepted node over shards 0..<2: the largest nodes that avoid it.
+        Self.checkHandOut(Array(actions.dropFirst(3)), before: before, after: m, step: 0, expected: Array(Self.treeOrder(0).dropFirst(3)))
+        #expect(Self.assigned(actions) == [[5]: [129, 258]], "the root is split around the accepted node: 2..<4 and 4..<8")
+        let last = m.answer(actions, step: 0, at: 2.25, tag: 0.5)
+        #expect(last == [.applyStep(step: 0, results: [Self.result(1, step: 0), Self.result(129, step: 0, tag: 0.5), Self.result(258, step: 0, tag: 0.5)])])
     }
 
     @Test func aGoodbyeHandsTheWorkersMicroBatchesToTheOthers() throws {
@@ -772,10 +850,10 @@ struct CoordinatorStateMachineTests {
         #expect(Self.summary(actions).first == "left 2 w2")
         #expect(m.liveWorkerIDs == [1])
         Self.checkOwnership(m)
-        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Self.assigned(handOut)[[2]]!)
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.25) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        Self.checkHandOut(actions, before: before, after: m, step: 0, expected: Self.assigned(handOut)[[2]]!.flatMap { Self.microBatches(of: $0, step: 0) })
+        _ = m.answer(handOut.filter { if case .send([1], _) = $0 { return true }; return false }, step: 0, at: 0.25)
+        let last = m.answer(actions, step: 0, at: 0.25)
+        #expect(Self.covered(Self.appliedResults(last), step: 0) == Self.treeOrder(0))
     }
 
     @Test func aWorkerLostWhileTheStepIsAppliedLeavesTheNextStepToTheOthers() throws {
@@ -799,7 +877,7 @@ struct CoordinatorStateMachineTests {
     @Test func aWorkerJoiningWhileTheStepIsAppliedGetsWorkInTheNextStep() throws {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
-        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        _ = m.result(1, Self.result(Self.root(), step: 0), at: 0.125)
         let join = m.hello(2, at: 0.25)
         #expect(Self.summary(join) == ["welcome [2]", "jobSpec [2]", "joined 2 w2 \(m.shards(of: 2).count) shards"])
         let before = m
@@ -812,8 +890,9 @@ struct CoordinatorStateMachineTests {
 
     @Test func stepAppliedHandsOutTheNextStepWithNewParameters() throws {
         var m = try Self.machine(minimumWorkers: 3)
-        for n: UInt8 in 1...3 { _ = m.hello(n, at: 0) }
-        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        var handOut: [Action] = []
+        for n: UInt8 in 1...3 { handOut = m.hello(n, at: 0) }
+        #expect(!Self.appliedResults(m.answer(handOut, step: 0, at: 0.125)).isEmpty)
         let before = m
         let actions = m.unitApplied(now: 0.25)
         Self.checkHandOut(actions, before: before, after: m, step: 1, expected: Self.step(1))
@@ -837,7 +916,7 @@ struct CoordinatorStateMachineTests {
             for g in owed { actions += m.result(1, Self.result(g, step: m.unit), at: t) }
             guard case .applyStep(let s, let results) = actions.last else { Issue.record("\(Self.summary(actions))"); return }
             applied.append(s)
-            #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
+            #expect(results.map(\.node) == [UInt64(Self.root(s))])
             t += 0.125
             actions = m.unitApplied(now: t)
             for case .checkpoint(let steps) in actions { checkpoints.append(steps) }
@@ -849,8 +928,7 @@ struct CoordinatorStateMachineTests {
     @Test func theLastStepEndsWithCheckpointGoodbyesAndFinished() throws {
         var m = try Self.machine(steps: 1, minimumWorkers: 2, checkpointEvery: 10)
         _ = m.hello(1, at: 0)
-        _ = m.hello(2, at: 0)
-        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.125) }
+        #expect(!Self.appliedResults(m.answer(m.hello(2, at: 0), step: 0, at: 0.125)).isEmpty)
         let actions = m.unitApplied(now: 0.25)
         #expect(Self.summary(actions) == ["checkpoint 1", "goodbye [1]", "goodbye [2]", "finished"])
         #expect(m.isFinished && m.unit == 1)
@@ -863,11 +941,10 @@ struct CoordinatorStateMachineTests {
         var m = try Self.machine(steps: 3, startUnit: 2)
         #expect(m.unit == 2 && !m.isFinished)
         let actions = m.hello(1, at: 0)
-        #expect(Self.summary(Array(actions.suffix(2))) == ["parameters [1] v2", "assign [1] step 2 v2 [16, 17, 18, 19, 20, 21, 22, 23]"])
+        #expect(Self.summary(Array(actions.suffix(2))) == ["parameters [1] v2", "assign [1] step 2 v2 [3]"])
         #expect(Self.summary(m.tick(now: 0.25)) == ["heartbeat [1] #1 step 2"])
-        var last: [Action] = []
-        for g in Self.step(2) { last = m.result(1, Self.result(g, step: 2), at: 0.25) }
-        #expect(Self.summary(last) == ["apply step 2 [16, 17, 18, 19, 20, 21, 22, 23]"])
+        let last = m.result(1, Self.result(Self.root(2), step: 2), at: 0.25)
+        #expect(Self.summary(last) == ["apply step 2 [3]"])
         #expect(Self.summary(m.unitApplied(now: 0.375)) == ["goodbye [1]", "finished"])
 
         var done = try Self.machine(steps: 3, startUnit: 3)
@@ -878,22 +955,27 @@ struct CoordinatorStateMachineTests {
     @Test func afterTheFirstStepWorkGoesOnWithFewerThanMinimumWorkers() throws {
         var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
-        _ = m.hello(2, at: 0)
-        _ = m.receive(2, .goodbye(.init(reason: "bye")), at: 0.125)
-        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.25) }
+        let handOutOne = m.hello(2, at: 0).filter { if case .send([1], .assignment) = $0 { return true }; return false }
+        let goodbye = m.receive(2, .goodbye(.init(reason: "bye")), at: 0.125)
+        _ = m.answer(handOutOne, step: 0, at: 0.25)
+        #expect(!Self.appliedResults(m.answer(goodbye, step: 0, at: 0.25)).isEmpty)
         let before = m
         let next = m.unitApplied(now: 0.375)
         Self.checkHandOut(next, before: before, after: m, step: 1, expected: Self.step(1))
     }
 
     @Test func aRunWithJoinsDeathsAndGoodbyesAppliesEveryStepOnceInOrder() throws {
-        // A simulated cluster: every 0.125 s each answering worker returns its oldest micro-batch
+        // A simulated cluster: every 0.125 s each answering worker returns its oldest item
         // (or heartbeats), then the coordinator ticks. Worker 2 hangs at the start of step 1,
         // worker 3 joins once it is declared dead, worker 4 joins during step 2, worker 1 leaves
         // during step 3.
         var m = try Self.machine(steps: 4, minimumWorkers: 2)
-        var owed: [UInt8: [Int]] = [:]  // the workers that answer, and what they owe
-        func take(_ actions: [Action]) { for (identity, gs) in Self.assigned(actions) where owed[identity[0]] != nil { owed[identity[0]]! += gs } }
+        var owed: [UInt8: [(step: Int, item: Int)]] = [:]  // the workers that answer, and what they owe
+        func take(_ actions: [Action]) {
+            for case .send(let identity, .assignment(let a)) in actions where owed[identity[0]] != nil {
+                owed[identity[0]]! += a.items.map { (Int(a.step), Int($0)) }
+            }
+        }
         func join(_ n: UInt8, at t: Double) { owed[n] = []; take(m.hello(n, at: t)) }
         var done: Set<String> = []
         var applied: [Int] = []
@@ -903,15 +985,15 @@ struct CoordinatorStateMachineTests {
         while !m.isFinished && t < 30 {
             t += 0.125
             if m.unit == 1, done.insert("hang 2").inserted { owed[2] = nil }
-            if m.unit == 1, m.workers.count == 1, done.insert("join 3").inserted { join(3, at: t) }
+            if done.contains("hang 2"), m.workers[2] == nil, done.insert("join 3").inserted { join(3, at: t) }
             if m.unit == 2, done.insert("join 4").inserted { join(4, at: t) }
             if m.unit == 3, done.insert("leave 1").inserted { owed[1] = nil; take(m.receive(1, .goodbye(.init(reason: "bye")), at: t)) }
             for n in owed.keys.sorted() {
-                guard let g = owed[n]?.first else { _ = m.heartbeat(n, at: t); continue }
+                guard let (step, g) = owed[n]?.first else { _ = m.heartbeat(n, at: t); continue }
                 owed[n]!.removeFirst()
-                for case .applyStep(let s, let results) in m.result(n, Self.result(g, step: g / 8), at: t) {
+                for case .applyStep(let s, let results) in m.result(n, Self.result(g, step: step), at: t) {
                     applied.append(s)
-                    #expect(results.map(\.microBatch) == Self.step(s).map(UInt64.init))
+                    #expect(Self.covered(results, step: s) == Self.treeOrder(s))
                     take(m.unitApplied(now: t))
                 }
             }
@@ -920,7 +1002,7 @@ struct CoordinatorStateMachineTests {
         #expect(m.isFinished, "stuck at step \(m.unit) at t = \(t)")
         #expect(applied == [0, 1, 2, 3])
         #expect(done == ["hang 2", "join 3", "join 4", "leave 1"])
-        // The only duplicates are results of micro-batches also sent to a backup worker.
+        // The only duplicates are results of items also sent to a backup worker.
         #expect(m.droppedMessages <= m.backupsSent && m.invalidMessages.isEmpty, "\(m.droppedMessages) dropped, \(m.backupsSent) backups")
     }
 
@@ -935,6 +1017,16 @@ struct CoordinatorStateMachineTests {
 }
 
 private extension CoordinatorStateMachine {
+    /// Answers every item assigned in `actions` (to the identity it was sent to) with
+    /// `CoordinatorStateMachineTests.result`; returns the actions of the answers.
+    mutating func answer(_ actions: [Action], step: Int, at now: Double, tag: Double = 0) -> [Action] {
+        var out: [Action] = []
+        for case .send(let identity, .assignment(let a)) in actions {
+            for g in a.items { out += result(identity[0], CoordinatorStateMachineTests.result(Int(g), step: step, tag: tag), at: now) }
+        }
+        return out
+    }
+
     mutating func receive(_ n: UInt8, _ message: WireMessage, at now: Double) -> [Action] {
         messageReceived(from: [n], bytes: message.encoded(), now: now)
     }
@@ -954,15 +1046,15 @@ private extension CoordinatorStateMachine {
 
 extension CoordinatorStateMachineTests {
     @Test func acceptedResultsAreCountedPerWorkerAndDuplicatesAreNot() throws {
-        var m = try Self.machine()
+        var m = try Self.machine(minimumWorkers: 2)
         _ = m.hello(1, at: 0)
-        for g in Self.step(0) { _ = m.result(1, Self.result(g, step: 0), at: 0.1) }
-        _ = m.result(1, Self.result(0, step: 0), at: 0.2)  // a duplicate
-        #expect(m.acceptedResults == [1: Self.step(0).count])
+        _ = m.answer(m.hello(2, at: 0), step: 0, at: 0.1)
+        _ = m.result(1, Self.result(1, step: 0), at: 0.2)  // a duplicate
+        #expect(m.acceptedResults == [1: 2, 2: 2])
     }
 }
 
-/// Backups: a live but slow worker's outstanding micro-batches also go to an idle worker.
+/// Backups: a live but slow worker's outstanding items also go to an idle worker.
 extension CoordinatorStateMachineTests {
     /// Two workers; worker 1 returns all of step 0 at t = 0.125, worker 2 nothing (it heartbeats).
     static func slowSecondWorker() throws -> (Machine, mine: [Int], slow: [Int]) {
@@ -985,7 +1077,7 @@ extension CoordinatorStateMachineTests {
         let summary = Self.summary(actions)
         #expect(summary.contains("backup \(slow) of [2] to 1"), "\(summary)")
         // Rows worker 1 lacks come before the assignment; it already holds version 0.
-        let rows = Set(slow.map { m.job.plan.microBatch(globalIndex: $0).shard }).subtracting(before.workers[1]!.rowsHeld)
+        let rows = Set(slow.flatMap { Self.tree(0).shards(under: TreeNode(key: UInt64($0))!) }).subtracting(before.workers[1]!.rowsHeld)
         #expect(Set(actions.compactMap { if case .sendShard([1], let shard) = $0 { return shard } else { return nil } }) == rows)
         #expect(!summary.contains { $0.hasPrefix("parameters") })
         #expect(Self.assigned(actions) == [[1]: slow])
@@ -998,7 +1090,7 @@ extension CoordinatorStateMachineTests {
         // The backup's results complete the step; the slow worker's copies are late.
         var last: [Action] = []
         for g in slow { last = m.result(1, Self.result(g, step: 0), at: 0.625) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        #expect(Self.summary(last) == ["apply step 0 [1, 128, 192, 258]"])
         let dropped = m.droppedMessages
         _ = m.unitApplied(now: 0.75)
         _ = m.result(2, Self.result(slow[0], step: 0), at: 0.75)
@@ -1012,7 +1104,7 @@ extension CoordinatorStateMachineTests {
         // The slow worker answers first after all; the backup's copies are then duplicates.
         var last: [Action] = []
         for g in slow { last = m.result(2, Self.result(g, step: 0), at: 0.5) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        #expect(Self.summary(last) == ["apply step 0 [1, 128, 192, 258]"])
         #expect(m.acceptedResults[2] == slow.count)
     }
 
@@ -1042,11 +1134,10 @@ extension CoordinatorStateMachineTests {
         var m = try Self.machine()
         _ = m.hello(1, at: 0)
         // Step 0 takes 0.5 s.
-        var last: [Action] = []
-        for g in Self.step(0) { last = m.result(1, Self.result(g, step: 0), at: 0.5) }
-        #expect(Self.summary(last) == ["apply step 0 [0, 1, 2, 3, 4, 5, 6, 7]"])
+        let last = m.result(1, Self.result(Self.root(), step: 0), at: 0.5)
+        #expect(Self.summary(last) == ["apply step 0 [3]"])
         _ = m.unitApplied(now: 0.5)
-        // Worker 2 joins during step 1 and gets no micro-batch of it.
+        // Worker 2 joins during step 1 and gets no item of it.
         _ = m.hello(2, at: 0.625)
         for t in [0.75, 1.0, 1.375] {
             _ = m.heartbeat(1, at: t)
@@ -1055,7 +1146,7 @@ extension CoordinatorStateMachineTests {
         }
         _ = m.heartbeat(1, at: 1.625)
         _ = m.heartbeat(2, at: 1.625)
-        #expect(Self.assigned(m.tick(now: 1.625)) == [[2]: Self.step(1)])
+        #expect(Self.assigned(m.tick(now: 1.625)) == [[2]: [Self.root(1)]])
     }
 }
 
@@ -1067,10 +1158,10 @@ extension CoordinatorStateMachineTests {
         var handOut = Self.assigned(m.hello(2, at: 0))
         var t = 0.0
         var demotions: [String] = []
-        var shares: [[Int]] = []  // per step: micro-batches handed to worker 1, worker 2
+        var shares: [[Int]] = []  // per step: micro-batches handed to worker 1, worker 2 (in their items)
         while !m.isFinished && m.unit < 80 {
             let step = m.unit
-            shares.append([handOut[[1]]?.count ?? 0, handOut[[2]]?.count ?? 0])
+            shares.append([1, 2].map { n in (handOut[[n]] ?? []).flatMap { Self.microBatches(of: $0, step: step) }.count })
             // Worker 1 answers its own share quickly; worker 2 (slow) only heartbeats.
             for g in handOut[[1]] ?? [] { _ = m.result(1, Self.result(g, step: step), at: t + 0.01) }
             var applied = m.unit > step

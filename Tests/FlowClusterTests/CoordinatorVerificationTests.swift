@@ -4,10 +4,11 @@ import Foundation
 import Testing
 @testable import FlowCluster
 
-/// `--verify-fraction` in the coordinator's state machine: checked micro-batches go to two
-/// sources and are accepted only when their bits agree; a disagreement is settled by the
-/// coordinator's own computation, and the worker that disagrees with it is quarantined, its
-/// unverified results of the step redone. Same job as `CoordinatorStateMachineTests`.
+/// `--verify-fraction` in the coordinator's state machine: checked leaves of the step's tree go
+/// alone to two sources and are accepted only when their bits agree; a disagreement is settled by
+/// the coordinator's own computation, and the worker that disagrees with it is quarantined, its
+/// unverified results of the step redone. Same job as `CoordinatorStateMachineTests`: step 0
+/// draws from all six shards, so with every leaf checked a step is six leaves (keys `T.leaf(k)`).
 struct CoordinatorVerificationTests {
     typealias T = CoordinatorStateMachineTests
     typealias Action = CoordinatorStateMachine.Action
@@ -35,31 +36,45 @@ struct CoordinatorVerificationTests {
         actions.compactMap { if case .computeLocally(_, let g) = $0 { return g } else { return nil } }
     }
 
-    @Test func theCheckedShareFollowsTheFractionAndTheSeed() throws {
-        let half = try Self.machine(fraction: 0.5, minimumWorkers: 1)
-        let checked = (0..<4000).filter { half.isChecked(microBatch: $0) }.count
-        #expect((1800...2200).contains(checked), "\(checked) of 4000 checked at 0.5")
-        let again = try Self.machine(fraction: 0.5, minimumWorkers: 1)
-        #expect((0..<200).allSatisfy { half.isChecked(microBatch: $0) == again.isChecked(microBatch: $0) })
-        let none = try Self.machine(fraction: 0, minimumWorkers: 1), all = try Self.machine(fraction: 1, minimumWorkers: 1)
-        #expect((0..<200).allSatisfy { !none.isChecked(microBatch: $0) && all.isChecked(microBatch: $0) })
+    /// The machine of `machine(fraction:minimumWorkers:)` at unit `unit`.
+    static func machine(fraction: Double, unit: Int) throws -> CoordinatorStateMachine {
+        var job = try T.machine(steps: unit + 1).job
+        job.verifyFraction = fraction
+        return CoordinatorStateMachine(job: job, startUnit: unit)
     }
+
+    @Test func theCheckedShareFollowsTheFractionAndTheSeedAndOnlyLeavesAreChecked() throws {
+        let leaves = (0..<T.shardCount).map(T.leaf)
+        var checked = 0
+        for unit in 0..<600 {
+            let half = try Self.machine(fraction: 0.5, unit: unit), again = try Self.machine(fraction: 0.5, unit: unit)
+            checked += leaves.filter { half.isChecked(item: $0) }.count
+            #expect(leaves.allSatisfy { half.isChecked(item: $0) == again.isChecked(item: $0) })
+        }
+        #expect((1600...2000).contains(checked), "\(checked) of 3600 leaves checked at 0.5")
+        let none = try Self.machine(fraction: 0, unit: 0), all = try Self.machine(fraction: 1, unit: 0)
+        #expect(leaves.allSatisfy { !none.isChecked(item: $0) && all.isChecked(item: $0) })
+        #expect(!all.isChecked(item: T.root()), "a node above the leaves is never checked")
+    }
+
+    /// Step 0's leaves, in tree order.
+    static var leaves: [Int] { (0..<T.shardCount).map(T.leaf) }
 
     @Test func checkedMicroBatchesGoToTwoWorkersAndAgreeingBitsAreAccepted() throws {
         var m = try Self.machine(fraction: 1, minimumWorkers: 2)
         _ = Self.hello(&m, 1)
         let start = Self.hello(&m, 2)
         let assigned = T.assigned(start)
-        #expect(assigned[[1]]!.count + assigned[[2]]!.count == 16, "\(assigned)")
-        #expect(Set(assigned[[1]]!).union(assigned[[2]]!) == Set(T.step(0)))
-        #expect(Set(assigned[[1]]!).intersection(assigned[[2]]!).count == 8, "every micro-batch on both workers")
+        #expect(assigned[[1]]!.count + assigned[[2]]!.count == 12, "\(assigned)")
+        #expect(Set(assigned[[1]]!).union(assigned[[2]]!) == Set(Self.leaves))
+        #expect(Set(assigned[[1]]!).intersection(assigned[[2]]!).count == 6, "every leaf on both workers")
         #expect(Self.computedHere(start).isEmpty)
         // Nothing is given to the driver's running sum before the step is complete.
-        for g in T.step(0) { #expect(Self.applied(Self.send(&m, 1, T.result(g, step: 0))) == nil) }
-        #expect(m.acceptedResult(microBatch: 0) == nil)
+        for g in Self.leaves { #expect(Self.applied(Self.send(&m, 1, T.result(g, step: 0))) == nil) }
+        #expect(m.acceptedResult(at: 0) == nil)
         var last: [Action] = []
-        for g in T.step(0) { last = Self.send(&m, 2, T.result(g, step: 0)) }
-        #expect(Self.applied(last)?.map(\.microBatch) == T.step(0).map { UInt64($0) })
+        for g in Self.leaves { last = Self.send(&m, 2, T.result(g, step: 0)) }
+        #expect(Self.applied(last)?.map(\.node) == Self.leaves.map { UInt64($0) })
         // A third copy, or one from a worker not asked, is dropped.
         #expect(m.droppedMessages == 0)
     }
@@ -68,20 +83,20 @@ struct CoordinatorVerificationTests {
         var m = try Self.machine(fraction: 1, minimumWorkers: 2)
         _ = Self.hello(&m, 1)
         _ = Self.hello(&m, 2)
-        for g in T.step(0) { _ = Self.send(&m, 1, T.result(g, step: 0)) }
+        for g in Self.leaves { _ = Self.send(&m, 1, T.result(g, step: 0)) }
         // Worker 2 returns other bits for micro-batch 3: the coordinator computes it itself.
         var disagreement: [Action] = []
-        for g in T.step(0) { disagreement += Self.send(&m, 2, T.result(g, step: 0, tag: g == 3 ? 0.5 : 0)) }
-        #expect(T.summary(disagreement).contains("disagree g3 [1, 2]"), "\(T.summary(disagreement))")
-        #expect(Self.computedHere(disagreement) == [3])
+        for g in Self.leaves { disagreement += Self.send(&m, 2, T.result(g, step: 0, tag: g == T.leaf(3) ? 0.5 : 0)) }
+        #expect(T.summary(disagreement).contains("disagree shard 3 of step 1 [1, 2]"), "\(T.summary(disagreement))")
+        #expect(Self.computedHere(disagreement) == [T.leaf(3)])
         #expect(Self.applied(disagreement) == nil)
         // The coordinator's result agrees with worker 1: worker 2 is quarantined.
-        let settled = m.coordinatorComputed(T.result(3, step: 0), now: 0.2)
+        let settled = m.coordinatorComputed(T.result(T.leaf(3), step: 0), now: 0.2)
         let lines = T.summary(settled)
-        #expect(lines.contains("quarantined 2 w2 g3 redone 0"), "\(lines)")
+        #expect(lines.contains("quarantined 2 w2 shard 3 of step 1 redone 0"), "\(lines)")
         #expect(lines.contains("goodbye [2]"), "\(lines)")
         #expect(m.liveWorkerIDs == [1])
-        #expect(Self.applied(settled)?.map(\.lossSum) == T.step(0).map { Double($0) }, "\(lines)")
+        #expect(Self.applied(settled)?.map(\.lossSum) == Self.leaves.map { Double($0) }, "\(lines)")
         // It cannot come back under the same instance.
         let back = m.messageReceived(from: [9], bytes: T.helloMessage(2).encoded(), now: 0.3)
         #expect(T.summary(back).contains("goodbye [9]") && T.summary(back).contains("hello refused [9] #1"), "\(T.summary(back))")
@@ -91,23 +106,23 @@ struct CoordinatorVerificationTests {
     @Test func theOnlyWorkerIsCheckedByTheCoordinator() throws {
         var m = try Self.machine(fraction: 1, minimumWorkers: 1)
         let start = Self.hello(&m, 1)
-        #expect(Self.computedHere(start) == T.step(0))
-        for g in T.step(0) { _ = m.coordinatorComputed(T.result(g, step: 0), now: 0.05) }
+        #expect(Self.computedHere(start) == Self.leaves)
+        for g in Self.leaves { _ = m.coordinatorComputed(T.result(g, step: 0), now: 0.05) }
         var last: [Action] = []
-        for g in T.step(0) where g != 7 { last = Self.send(&m, 1, T.result(g, step: 0)) }
+        for g in Self.leaves where g != T.leaf(5) { last = Self.send(&m, 1, T.result(g, step: 0)) }
         #expect(Self.applied(last) == nil)
         // Its wrong result for the last micro-batch: quarantined, and the step is complete with
         // the coordinator's result.
-        last = Self.send(&m, 1, T.result(7, step: 0, tag: 1))
-        #expect(T.summary(last).contains("quarantined 1 w1 g7 redone 0"), "\(T.summary(last))")
-        #expect(Self.applied(last)?.map(\.lossSum) == T.step(0).map { Double($0) })
+        last = Self.send(&m, 1, T.result(T.leaf(5), step: 0, tag: 1))
+        #expect(T.summary(last).contains("quarantined 1 w1 shard 5 of step 1 redone 0"), "\(T.summary(last))")
+        #expect(Self.applied(last)?.map(\.lossSum) == Self.leaves.map { Double($0) })
     }
 
     @Test func theUnverifiedResultsOfAQuarantinedWorkerAreRedone() throws {
         // A fraction that checks some micro-batches of step 0 and not others.
         var fraction = 0.3
         var probe = try Self.machine(fraction: fraction, minimumWorkers: 2)
-        while !(T.step(0).contains { probe.isChecked(microBatch: $0) } && T.step(0).contains { !probe.isChecked(microBatch: $0) }) {
+        while !(Self.leaves.contains { probe.isChecked(item: $0) } && Self.leaves.contains { !probe.isChecked(item: $0) }) {
             fraction += 0.1
             probe = try Self.machine(fraction: fraction, minimumWorkers: 2)
         }
@@ -115,22 +130,22 @@ struct CoordinatorVerificationTests {
         _ = Self.hello(&m, 1)
         let start = Self.hello(&m, 2)
         let assigned = T.assigned(start)
-        let checked = T.step(0).filter { m.isChecked(microBatch: $0) }
+        let checked = Self.leaves.filter { m.isChecked(item: $0) }
         // Worker 2 answers everything it was given, wrongly for one checked micro-batch and
         // for every unchecked one (those are accepted for now: nobody can tell yet).
         let byTwo = assigned[[2]] ?? []
-        let uncheckedByTwo = byTwo.filter { !m.isChecked(microBatch: $0) }
-        guard let lie = byTwo.first(where: { m.isChecked(microBatch: $0) }) else {
+        let uncheckedByTwo = byTwo.filter { !m.isChecked(item: $0) }
+        guard let lie = byTwo.first(where: { m.isChecked(item: $0) }) else {
             Issue.record("worker 2 got no checked micro-batch: \(assigned), checked \(checked)")
             return
         }
-        for g in byTwo { _ = Self.send(&m, 2, T.result(g, step: 0, tag: m.isChecked(microBatch: g) && g != lie ? 0 : 0.25)) }
+        for g in byTwo { _ = Self.send(&m, 2, T.result(g, step: 0, tag: m.isChecked(item: g) && g != lie ? 0 : 0.25)) }
         // Worker 1 answers correctly; the disagreement on `lie` asks the coordinator.
         var actions: [Action] = []
         for g in assigned[[1]] ?? [] { actions += Self.send(&m, 1, T.result(g, step: 0)) }
         #expect(Self.computedHere(actions).contains(lie), "\(T.summary(actions))")
         let settled = m.coordinatorComputed(T.result(lie, step: 0), now: 0.2)
-        #expect(T.summary(settled).contains("quarantined 2 w2 g\(lie) redone \(uncheckedByTwo.count)"), "\(T.summary(settled))")
+        #expect(T.summary(settled).contains("quarantined 2 w2 shard \(TreeNode(key: UInt64(lie))!.index) of step 1 redone \(uncheckedByTwo.count)"), "\(T.summary(settled))")
         // Its unchecked micro-batches go to worker 1 again (checked ones left without a second
         // source are computed here).
         let redone = T.assigned(settled)[[1]] ?? []
@@ -139,7 +154,8 @@ struct CoordinatorVerificationTests {
         for g in redone { last = Self.send(&m, 1, T.result(g, step: 0)) }
         for g in Self.computedHere(settled) { last = m.coordinatorComputed(T.result(g, step: 0), now: 0.3) }
         let applied = Self.applied(last)
-        #expect(applied?.map(\.lossSum) == T.step(0).map { Double($0) }, "only worker 1's and the coordinator's bits: \(T.summary(last))")
+        #expect(applied?.map(\.lossSum) == applied?.map { Double($0.node) }, "only worker 1's and the coordinator's bits: \(T.summary(last))")
+        #expect(applied.map { T.covered($0, step: 0) } == T.treeOrder(0))
     }
 
     @Test func aLostVerifierIsReplaced() throws {
@@ -147,7 +163,7 @@ struct CoordinatorVerificationTests {
         _ = Self.hello(&m, 1)
         _ = Self.hello(&m, 2)
         let start = Self.hello(&m, 3)
-        #expect(T.assigned(start).values.reduce(0) { $0 + $1.count } == 16)
+        #expect(T.assigned(start).values.reduce(0) { $0 + $1.count } == 12, "six leaves, twice")
         // Workers 1 and 2 answer; worker 3 goes silent and is declared dead.
         for n: UInt8 in [1, 2] { for g in T.assigned(start)[[n]] ?? [] { _ = Self.send(&m, n, T.result(g, step: 0), at: 0.5) } }
         let tick = m.tick(now: 1.3)
@@ -155,7 +171,7 @@ struct CoordinatorVerificationTests {
         var last = tick
         for n: UInt8 in [1, 2] { for g in T.assigned(tick)[[n]] ?? [] { last = Self.send(&m, n, T.result(g, step: 0), at: 1.4) } }
         for g in Self.computedHere(tick) { last = m.coordinatorComputed(T.result(g, step: 0), now: 1.4) }
-        #expect(Self.applied(last)?.map(\.microBatch) == T.step(0).map { UInt64($0) }, "\(T.summary(tick))")
+        #expect(Self.applied(last)?.map(\.node) == Self.leaves.map { UInt64($0) }, "\(T.summary(tick))")
     }
 
     @Test func aVerifierThatLacksRowsGetsThemAgain() throws {
@@ -188,8 +204,8 @@ struct CoordinatorVerificationTests {
         }
         _ = hello(1, instance: 11, key: "key-one", at: 0)
         _ = hello(2, instance: 12, key: "key-two", at: 0)
-        for g in T.step(0) { _ = Self.send(&m, 1, T.result(g, step: 0)) }
-        for g in T.step(0) { _ = Self.send(&m, 2, T.result(g, step: 0, tag: g == 0 ? 1 : 0)) }
+        for g in Self.leaves { _ = Self.send(&m, 1, T.result(g, step: 0)) }
+        for g in Self.leaves { _ = Self.send(&m, 2, T.result(g, step: 0, tag: g == 0 ? 1 : 0)) }
         let settled = m.coordinatorComputed(T.result(0, step: 0), now: 0.2)
         #expect(T.summary(settled).contains("revoke key-two"), "\(T.summary(settled))")
         #expect(m.quarantinedKeys == ["key-two"])
@@ -233,7 +249,7 @@ struct CoordinatorVerificationTests {
             take(actions)
             applied = Self.applied(actions)
         }
-        #expect(applied?.map(\.lossSum) == T.step(0).map { Double($0) }, "seed \(seed): stalled with \(inbox) waiting, \(local) to compute here")
+        #expect(applied?.map(\.lossSum) == Self.leaves.map { Double($0) }, "seed \(seed): stalled with \(inbox) waiting, \(local) to compute here")
         #expect(quarantined.allSatisfy { $0.hasPrefix("quarantined 2 ") } && quarantined.count <= 1, "\(quarantined)")
         #expect(!m.liveWorkerIDs.contains(2) || quarantined.isEmpty)
     }

@@ -64,8 +64,8 @@ struct LocalTrainerTests {
         #expect(results[0] != model.parameters)
     }
 
-    @Test func aStepUsesTheMicroBatchesOfThePlanSummedInOrder() throws {
-        // Recompute one step by hand from the plan and GradientSum, and compare bits.
+    @Test func aStepUsesTheMicroBatchesOfThePlanSummedInTreeOrder() throws {
+        // Recompute one step by hand from the plan and the tree's additions, and compare bits.
         let table = try BuiltinDataset(name: "rings").generate(rows: 4096, seed: 1)
         let data = try TrainingData<Float>(table: table, validationFraction: 0, seed: 1)
         let config = FlowConfiguration(dimension: 2, couplings: 4, hidden: 16)
@@ -74,17 +74,27 @@ struct LocalTrainerTests {
         let trainer = try LocalTrainer(model: model, trainRows: data.trainRows, validationRows: [], options: options)
         try trainer.trainStep()
 
+        // M = 3 slots over S = 8 shards: offsets ⌊8j/3⌋ = 0, 2, 5, so step 0 draws shards 0, 2 and
+        // 5. The tree adds the two leaves under shards 0..<4 first, then the one under 4..<8:
+        // (g₀ + g₂) + g₅ — written out here by hand.
+        let refs = trainer.plan.microBatches(step: 0)
+        #expect(refs.map(\.shard) == [0, 2, 5])
         var manual = model
         var adam = AdamOptimizer<Float>(parameterCount: model.parameters.count)
-        var sum = GradientSum<Float>(parameterCount: model.parameters.count)
         let ws = GradientWorkspace<Float>(configuration: config, capacity: 32)
-        var g = [Float](repeating: 0, count: model.parameters.count)
-        for ref in trainer.plan.microBatches(step: 0) {
+        var gradients: [[Float]] = []
+        var losses: [Double] = []
+        for ref in refs {
+            var g = [Float](repeating: 0, count: model.parameters.count)
             let rows = trainer.plan.positions(of: ref).flatMap { data.trainRows[($0 * 2)..<($0 * 2 + 2)] }
-            let loss = model.negativeLogLikelihoodGradient(rows, rows: 32, parameterGradient: &g, inputGradient: nil, workspace: ws)
-            sum.add(gradient: g, lossSum: loss, rows: 32)
+            losses.append(model.negativeLogLikelihoodGradient(rows, rows: 32, parameterGradient: &g, inputGradient: nil, workspace: ws))
+            gradients.append(g)
         }
-        #expect(sum.microBatches == 3)
+        let total = gradients[0].indices.map { (gradients[0][$0] + gradients[1][$0]) + gradients[2][$0] }
+        var sum = GradientSum<Float>(parameterCount: model.parameters.count)
+        total.withUnsafeBufferPointer {
+            sum.add(nodeAt: 0, gradient: $0.baseAddress!, lossSum: (losses[0] + losses[1]) + losses[2], rows: 96, microBatches: 3)
+        }
         _ = try adam.apply(&sum, to: &manual.parameters, clipNorm: nil, step: 0)
         #expect(trainer.model.parameters == manual.parameters)
     }

@@ -90,7 +90,7 @@ struct MembershipTableTests {
         var t = Self.table()
         _ = t.add(Self.hello(1), from: [1], key: nil, role: Role(), now: 0)
         let result = WireMessage.gradientResult(.init(
-            jobID: 1, step: 0, version: 0, microBatch: 0, rowCount: 1, lossSum: 0, gradient: .float32([0])))
+            jobID: 1, step: 0, version: 0, node: 0, rowCount: 1, lossSum: 0, gradient: .float32([0])))
         let heartbeat = WireMessage.heartbeat(.init(sequence: 1))
         let goodbye = WireMessage.goodbye(.init(reason: "done"))
         func triage(_ m: WireMessage, from peer: UInt8, now: Double = 1) -> Table.Triage {
@@ -108,7 +108,7 @@ struct MembershipTableTests {
         let scored = WireMessage.scoreResult(.init(
             jobID: 1, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil))
         #expect(triage(scored, from: 1) == .invalid(reason: "this job takes no scoreResult", reply: nil))
-        #expect(triage(.assignment(.init(jobID: 1, step: 0, version: 0, microBatches: [0])), from: 1)
+        #expect(triage(.assignment(.init(jobID: 1, step: 0, version: 0, items: [0])), from: 1)
             == .invalid(reason: "a worker may not send assignment", reply: nil))
         // Undecodable bytes are invalid, with the reply the edge decided on.
         let garbage = InboundMessage(decoding: [1, 2, 3])

@@ -27,6 +27,22 @@ struct TrainingCheckpointResumeTests {
         return warnings
     }
 
+    @Test func aCheckpointOfAnEarlierPlanIsRefusedWhenRead() throws {
+        let dir = NSTemporaryDirectory() + "ckplan-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/checkpoint.safetensors"
+        try Self.checkpoint().write(to: path)
+        #expect(try TrainingCheckpoint<Float>.read(from: path).step == 100)
+        // The same file as 0.3.0 wrote it: no batch_plan key.
+        var archive = try SafeTensorsArchive.read(from: path)
+        archive.metadata["batch_plan"] = nil
+        try archive.write(to: path)
+        let error = #expect(throws: FlowError.self) { try TrainingCheckpoint<Float>.read(from: path) }
+        #expect(error?.description.contains("written by Tributary before 0.4.0") == true, "\(String(describing: error))")
+        #expect(error?.description.contains(path) == true)
+    }
+
     @Test func theSameRunAndMoreStepsAreAccepted() throws {
         let c = try Self.checkpoint()
         #expect(try check(c).isEmpty)

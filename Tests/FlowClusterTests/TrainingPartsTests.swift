@@ -53,7 +53,7 @@ struct TrainingPartsTests {
     }
 
     static func result(_ g: Int, value: Float) -> WireMessage.GradientResult {
-        .init(jobID: 1, step: 0, version: 0, microBatch: UInt64(g), rowCount: 4, lossSum: 1, gradient: .float32([value]))
+        .init(jobID: 1, step: 0, version: 0, node: UInt64(g), rowCount: 4, lossSum: 1, gradient: .float32([value]))
     }
 
     @Test func verificationAcceptsAgreementAsksTheCoordinatorOnceAndTrustsIt() {

@@ -8,7 +8,9 @@ import Testing
 /// without a job, with a job, computing, finished).
 ///
 /// The job is the coordinator tests': N = 120 rows of D = 2 in S = 6 shards of 20 rows (shard k
-/// holds positions 20k ..< 20k + 20), m = 10, B = 80, so global micro-batch g reads shard g mod 6.
+/// holds positions 20k ..< 20k + 20), m = 10, B = 80: steps 0 and 1 draw from every shard, so the
+/// leaf of shard k (`TreeNode(leaf: k)`) is a node of either step that reads shard k alone.
+/// Assignments here name leaves by their shard (`assignment(step:_:)`, `computes`).
 /// The welcome sets heartbeats every 0.25 s and liveness 4: a coordinator silent for more than
 /// 1 s is gone. Times are binary fractions, so deadlines compare exactly.
 struct WorkerStateMachineTests {
@@ -46,9 +48,13 @@ struct WorkerStateMachineTests {
               values: dtype == .float32 ? .float32(Array(repeating: 0.5, count: P)) : .float64(Array(repeating: 0.5, count: P)))
     }
 
-    static func assignment(step: UInt64, version: UInt64? = nil, _ gs: [UInt64], job: UInt64 = jobID) -> WireMessage.Assignment {
-        .init(jobID: job, step: step, version: version ?? step, microBatches: gs)
+    /// An assignment of the leaves of `shards`.
+    static func assignment(step: UInt64, version: UInt64? = nil, _ shards: [UInt64], job: UInt64 = jobID) -> WireMessage.Assignment {
+        .init(jobID: job, step: step, version: version ?? step, items: leaves(shards))
     }
+
+    /// The keys of the leaves of `shards`.
+    static func leaves(_ shards: [UInt64]) -> [UInt64] { shards.map { TreeNode(leaf: Int($0)).key } }
 
     /// A worker that started at 0, was welcomed and holds the job.
     static func joined() -> WorkerStateMachine {
@@ -71,8 +77,9 @@ struct WorkerStateMachineTests {
         actions.count == 1 && { if case .log = actions[0] { return true }; return false }()
     }
 
+    /// The shards of the leaves each `compute` in `actions` names.
     static func computes(_ actions: [Action]) -> [[UInt64]] {
-        actions.compactMap { if case .compute(_, _, let gs) = $0 { return gs }; return nil }
+        actions.compactMap { if case .compute(_, _, let items) = $0 { return items.map { UInt64(TreeNode(key: $0)!.index) } }; return nil }
     }
 
     // MARK: Joining
@@ -141,10 +148,11 @@ struct WorkerStateMachineTests {
         _ = m.receive(.welcome(Self.welcome), at: 0)
         let spec = Self.spec(sync: .parameters(.init(localSteps: 4)))
         #expect(m.receive(.jobSpec(spec), at: 0) == [.storeJob(spec)])
-        #expect(m.receive(.assignment(Self.assignment(step: 0, [0])), at: 0).isEmpty)
+        // With sync=parameters the items are global micro-batches: micro-batch 0 reads shard 0.
+        #expect(m.receive(.assignment(.init(jobID: Self.jobID, step: 0, version: 0, items: [0])), at: 0).isEmpty)
         _ = m.receive(.shardRows(Self.rows(0)), at: 0)
         let actions = m.receive(.parameters(Self.parameters(0)), at: 0)
-        #expect(actions.last == .compute(step: 0, version: 0, microBatches: [0]))
+        #expect(actions.last == .compute(step: 0, version: 0, items: [0]))
     }
 
     @Test func shardRowsMatchingThePlanAreStored() {
@@ -206,8 +214,8 @@ struct WorkerStateMachineTests {
     @Test(arguments: orders)
     func anAssignmentWaitsForTheRowsOfEveryShardAndTheParameters(order: [Prerequisite]) {
         var m = Self.joined()
-        // Micro-batches 0 and 7 read shards 0 and 1.
-        #expect(m.receive(.assignment(Self.assignment(step: 0, [0, 7])), at: 0).isEmpty)
+        // The leaves of shards 0 and 1.
+        #expect(m.receive(.assignment(Self.assignment(step: 0, [0, 1])), at: 0).isEmpty)
         for (i, prerequisite) in order.enumerated() {
             let message: WireMessage
             let stored: Action
@@ -220,21 +228,21 @@ struct WorkerStateMachineTests {
             if i < 2 {
                 #expect(actions == [stored], "after \(order.prefix(i + 1))")
             } else {
-                #expect(actions == [stored, .compute(step: 0, version: 0, microBatches: [0, 7])], "after \(order)")
+                #expect(actions == [stored, .compute(step: 0, version: 0, items: Self.leaves([0, 1]))], "after \(order)")
             }
         }
     }
 
     @Test func anAssignmentWhoseRowsAndParametersAreHereStartsAtOnce() {
         var m = Self.ready()
-        #expect(m.receive(.assignment(Self.assignment(step: 0, [3, 4, 5])), at: 0) == [.compute(step: 0, version: 0, microBatches: [3, 4, 5])])
+        #expect(m.receive(.assignment(Self.assignment(step: 0, [3, 4, 5])), at: 0) == [.compute(step: 0, version: 0, items: Self.leaves([3, 4, 5]))])
     }
 
     @Test func anAssignmentWaitsForTheParameterVersionItNames() {
         var m = Self.ready()
-        #expect(m.receive(.assignment(Self.assignment(step: 1, [8, 9])), at: 0).isEmpty, "holds v0, needs v1")
+        #expect(m.receive(.assignment(Self.assignment(step: 1, [2, 3])), at: 0).isEmpty, "holds v0, needs v1")
         #expect(m.receive(.parameters(Self.parameters(1)), at: 0)
-                == [.storeParameters(Self.parameters(1)), .compute(step: 1, version: 1, microBatches: [8, 9])])
+                == [.storeParameters(Self.parameters(1)), .compute(step: 1, version: 1, items: Self.leaves([2, 3]))])
     }
 
     @Test func exactlyOneComputeRunsAtATime() {
@@ -244,8 +252,8 @@ struct WorkerStateMachineTests {
         #expect(m.receive(.assignment(Self.assignment(step: 0, [3])), at: 0).isEmpty, "busy")
         // Rows arriving while busy do not start anything either.
         #expect(m.receive(.shardRows(Self.rows(0)), at: 0) == [.storeShard(Self.rows(0))])
-        #expect(m.computeFinished(now: 0.125) == [.compute(step: 0, version: 0, microBatches: [2])])
-        #expect(m.computeFinished(now: 0.25) == [.compute(step: 0, version: 0, microBatches: [3])])
+        #expect(m.computeFinished(now: 0.125) == [.compute(step: 0, version: 0, items: Self.leaves([2]))])
+        #expect(m.computeFinished(now: 0.25) == [.compute(step: 0, version: 0, items: Self.leaves([3]))])
         #expect(m.computeFinished(now: 0.375).isEmpty)
         #expect(m.computeFinished(now: 0.5).isEmpty, "a stray computeFinished is harmless")
     }
@@ -271,11 +279,11 @@ struct WorkerStateMachineTests {
         // An assignment that arrives for an older version is dropped at once.
         #expect(m.receive(.assignment(Self.assignment(step: 0, [0])), at: 0).isEmpty)
         // Older ones queued behind a running compute are dropped when it finishes.
-        #expect(Self.computes(m.receive(.assignment(Self.assignment(step: 1, [8])), at: 0)) == [[8]])
-        #expect(m.receive(.assignment(Self.assignment(step: 1, [9])), at: 0).isEmpty)
+        #expect(Self.computes(m.receive(.assignment(Self.assignment(step: 1, [2])), at: 0)) == [[2]])
+        #expect(m.receive(.assignment(Self.assignment(step: 1, [3])), at: 0).isEmpty)
         _ = m.receive(.parameters(Self.parameters(2)), at: 0)
         #expect(m.computeFinished(now: 0).isEmpty)
-        #expect(Self.computes(m.receive(.assignment(Self.assignment(step: 2, [16])), at: 0)) == [[16]])
+        #expect(Self.computes(m.receive(.assignment(Self.assignment(step: 2, [4])), at: 0)) == [[4]])
         // Dropped means gone, not parked: the heartbeat counts no queued work.
         #expect(m.tick(now: 0.25) == [.send(.heartbeat(.init(sequence: 1, pendingWork: 0, currentStep: 2)))])
     }
@@ -309,7 +317,7 @@ struct WorkerStateMachineTests {
         var m = Self.ready()
         _ = m.receive(.assignment(Self.assignment(step: 0, [0])), at: 0)
         _ = m.receive(.assignment(Self.assignment(step: 0, [1])), at: 0)
-        _ = m.receive(.assignment(Self.assignment(step: 1, [8])), at: 0)
+        _ = m.receive(.assignment(Self.assignment(step: 1, [2])), at: 0)
         #expect(m.tick(now: 0.25) == [.send(.heartbeat(.init(sequence: 1, pendingWork: 2, currentStep: 0)))])
         // Finishing a compute counts as sending (its results went out).
         _ = m.computeFinished(now: 0.375)
@@ -319,7 +327,7 @@ struct WorkerStateMachineTests {
 
     @Test func aSilentCoordinatorCausesAReconnectThatForgetsEverything() {
         var m = Self.ready()
-        _ = m.receive(.assignment(Self.assignment(step: 1, [8])), at: 0)  // waits for v1
+        _ = m.receive(.assignment(Self.assignment(step: 1, [2])), at: 0)  // waits for v1
         // Liveness 4 × 0.25 s: silent for exactly 1 s is still alive; any message resets the clock.
         #expect(!m.tick(now: 1.0).contains { if case .reconnect = $0 { return true }; return false })
         _ = m.receive(.heartbeat(.init(sequence: 1)), at: 1.0)
@@ -333,8 +341,8 @@ struct WorkerStateMachineTests {
         _ = m.receive(.welcome(Self.welcome), at: 2.25)
         _ = m.receive(.jobSpec(Self.spec()), at: 2.25)
         _ = m.receive(.parameters(Self.parameters(1)), at: 2.25)
-        #expect(m.receive(.assignment(Self.assignment(step: 1, [8])), at: 2.25).isEmpty, "the rows went with the connection")
-        #expect(Self.computes(m.receive(.shardRows(Self.rows(2)), at: 2.25)) == [[8]])
+        #expect(m.receive(.assignment(Self.assignment(step: 1, [2])), at: 2.25).isEmpty, "the rows went with the connection")
+        #expect(Self.computes(m.receive(.shardRows(Self.rows(2)), at: 2.25)) == [[2]])
     }
 
     @Test func beforeTheWelcomeTheDefaultLivenessApplies() {
@@ -373,14 +381,14 @@ struct WorkerStateMachineTests {
     static let garbage: [[UInt8]] = {
         let heartbeat = WireMessage.heartbeat(.init(sequence: 1)).encoded()
         var badMagic = heartbeat; badMagic[0] = 0x58
-        var badVersion = heartbeat; badVersion[4] = 3
+        var badVersion = heartbeat; badVersion[4] = 4
         var unknownKind = heartbeat; unknownKind[6] = 0x7F
         return [[], [0x54], badMagic, badVersion, unknownKind, Array(heartbeat.dropLast()), heartbeat + [0]]
     }()
 
     static let workerOnly: [WireMessage] = [
         .hello(hello),
-        .gradientResult(.init(jobID: jobID, step: 0, version: 0, microBatch: 0, rowCount: 10, lossSum: 0, gradient: .float32([0]))),
+        .gradientResult(.init(jobID: jobID, step: 0, version: 0, node: 0, rowCount: 10, lossSum: 0, gradient: .float32([0]))),
         .localResult(.init(jobID: jobID, round: 0, baseVersion: 0, rowCount: 1, lossSum: 0, parameters: .float32([0]))),
         .scoreResult(.init(jobID: jobID, chunk: 0, firstRow: 0, rowCount: 1, statuses: [.ok], logProbs: .float64([0]), latent: nil)),
     ]
@@ -467,7 +475,7 @@ struct WorkerStateMachineTests {
                 case .sendParameters(let identity, let version):
                     toWorkers.append((identity, WireMessage.parameters(Self.parameters(version)).encoded()))
                 case .applyStep(let step, let results):
-                    #expect(results.map(\.microBatch) == plan.microBatches(step: step).map { UInt64($0.globalIndex) })
+                    #expect(CoordinatorStateMachineTests.covered(results, step: step) == CoordinatorStateMachineTests.treeOrder(step))
                     applied.append(step)
                     if step == 1 { dead.insert([2]) }
                     coordinatorDoes(coordinator.unitApplied(now: t))
@@ -489,9 +497,10 @@ struct WorkerStateMachineTests {
                     toCoordinator.append((identity, message.encoded()))
                 case .compute(let step, let version, let gs):
                     for g in gs {
-                        computed[g, default: 0] += 1
+                        let microBatches = CoordinatorStateMachineTests.microBatches(of: Int(g), step: Int(step))
+                        for b in microBatches { computed[UInt64(b), default: 0] += 1 }
                         toCoordinator.append((identity, WireMessage.gradientResult(.init(
-                            jobID: Self.jobID, step: step, version: version, microBatch: g, rowCount: 10, lossSum: Double(g),
+                            jobID: Self.jobID, step: step, version: version, node: g, rowCount: UInt64(10 * microBatches.count), lossSum: Double(g),
                             gradient: .float32(Array(repeating: Float(g), count: Self.P)))).encoded()))
                     }
                     workers[identity]!.sent(now: t)
@@ -532,7 +541,7 @@ struct WorkerStateMachineTests {
         // twice only when it was also sent to a backup worker while the other was slow.
         #expect(Set(computed.keys) == Set((0..<32).map(UInt64.init)))
         let extra = computed.values.reduce(0, +) - 32
-        #expect(extra <= coordinator.backupsSent, "\(computed.filter { $0.value != 1 }), \(coordinator.backupsSent) backups")
+        #expect(extra <= 8 * coordinator.backupsSent, "\(computed.filter { $0.value != 1 }), \(coordinator.backupsSent) backups")
         #expect(coordinator.invalidMessages.isEmpty && workers.values.allSatisfy { $0.invalidMessages == 0 })
     }
 }

@@ -32,18 +32,57 @@ struct BatchPlanTests {
         #expect(next == rows)
     }
 
-    @Test func stepsTakeConsecutiveMicroBatchesRoundRobin() throws {
+    @Test func stepsSpreadOverTheShardsAndTurnByOneShardAStep() throws {
+        // M = 5 slots over S = 3 shards: offsets ⌊3j/5⌋ = 0 0 1 1 2, turned by s.
         let plan = try BatchPlan(seed: 1, rowCount: 1000, microBatchSize: 8, batchSize: 40, shardCount: 3)
         #expect(plan.microBatchesPerStep == 5)
         let step0 = plan.microBatches(step: 0)
         let step1 = plan.microBatches(step: 1)
         #expect(step0.map(\.globalIndex) == [0, 1, 2, 3, 4])
-        #expect(step0.map(\.shard) == [0, 1, 2, 0, 1])
-        #expect(step0.map(\.indexInShard) == [0, 0, 0, 1, 1])
+        #expect(step0.map(\.shard) == [0, 0, 1, 1, 2])
+        #expect(step0.map(\.indexInShard) == [0, 1, 0, 1, 0])
         #expect(step1.map(\.globalIndex) == [5, 6, 7, 8, 9])
-        #expect(step1.map(\.shard) == [2, 0, 1, 2, 0])
-        #expect(step1.map(\.indexInShard) == [1, 2, 2, 2, 3])
-        #expect(plan.microBatch(globalIndex: 7) == MicroBatchRef(globalIndex: 7, shard: 1, indexInShard: 2))
+        #expect(step1.map(\.shard) == [1, 1, 2, 2, 0])
+        #expect(step1.map(\.indexInShard) == [2, 3, 1, 2, 2])
+        #expect(plan.microBatch(globalIndex: 7) == MicroBatchRef(globalIndex: 7, shard: 2, indexInShard: 1))
+        #expect(plan.slots(step: 1, shard: 2) == 2..<4 && plan.shard(step: 1, slot: 4) == 0)
+        // M = 2 slots over S = 8: every fourth shard.
+        let wide = try BatchPlan(seed: 1, rowCount: 1000, microBatchSize: 8, batchSize: 16, shardCount: 8)
+        #expect((0..<3).map { wide.microBatches(step: $0).map(\.shard) } == [[0, 4], [1, 5], [2, 6]])
+        #expect(wide.slots(step: 0, shard: 1).isEmpty)
+    }
+
+    /// The closed form of `indexInShard` against counting the earlier draws, for plans with
+    /// fewer, as many and more slots than shards, divisible or not; `shard(step:slot:)` and
+    /// `slots(step:shard:)` agree with it; every shard is drawn M times in any S consecutive steps.
+    @Test(arguments: [(1, 1), (1, 7), (7, 1), (3, 5), (5, 3), (6, 8), (8, 6), (4, 4), (64, 16), (16, 64), (13, 40), (7, 100)])
+    func indexInShardCountsEarlierDraws(shards: Int, slots: Int) throws {
+        let plan = try BatchPlan(seed: 3, rowCount: 10_000, microBatchSize: 2, batchSize: 2 * slots, shardCount: shards)
+        var draws = [Int](repeating: 0, count: shards)
+        for s in 0..<(3 * shards + 2) {
+            var perShard = [Int](repeating: 0, count: shards)
+            for (j, ref) in plan.microBatches(step: s).enumerated() {
+                #expect(ref.shard == plan.shard(step: s, slot: j))
+                #expect(ref.indexInShard == draws[ref.shard], "S \(shards) M \(slots) step \(s) slot \(j)")
+                #expect(plan.slots(step: s, shard: ref.shard).contains(j))
+                draws[ref.shard] += 1
+                perShard[ref.shard] += 1
+            }
+            #expect((0..<shards).allSatisfy { plan.slots(step: s, shard: $0).count == perShard[$0] })
+        }
+        // Steps S+2 ..< 2S+2 (any S consecutive steps): M draws of every shard.
+        var window = [Int](repeating: 0, count: shards)
+        for s in (shards + 2)..<(2 * shards + 2) { for ref in plan.microBatches(step: s) { window[ref.shard] += 1 } }
+        #expect(window.allSatisfy { $0 == slots })
+    }
+
+    @Test func hugeSlotAndShardCountsDoNotOverflow() throws {
+        // j·S would pass 2^63 in 64-bit arithmetic: 2^31 − 1 shards, 2^35 slots.
+        let plan = try BatchPlan(seed: 1, rowCount: 1 << 40, microBatchSize: 32, batchSize: 1 << 40, shardCount: (1 << 31) - 1)
+        let last = plan.microBatchesPerStep - 1
+        let ref = plan.microBatch(globalIndex: last)
+        #expect(ref.shard == plan.shard(step: 0, slot: last) && ref.shard < plan.shardCount)
+        #expect(plan.slots(step: 0, shard: ref.shard).contains(last))
     }
 
     /// Reads shard k's stream for `epochs` epochs through micro-batches and checks that each
@@ -86,10 +125,11 @@ struct BatchPlanTests {
         }
         // n_k < m: a micro-batch spans several epochs, each a full permutation of the shard.
         let small = try BatchPlan(seed: 5, rowCount: 9, microBatchSize: 8, batchSize: 16, shardCount: 3)
-        let ref = small.microBatch(globalIndex: 4)  // shard 1, #1: stream entries 8..<16 of rows 3..<6
+        let ref = small.microBatch(globalIndex: 4)  // step 2, slot 0: shard 2, #1: stream entries 8..<16 of rows 6..<9
+        #expect(ref.shard == 2 && ref.indexInShard == 1)
         let positions = small.positions(of: ref)
-        #expect(positions.count == 8 && positions.allSatisfy { (3..<6).contains($0) })
-        let stream = (0..<6).flatMap { small.permutation(shard: 1, epoch: $0) }
+        #expect(positions.count == 8 && positions.allSatisfy { (6..<9).contains($0) })
+        let stream = (0..<6).flatMap { small.permutation(shard: 2, epoch: $0) }
         #expect(positions == Array(stream[8..<16]))
         checkEveryPositionOncePerEpoch(small, epochs: 4)
     }
@@ -149,5 +189,5 @@ struct BatchPlanTests {
     }
 
     static let example: [String: [Int]] = ["shard1epoch0": [2, 3, 4], "shard1epoch1": [4, 3, 2]]
-    static let exampleSteps: [[[Int]]] = [[[1, 0], [2, 3]], [[6, 5], [7, 9]], [[1, 0], [4, 4]], [[5, 6], [8, 8]]]
+    static let exampleSteps: [[[Int]]] = [[[1, 0], [6, 5]], [[2, 3], [7, 9]], [[5, 6], [1, 0]], [[8, 8], [4, 4]]]
 }

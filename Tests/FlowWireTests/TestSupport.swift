@@ -204,12 +204,12 @@ struct Samples {
             let g = bool() ? UInt64(int(0...100_000)) : u64()
             if seen.insert(g).inserted { list.append(g) }
         }
-        return .init(jobID: u64(), step: u64(), version: u64(), microBatches: list)
+        return .init(jobID: u64(), step: u64(), version: u64(), items: list)
     }
 
     mutating func gradientResult(dtype: WireDType, size: SampleSize) -> WireMessage.GradientResult {
         .init(
-            jobID: u64(), step: u64(), version: u64(), microBatch: u64(), rowCount: u32(1...UInt32.max),
+            jobID: u64(), step: u64(), version: u64(), node: u64(), rowCount: max(1, u64()),
             lossSum: finite(), gradient: vector(dtype, count: count(size)))
     }
 

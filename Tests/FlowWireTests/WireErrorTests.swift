@@ -13,12 +13,12 @@ struct WireErrorTests {
 
     static let heartbeat = WireMessage.heartbeat(.init(sequence: 1)).encoded()
     static let emptyParameters = WireMessage.parameters(.init(jobID: 0, version: 0, values: .float32([]))).encoded()
-    static let assignment = WireMessage.assignment(.init(jobID: 7, step: 3, version: 3, microBatches: [12, 13])).encoded()
+    static let assignment = WireMessage.assignment(.init(jobID: 7, step: 3, version: 3, items: [12, 13])).encoded()
     static let gradient = WireMessage.gradientResult(.init(
-        jobID: 1, step: 2, version: 2, microBatch: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
+        jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
 
     static func goodbye(rawReason: [UInt8]) -> [UInt8] {
-        [0x54, 0x52, 0x42, 0x57, 0x02, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
+        [0x54, 0x52, 0x42, 0x57, 0x03, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
     }
 
     static let cases: [Case] = [
@@ -40,7 +40,8 @@ struct WireErrorTests {
         Case(name: "HTTP request", bytes: Array("GET / HTTP/1.1\r\n".utf8), expected: .badMagic(found: [0x47, 0x45, 0x54, 0x20])),
         // unsupportedVersion
         Case(name: "version 1 (not an error)", bytes: patched(heartbeat, at: 4, UInt16(1)), expected: .unsupportedVersion(found: 1)),
-        Case(name: "version 3", bytes: patched(heartbeat, at: 4, UInt16(3)), expected: .unsupportedVersion(found: 3)),
+        Case(name: "version 2", bytes: patched(heartbeat, at: 4, UInt16(2)), expected: .unsupportedVersion(found: 2)),
+        Case(name: "version 4", bytes: patched(heartbeat, at: 4, UInt16(4)), expected: .unsupportedVersion(found: 4)),
         Case(name: "version 0", bytes: patched(heartbeat, at: 4, UInt16(0)), expected: .unsupportedVersion(found: 0)),
         Case(name: "version 512 (big-endian 2)", bytes: patched(heartbeat, at: 4, UInt16(0x0200)), expected: .unsupportedVersion(found: 512)),
         // unknownKind
@@ -49,10 +50,10 @@ struct WireErrorTests {
         Case(name: "kind 255", bytes: patched(heartbeat, at: 6, UInt8(255)), expected: .unknownKind(found: 255)),
         // trailingBytes
         Case(name: "two extra bytes", bytes: heartbeat + [0, 0], expected: .trailingBytes(count: 2)),
-        Case(name: "vector count one short", bytes: patched(gradient, at: 61, UInt32(1)), expected: .trailingBytes(count: 4)),
+        Case(name: "vector count one short", bytes: patched(gradient, at: 65, UInt32(1)), expected: .trailingBytes(count: 4)),
         // countTooLarge
-        Case(name: "micro-batch count 0xFFFFFFFF", bytes: patched(assignment, at: 32, UInt32.max),
-             expected: .countTooLarge(field: "assignment.microBatches", count: Int(UInt32.max), limit: 65536)),
+        Case(name: "item count 0xFFFFFFFF", bytes: patched(assignment, at: 32, UInt32.max),
+             expected: .countTooLarge(field: "assignment.items", count: Int(UInt32.max), limit: 65536)),
         Case(name: "vector count 0xFFFFFFFF", bytes: patched(emptyParameters, at: 25, UInt32.max),
              expected: .countTooLarge(field: "parameters.values", count: Int(UInt32.max), limit: 1 << 28)),
         Case(name: "string of 1025 bytes", bytes: goodbye(rawReason: Array(repeating: 0x61, count: 1025)),
@@ -66,23 +67,23 @@ struct WireErrorTests {
         Case(name: "above U+10FFFF", bytes: goodbye(rawReason: [0xF4, 0x90, 0x80, 0x80]), expected: .invalidUTF8(field: "goodbye.reason")),
         Case(name: "cut sequence", bytes: goodbye(rawReason: [0x61, 0xE6, 0xBC]), expected: .invalidUTF8(field: "goodbye.reason")),
         // nonFinite
-        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 69, Float.nan.bitPattern),
+        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 73, Float.nan.bitPattern),
              expected: .nonFinite(field: "gradientResult.gradient", index: 1)),
-        Case(name: "infinite loss", bytes: patched(gradient, at: 44, Double.infinity.bitPattern),
+        Case(name: "infinite loss", bytes: patched(gradient, at: 48, Double.infinity.bitPattern),
              expected: .nonFinite(field: "gradientResult.lossSum", index: nil)),
         // outOfRange
         Case(name: "reserved flags", bytes: patched(heartbeat, at: 7, UInt8(1)),
              expected: .outOfRange(field: "flags", value: "1", allowed: "0 (reserved)")),
-        Case(name: "negative compute time", bytes: patched(gradient, at: 52, (-1.0).bitPattern),
+        Case(name: "negative compute time", bytes: patched(gradient, at: 56, (-1.0).bitPattern),
              expected: .outOfRange(field: "gradientResult.computeSeconds", value: "-1.0", allowed: "finite, at least 0")),
-        Case(name: "dtype 3", bytes: patched(gradient, at: 60, UInt8(3)),
+        Case(name: "dtype 3", bytes: patched(gradient, at: 64, UInt8(3)),
              expected: .outOfRange(field: "gradientResult.gradient.dtype", value: "3", allowed: "1 (float32) or 2 (float64)")),
         Case(name: "presence byte 2", bytes: patched(heartbeat, at: 20, UInt8(2)),
              expected: .outOfRange(field: "heartbeat.currentStep.present", value: "2", allowed: "0 or 1")),
-        Case(name: "zero rows", bytes: patched(gradient, at: 40, UInt32(0)),
+        Case(name: "zero rows", bytes: patched(gradient, at: 40, UInt64(0)),
              expected: .outOfRange(field: "gradientResult.rowCount", value: "0", allowed: "at least 1")),
         Case(name: "empty assignment", bytes: Array(patched(assignment, at: 32, UInt32(0))[0..<36]),
-             expected: .outOfRange(field: "assignment.microBatches.count", value: "0", allowed: "1...65536")),
+             expected: .outOfRange(field: "assignment.items.count", value: "0", allowed: "1...65536")),
         Case(name: "zero liveness",
              bytes: WireMessage.welcome(.init(workerID: 1, workerInstance: 2, coordinatorInstance: 3,
                                               heartbeatIntervalMilliseconds: 1000, heartbeatLiveness: 0)).encoded(),
@@ -92,9 +93,9 @@ struct WireErrorTests {
              bytes: WireMessage.shardRows(.init(jobID: 1, shard: 0, firstPosition: 0, rowCount: 2, dimension: 3,
                                                 values: .float64([1, 2, 3, 4, 5]))).encoded(),
              expected: .inconsistent(field: "shardRows.values", reason: "has 5 elements, expected 2 rows × 3 = 6")),
-        Case(name: "micro-batch listed twice",
-             bytes: WireMessage.assignment(.init(jobID: 1, step: 0, version: 0, microBatches: [4, 9, 4])).encoded(),
-             expected: .inconsistent(field: "assignment.microBatches", reason: "micro-batch 4 is listed twice")),
+        Case(name: "item listed twice",
+             bytes: WireMessage.assignment(.init(jobID: 1, step: 0, version: 0, items: [4, 9, 4])).encoded(),
+             expected: .inconsistent(field: "assignment.items", reason: "item 4 is listed twice")),
         Case(name: "ok row without a finite log-prob",
              bytes: WireMessage.scoreResult(.init(jobID: 1, chunk: 0, firstRow: 0, rowCount: 2, statuses: [.ok, .ok],
                                                   logProbs: .float32([-1, .nan]), latent: nil)).encoded(),
@@ -132,10 +133,10 @@ struct WireErrorTests {
          WireMessage.hello(.init(instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: [], blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
          WireError.outOfRange(field: "hello.dtypes", value: "0", allowed: "1...3 (bit 0 float32, bit 1 float64)")),
-        ("hello from a version-3-only worker",
-         WireMessage.hello(.init(minimumVersion: 3, maximumVersion: 4, instance: 9, processID: 1, name: "w", host: "h",
+        ("hello from a version-4-only worker",
+         WireMessage.hello(.init(minimumVersion: 4, maximumVersion: 5, instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
-         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 3...4 do not include the message's version 2")),
+         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 4...5 do not include the message's version 3")),
         ("hello with an empty name",
          WireMessage.hello(.init(instance: 9, processID: 1, name: "", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
@@ -208,8 +209,8 @@ struct WireErrorTests {
             == "truncated message: x.y needs 8 bytes, only 1 left")
         #expect(WireError.badMagic(found: [0x47, 0x45, 0x54, 0x20]).description
             == "not a Tributary message: expected magic bytes 54 52 42 57 \"TRBW\", found 47 45 54 20")
-        #expect(WireError.unsupportedVersion(found: 3).description
-            == "protocol version 3 is not supported (this side speaks version 2)")
+        #expect(WireError.unsupportedVersion(found: 4).description
+            == "protocol version 4 is not supported (this side speaks version 3)")
         #expect(WireError.nonFinite(field: "g", index: 3).description == "g[3] is not finite (NaN or infinity)")
         #expect(WireError.countTooLarge(field: "f", count: 9, limit: 8).description == "f: count 9 exceeds the limit 8")
         #expect(WireErrorCode.nonFinite.description == "nonFinite")

@@ -18,7 +18,10 @@ struct WireFuzzTests {
             switch decodeResult(bytes) {
             case .success(let message):
                 decoded += 1
-                if message.encoded() != bytes {
+                // An `error` is read in any header version up to ours and always written in version 1.
+                var written = bytes
+                if case .error = message { written[4] = 1; written[5] = 0 }
+                if message.encoded() != written {
                     fail("\(what()): decoded \(message.kind) re-encodes differently: \(hex(bytes.prefix(80)))")
                 } else if expected != nil {
                     fail("\(what()): expected an error, decoded \(message.kind): \(hex(bytes.prefix(80)))")
@@ -79,7 +82,7 @@ struct WireFuzzTests {
         for (message, bytes) in zip(corpus, encodings) {
             let kind = message.kind
             var version = UInt16.random(in: 0...UInt16.max, using: &samples.rng)
-            if version == 1 || version == 2 { version = 3 }
+            if (1...3).contains(version) { version = 4 }
             tally.check(patched(bytes, at: 4, version), "\(kind) version \(version)") { $0 == .unsupportedVersion(found: version) }
             // Version 1 is readable for `error` only (its layout is frozen); any other kind in it is refused.
             if kind != .error {
@@ -138,7 +141,7 @@ struct WireFuzzTests {
             }
             if case .assignment = message {
                 tally.check(patched(bytes, at: 32, UInt32.max), "assignment count 0xFFFFFFFF") {
-                    $0 == .countTooLarge(field: "assignment.microBatches", count: Int(UInt32.max), limit: 65536)
+                    $0 == .countTooLarge(field: "assignment.items", count: Int(UInt32.max), limit: 65536)
                 }
             }
             if case .goodbye = message {

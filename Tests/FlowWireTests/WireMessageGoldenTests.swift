@@ -3,8 +3,8 @@ import FlowWire
 
 /// Exact bytes, computed by hand from `docs/protocol.md`, so the encoding cannot drift silently.
 struct WireMessageGoldenTests {
-    /// Version 2, except `error` (kind 0x0C), which every version writes with the version-1 header.
-    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x02, 0x00, kind, 0x00] }
+    /// Version 3, except `error` (kind 0x0C), which every version writes with the version-1 header.
+    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x03, 0x00, kind, 0x00] }
 
     /// A `sync=parameters` training job with a cosine schedule and weight decay (version 2's fields).
     @Test func jobSpecLocalSGDWithSchedule() throws {
@@ -57,19 +57,21 @@ struct WireMessageGoldenTests {
         }
     }
 
-    /// An `error` keeps the version-1 header, and a decoder of version 2 reads it in version 1 or 2
+    /// An `error` keeps the version-1 header, and a decoder of version 3 reads it in version 1 to 3
     /// (so that peers of different versions can always say why they part).
     @Test func errorIsReadableInEveryVersion() throws {
         let message = WireMessage.error(.init(code: .unsupportedVersion, message: "x"))
         let bytes = message.encoded()
         #expect(bytes[4] == 0x01 && bytes[5] == 0x00)
-        var v2 = bytes
-        v2[4] = 0x02
-        #expect(try WireMessage.decode(v2) == message)
-        var v3 = bytes
-        v3[4] = 0x03
-        #expect(throws: WireError.unsupportedVersion(found: 3)) { try WireMessage.decode(v3) }
-        // Any other kind must carry version 2.
+        for version: UInt8 in [2, 3] {
+            var older = bytes
+            older[4] = version
+            #expect(try WireMessage.decode(older) == message)
+        }
+        var v4 = bytes
+        v4[4] = 0x04
+        #expect(throws: WireError.unsupportedVersion(found: 4)) { try WireMessage.decode(v4) }
+        // Any other kind must carry version 3.
         var hello = WireMessage.hello(.init(
             instance: 1, processID: 1, name: "w", host: "h",
             capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 8))).encoded()
@@ -102,12 +104,12 @@ struct WireMessageGoldenTests {
     }
 
     @Test func assignment() throws {
-        let message = WireMessage.assignment(.init(jobID: 7, step: 3, version: 3, microBatches: [12, 13]))
+        let message = WireMessage.assignment(.init(jobID: 7, step: 3, version: 3, items: [12, 13]))
         let golden: [UInt8] = Self.header(0x06) + [
             0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 7
             0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // step = 3
             0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // version = 3
-            0x02, 0x00, 0x00, 0x00,  // 2 micro-batches
+            0x02, 0x00, 0x00, 0x00,  // 2 items
             0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // 12
             0x0D, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // 13
         ]
@@ -118,13 +120,13 @@ struct WireMessageGoldenTests {
 
     @Test func gradientResultFloat32() throws {
         let message = WireMessage.gradientResult(.init(
-            jobID: 1, step: 2, version: 2, microBatch: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]), computeSeconds: 0.25))
+            jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]), computeSeconds: 0.25))
         let golden: [UInt8] = Self.header(0x07) + [
             0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
             0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // step = 2
             0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // version = 2
-            0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // microBatch = 5
-            0x04, 0x00, 0x00, 0x00,  // rowCount = 4
+            0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // node = 5
+            0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // rowCount = 4
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // lossSum = 0.5 (0x3FE0000000000000)
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xD0, 0x3F,  // computeSeconds = 0.25 (0x3FD0000000000000)
             0x01,  // dtype float32
@@ -132,7 +134,7 @@ struct WireMessageGoldenTests {
             0x00, 0x00, 0x80, 0x3F,  // 1.0 (0x3F800000)
             0x00, 0x00, 0x00, 0xC0,  // -2.0 (0xC0000000)
         ]
-        #expect(golden.count == 73)
+        #expect(golden.count == 77)
         #expect(message.encoded() == golden, "\(hex(message.encoded()))")
         #expect(try WireMessage.decode(golden) == message)
     }

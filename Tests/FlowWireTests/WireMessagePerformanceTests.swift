@@ -10,7 +10,7 @@ struct WireMessagePerformanceTests {
         var samples = Samples(seed: 10)
         let gradient = samples.vector(dtype, count: count)
         let message = WireMessage.gradientResult(.init(
-            jobID: 1, step: 1, version: 1, microBatch: 1, rowCount: 256, lossSum: 1.5, gradient: gradient))
+            jobID: 1, step: 1, version: 1, node: 1, rowCount: 256, lossSum: 1.5, gradient: gradient))
         let clock = ContinuousClock()
         var bytes: [UInt8] = []
         var decoded: WireMessage?

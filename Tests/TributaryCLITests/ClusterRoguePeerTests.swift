@@ -79,19 +79,19 @@ extension ClusterTests {
             endpoint, duration, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
             rng = random.Random(seed)
 
-            def header(kind, version=2, flags=0):
+            def header(kind, version=3, flags=0):
                 return b"TRBW" + struct.pack("<HBB", version, kind, flags)
 
             def text(s):
                 b = s.encode()
                 return struct.pack("<I", len(b)) + b
 
-            def hello(instance, dtypes=1, name="rogue", minv=2, maxv=2):
+            def hello(instance, dtypes=1, name="rogue", minv=3, maxv=3):
                 return (header(1) + struct.pack("<HHQI", minv, maxv, instance, os.getpid())
                         + struct.pack("<BII", dtypes, 1, 1 << 20) + text(name) + text("nowhere") + text("none"))
 
             def result(job, step, microbatch, values):
-                return (header(7) + struct.pack("<QQQQId", job, step, step, microbatch, 64, 1.5)
+                return (header(7) + struct.pack("<QQQQQd", job, step, step, microbatch, 64, 1.5)
                         + struct.pack("<BI", 1, len(values)) + struct.pack("<%df" % len(values), *values))
 
             def heartbeat(sequence):

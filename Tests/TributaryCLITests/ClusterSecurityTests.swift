@@ -61,8 +61,14 @@ extension ClusterTests {
                 ("wrong server key", .init(keyPair: keys["w1"]!, serverKey: stranger.publicKey)),
                 ("no key", nil),
             ]
-            for peer in peers {
-                let received = try RawPeer.flood(endpoint: endpoint, curve: peer.curve, seconds: 1.5)
+            // The three flood at once: with one partial per worker and step the run is over in a
+            // few seconds, and every kind of failure must reach the coordinator while it runs.
+            let floods = FloodResults(count: peers.count)
+            DispatchQueue.concurrentPerform(iterations: peers.count) { i in
+                floods.set(i, Result { try RawPeer.flood(endpoint: endpoint, curve: peers[i].curve, seconds: 1.5) })
+            }
+            for (i, peer) in peers.enumerated() {
+                let received = try floods.get(i)
                 h.note("\(peer.name): tried \(received.attempted) messages (\(received.sent) queued), received \(received.frames.count) frames")
                 #expect(received.attempted > 50, "\(peer.name) tried only \(received.attempted) messages")
                 #expect(received.frames.isEmpty, "\(peer.name) received \(received.frames.count) frames, e.g. \(received.frames.first.map { Array($0.prefix(16)) } ?? [])")
@@ -284,5 +290,25 @@ enum RawPeer {
             socket.close()
         }
         return sent
+    }
+}
+
+/// The outcomes of floods run on several threads at once.
+final class FloodResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<RawPeer.Outcome, Error>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ result: Result<RawPeer.Outcome, Error>) {
+        lock.lock()
+        results[i] = result
+        lock.unlock()
+    }
+
+    func get(_ i: Int) throws -> RawPeer.Outcome {
+        lock.lock()
+        defer { lock.unlock() }
+        return try results[i]!.get()
     }
 }

@@ -9,7 +9,7 @@ import Darwin
 
 /// Options that exercise every training control at once: a cosine schedule with warm-up and a
 /// floor, AdamW, keep-best and early stopping. On the cluster fixture the run stops early at
-/// step 2350 of 3000 and keeps step 1950, so a resumed run must carry the schedule position,
+/// step 2100 of 3000 and keeps step 1700, so a resumed run must carry the schedule position,
 /// the decay, the best parameters and the count of evaluations without improvement.
 enum ControlsFixture {
     static let steps = 3000
@@ -50,14 +50,14 @@ extension ClusterTests {
             defer { dir.remove() }
             let reference = try ControlsFixture.reference(in: dir)
             // The run stops early, says so, and writes the best step's parameters with that step.
-            #expect(reference.stderr.contains("early stop at step 2350 of 3000"), "\(reference.stderr)")
-            #expect(reference.stderr.contains("keep-best: writing the parameters of step 1950"), "\(reference.stderr)")
-            #expect(reference.stdout.contains("at step 1950 of 2350 trained"), "\(reference.stdout)")
-            #expect(reference.metrics.count == 2350)
+            #expect(reference.stderr.contains("early stop at step 2100 of 3000"), "\(reference.stderr)")
+            #expect(reference.stderr.contains("keep-best: writing the parameters of step 1700"), "\(reference.stderr)")
+            #expect(reference.stdout.contains("at step 1700 of 2100 trained"), "\(reference.stdout)")
+            #expect(reference.metrics.count == 2100)
             let metadata = ControlsFixture.metadata(reference.model)
             #expect(
-                metadata["step"] == "1950" && metadata["best_step"] == "1950" && metadata["trained_steps"] == "2350"
-                    && metadata["early_stop_step"] == "2350" && metadata["best_validation_nll"] != nil, "\(metadata)")
+                metadata["step"] == "1700" && metadata["best_step"] == "1700" && metadata["trained_steps"] == "2100"
+                    && metadata["early_stop_step"] == "2100" && metadata["best_validation_nll"] != nil, "\(metadata)")
             // The metrics record each step's learning rate: warm-up, then the cosine.
             let lines = try String(contentsOfFile: dir.file("reference.jsonl"), encoding: .utf8).split(separator: "\n")
             #expect(lines.first?.contains("\"lr\":3e-05") == true, "\(lines.first ?? "")")
@@ -79,7 +79,7 @@ extension ClusterTests {
                 #expect(
                     numbers.count == reference.metrics.count && first == nil,
                     "metrics of --workers \(workers) differ at line \(first.map { $0 + 1 } ?? numbers.count)")
-                #expect(train.stderr.contains("early stop at step 2350"), "\(train)")
+                #expect(train.stderr.contains("early stop at step 2100"), "\(train)")
             }
         }
 
@@ -123,7 +123,7 @@ extension ClusterTests {
             }
             #expect(line.contains("state in checkpoints") && line.contains("rerun the same command with --resume to continue"), "\(first)")
             if let at, let saved {
-                #expect(saved >= 500 && saved % 250 == 0 && saved <= at && at < 2350, "interrupted at \(at), saved \(saved)")
+                #expect(saved >= 500 && saved % 250 == 0 && saved <= at && at < 2100, "interrupted at \(at), saved \(saved)")
             } else {
                 Issue.record("no steps in the interruption line: \(line)")
             }
@@ -146,7 +146,7 @@ extension ClusterTests {
                 "metrics after the resume differ at line \(firstDifference.map { $0 + 1 } ?? numbers.count) (\(numbers.count) lines)")
             // Resuming the finished (early-stopped) run again trains nothing and writes the same model.
             let again = try CLI.run(command(resume: true), in: h.dir.path, timeout: 60)
-            #expect(again.status == 0 && again.stderr.contains("--early-stop ended that run at step 2350"), "\(again)")
+            #expect(again.status == 0 && again.stderr.contains("--early-stop ended that run at step 2100"), "\(again)")
             #expect(try h.dir.bytes("model.safetensors") == reference.model)
         }
 

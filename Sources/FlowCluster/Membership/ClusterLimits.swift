@@ -38,7 +38,7 @@ public struct ClusterLimits: Sendable, Equatable {
         let empty = WireVector(empty: dtype)
         let values = Int64(parameterCount) * Int64(dtype.byteWidth)
         let gradient = Int64(WireMessage.gradientResult(.init(
-            jobID: 0, step: 0, version: 0, microBatch: 0, rowCount: 0, lossSum: 0, gradient: empty)).encodedByteCount)
+            jobID: 0, step: 0, version: 0, node: 0, rowCount: 0, lossSum: 0, gradient: empty)).encodedByteCount)
         let local = Int64(WireMessage.localResult(.init(
             jobID: 0, round: 0, baseVersion: 0, rowCount: 0, lossSum: 0, parameters: empty)).encodedByteCount)
         return min(max(max(gradient, local) + values, largestControlMessage) + transportOverhead, WireLimits.default.zmqMaxMessageSize)

@@ -37,7 +37,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let log: (String) -> Void
     private let security: ClusterSecurity.Server?
     /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
-    private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor)?
+    private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor, sum: GradientSum<Scalar>)?
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
@@ -48,7 +48,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// The step whose results `sum` holds and how many of them (a prefix in micro-batch order):
     /// results are added as soon as every earlier one is in, so that when the last arrives only
     /// it is left to add before the update.
-    private var summed = (step: -1, count: 0)
+    private var summed = (step: -1, position: 0, nodes: 0)
     /// The router while `run` serves (for the byte counters), and its counts when it closed.
     private var router: CoordinatorRouter?
     private var bytes = (sent: 0, received: 0)
@@ -68,7 +68,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// The run's counters so far (monitoring).
     public var counters: ClusterCounters {
         ClusterCounters(
-            membership: machine.membership, reassigned: machine.reassignedMicroBatches, backups: machine.backupsSent, dropped: machine.droppedMessages,
+            membership: machine.membership, reassigned: machine.reassignedItems, backups: machine.backupsSent, dropped: machine.droppedMessages,
             bytes: router.map { ($0.bytesSent, $0.bytesReceived) } ?? bytes)
     }
     /// The last step's (round's) mean training loss, for the progress report.
@@ -260,9 +260,9 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
                 router.send(identity, encodedParameters!.bytes)
             case .applyStep(let step, let results):
-                if summed.step != step { sum.reset(); summed = (step, 0) }
-                for result in results[summed.count...] { add(result) }
-                summed = (-1, 0)
+                if summed.step != step { sum.reset(); summed = (step, 0, 0) }
+                for result in results[summed.nodes...] { add(result) }
+                summed = (-1, 0, 0)
                 let outcome = try optimizer.apply(
                     &sum, to: &model.parameters, clipNorm: options.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
                 lastGradientNorm = outcome.gradientNorm
@@ -278,8 +278,8 @@ public final class Coordinator<Scalar: FlowScalar> {
                 }
             case .revokeKey(let z85):
                 router.revoke(z85)
-            case .computeLocally(let step, let g):
-                followUp += machine.coordinatorComputed(computeLocally(step: step, microBatch: g), now: router.now())
+            case .computeLocally(let step, let item):
+                followUp += machine.coordinatorComputed(computeLocally(step: step, item: item), now: router.now())
             case .finished:
                 break
             case .failed(let reason):
@@ -291,40 +291,44 @@ public final class Coordinator<Scalar: FlowScalar> {
         return followUp
     }
 
-    /// One micro-batch's result computed here, with the current parameters, exactly as a worker
-    /// computes it (`GradientLanes`, one BLAS thread): the same bits on the same BLAS kernels.
-    private func computeLocally(step: Int, microBatch g: Int) -> WireMessage.GradientResult {
+    /// A node's value computed here, with the current parameters, exactly as a worker computes
+    /// it (`GradientLanes.reduce`, one BLAS thread): the same bits on the same BLAS kernels.
+    private func computeLocally(step: Int, item: Int) -> WireMessage.GradientResult {
         let plan = machine.job.plan
         if verifier == nil {
-            verifier = (GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan))
+            verifier = (
+                GradientLanes(configuration: model.configuration, capacity: plan.microBatchSize, lanes: 1), BatchPlanCursor(plan: plan),
+                GradientSum(parameterCount: model.parameters.count))
         }
-        let positions = verifier!.cursor.positions(of: plan.microBatch(globalIndex: g))
-        let lanes = verifier!.lanes
-        var result: WireMessage.GradientResult?
-        lanes.computeInWaves(model: model, [(data.trainRows, positions)]) { _, lane in
-            result = WireMessage.GradientResult(
-                jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), microBatch: UInt64(g),
-                rowCount: UInt32(positions.count), lossSum: lanes.loss(lane: lane), gradient: WireVector(lanes.gradient(lane: lane))!)
-        }
-        return result!
+        let refs = Array(ReductionTree(plan: plan, step: step).microBatches(under: TreeNode(key: UInt64(item))!))
+        let batches = refs.map { (rows: data.trainRows, positions: verifier!.cursor.positions(of: $0)) }
+        verifier!.lanes.reduce(model: model, batches, shards: refs.map(\.shard), into: &verifier!.sum)
+        return WireMessage.GradientResult(
+            jobID: machine.job.spec.jobID, step: UInt64(step), version: UInt64(step), node: UInt64(item),
+            rowCount: UInt64(verifier!.sum.rows), lossSum: verifier!.sum.lossSum, gradient: WireVector(verifier!.sum.gradient)!)
     }
 
-    /// Adds the accepted results of the current step that continue the in-order prefix in `sum`.
+    /// Folds the accepted nodes of the current step that continue the tree-order prefix in `sum`.
     private func addResultsInOrder() {
         guard options.localSteps == nil, !machine.isFinished else { return }
         let step = machine.unit
-        if summed.step != step { sum.reset(); summed = (step, 0) }
-        let range = machine.job.microBatches(unit: step)
-        while summed.count < range.count, let result = machine.acceptedResult(microBatch: range.lowerBound + summed.count) {
-            add(result)
-            summed.count += 1
+        if summed.step != step { sum.reset(); summed = (step, 0, 0) }
+        while let found = machine.acceptedResult(at: summed.position) {
+            add(found.result)
+            summed.position += found.microBatches
+            summed.nodes += 1
         }
     }
 
-    /// Adds one micro-batch result to `sum` (the machine checked its dtype and length).
+    /// Folds one node's value into `sum`, in tree order (the machine checked its node, rows,
+    /// dtype and length).
     private func add(_ result: WireMessage.GradientResult) {
-        guard let gradient = result.gradient.elements(as: Scalar.self) else { return }
-        sum.add(gradient: gradient, lossSum: result.lossSum, rows: Int(result.rowCount))
+        guard let gradient = result.gradient.elements(as: Scalar.self), let node = TreeNode(key: result.node) else { return }
+        let rows = Int(result.rowCount)
+        gradient.withUnsafeBufferPointer {
+            sum.add(nodeAt: node.firstShard, gradient: $0.baseAddress!, lossSum: result.lossSum, rows: rows,
+                    microBatches: rows / machine.job.plan.microBatchSize)
+        }
     }
 
     /// `sync=parameters`: θ ← Σᵤ nᵤθᵤ / Σᵤ nᵤ over the round's units (in the machine's order, in

@@ -3,18 +3,18 @@ extension CoordinatorStateMachine.LogEvent {
     public var logLine: String {
         switch self {
         case .workerJoined(let id, let name, let shards): return "worker \(id) (\(name)) joined; owns \(shards) shards"
-        case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) micro-batches reassigned"
+        case .workerLost(let id, let name, let n): return "worker \(id) (\(name)) lost; \(n) work items reassigned"
         case .workerLeft(let id, let name): return "worker \(id) (\(name)) left"
-        case .backup(let microBatches, let slow, let to):
-            return "worker \(slow.map(String.init).joined(separator: ", ")) is slow: \(microBatches.count) micro-batches also sent to worker \(to)"
+        case .backup(let items, let slow, let to):
+            return "worker \(slow.map(String.init).joined(separator: ", ")) is slow: \(items.count) work items also sent to worker \(to)"
         case .workerDemoted(let id, let name, let slowSteps, let until):
             return "worker \(id) (\(name)) was slower than its backups \(slowSteps) steps in a row; it owns no shards until step \(until)"
         case .invalidMessage(let peer, let reason): return CoordinatorRouter.describe(invalidMessageFrom: peer, reason: reason)
         case .ignored(let peer, let reason): return CoordinatorRouter.describe(ignoredMessageFrom: peer, reason: reason)
-        case .resultsDisagree(let g, let ids):
-            return "micro-batch \(g): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
-        case .workerQuarantined(let id, let name, let g, let redone):
-            return "worker \(id) (\(name)) quarantined: its result for micro-batch \(g) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
+        case .resultsDisagree(let item, let ids):
+            return "\(item): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
+        case .workerQuarantined(let id, let name, let item, let redone):
+            return "worker \(id) (\(name)) quarantined: its result for \(item) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
         case .helloRefused(let peer, let reason, let total):
             return CoordinatorRouter.describe(refusedHelloFrom: peer, reason: reason, total: total)
         }

@@ -29,7 +29,7 @@ extension CoordinatorStateMachine {
 
     /// Removes worker `id`, logged as lost (`lost`: it vanished, e.g. restarted behind the same
     /// identity) or as gone by its own goodbye; its shards become unowned and go to the others,
-    /// and its unfinished micro-batches of the current unit are handed out again.
+    /// and its unfinished work items of the current unit are handed out again.
     mutating func remove(_ id: UInt32, now: Double, lost: Bool) -> [Action] {
         guard let peer = workers[id] else { return [] }
         let event: LogEvent = lost
@@ -38,8 +38,8 @@ extension CoordinatorStateMachine {
         return [.log(event)] + remove([id], now: now)
     }
 
-    /// Removes several workers at once, then rebalances and reassigns their unfinished
-    /// micro-batches to the workers that remain.
+    /// Removes several workers at once, then rebalances and reassigns their unfinished work
+    /// items to the workers that remain.
     mutating func remove(_ ids: [UInt32], now: Double) -> [Action] {
         var gone: Set<UInt32> = []
         for id in ids {
@@ -56,14 +56,17 @@ extension CoordinatorStateMachine {
         let orphanedChecks = verification.orphaned(by: gone)
         let orphaned = Set(pending.filter { gone.contains($0.value) }.keys).union(orphanedChecks).sorted()
         guard !orphaned.isEmpty else { return [] }
-        reassignedMicroBatches += orphaned.count
+        reassignedItems += orphaned.count
         if workers.isEmpty {
             // Nobody to give them to: wait for a worker.
             for g in orphaned { pending[g] = nil }
             phase = .waiting
             return []
         }
-        return assign(orphaned, now: now)
+        guard job.localSteps == nil else { return assign(orphaned, now: now) }
+        // Their nodes are covered again under the new ownership (split where it changed).
+        for g in orphaned where pending[g].map(gone.contains) == true { pending[g] = nil }
+        return assignOutstanding(now: now)
     }
 
     /// Spreads the shards over the live workers that are not demoted (over all live workers

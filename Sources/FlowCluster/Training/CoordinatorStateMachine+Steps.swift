@@ -1,6 +1,12 @@
+import FlowData
 import FlowWire
 
-/// Handing out a unit's micro-batches, taking their results, backing up slow work.
+/// Handing out a unit's work items, taking their results, backing up slow work.
+///
+/// A work item is, with `sync=gradients`, a node of the step's reduction tree (its
+/// `TreeNode.key`): the step is covered by the largest nodes whose micro-batches all come from
+/// shards of one worker, so that a worker normally returns one pre-reduced partial per step;
+/// with `sync=parameters`, a global micro-batch.
 extension CoordinatorStateMachine {
     mutating func startUnitIfPossible(now: Double) -> [Action] {
         guard phase == .waiting, workers.count >= (started ? 1 : max(1, job.minimumWorkers)) else { return [] }
@@ -8,24 +14,58 @@ extension CoordinatorStateMachine {
         started = true
         stragglers.stepStarted(unit, now: now)
         rebalance()
-        let indices = job.microBatches(unit: unit).filter { results[$0] == nil }
-        return assign(indices, now: now)
+        guard job.localSteps == nil else { return assign(Array(job.microBatches(unit: unit)), now: now) }
+        return assignOutstanding(now: now)
     }
 
-    /// Sends micro-batches (global indices) to the owners of their shards, preceded by the rows
-    /// and parameters each owner lacks. A checked micro-batch gets a second source.
-    mutating func assign(_ indices: [Int], now: Double) -> [Action] {
+    /// `sync=gradients`: hands out what no accepted or pending node covers: the largest nodes that
+    /// overlap none of those, whose micro-batches come from shards of one owner, and that hold
+    /// no checked leaf (checked leaves go alone, and through `assign`'s second source even when
+    /// pending).
+    mutating func assignOutstanding(now: Double) -> [Action] {
+        let taken = results.keys.compactMap { TreeNode(key: UInt64($0)) }
+            + pending.keys.filter { !isChecked(item: $0) }.compactMap { TreeNode(key: UInt64($0)) }
+        let items = tree.cover(tree.root, keepWhole: { node in
+            guard !taken.contains(where: { node.contains($0) || $0.contains(node) }) else { return false }
+            let shards = tree.shards(under: node)
+            let owner = assignment.owner[shards[0]]
+            return shards.allSatisfy { assignment.owner[$0] == owner && !isCheckedLeaf($0) }
+        }).filter { node in !taken.contains { $0.contains(node) } }
+        return assign(items.map { Int($0.key) }, now: now)
+    }
+
+    /// The shard whose owner computes work item `item` (a node's first shard with micro-batches,
+    /// or a micro-batch's shard).
+    func ownerShard(of item: Int) -> Int {
+        guard job.localSteps == nil else { return job.plan.microBatch(globalIndex: item).shard }
+        return tree.shards(under: TreeNode(key: UInt64(item))!)[0]
+    }
+
+    /// The shards whose rows work item `item` reads.
+    func shardsRead(by item: Int) -> [Int] {
+        guard job.localSteps == nil else { return [job.plan.microBatch(globalIndex: item).shard] }
+        return tree.shards(under: TreeNode(key: UInt64(item))!)
+    }
+
+    /// Micro-batches in work item `item`.
+    func microBatchCount(of item: Int) -> Int {
+        guard job.localSteps == nil else { return 1 }
+        return tree.microBatches(under: TreeNode(key: UInt64(item))!).count
+    }
+
+    /// Sends work items to the owners of their shards, preceded by the rows and parameters each
+    /// owner lacks. A checked item gets a second source.
+    mutating func assign(_ items: [Int], now: Double) -> [Action] {
         var byWorker: [UInt32: [Int]] = [:]
         var actions: [Action] = []
-        for g in indices {
-            let shard = job.plan.microBatch(globalIndex: g).shard
-            guard let owner = assignment.owner[shard] else { continue }
-            guard isChecked(microBatch: g) else {
+        for g in items {
+            guard let owner = assignment.owner[ownerShard(of: g)] else { continue }
+            guard isChecked(item: g) else {
                 pending[g] = owner
                 byWorker[owner, default: []].append(g)
                 continue
             }
-            // A checked micro-batch needs two sources: the owner of its shard when it has not
+            // A checked item needs two sources: the owner of its shard when it has not
             // answered yet, then other live workers (the next ids after the owner), then the
             // coordinator itself.
             guard results[g] == nil else { continue }
@@ -44,7 +84,7 @@ extension CoordinatorStateMachine {
                 sources.insert(v)
             }
             if sources.count < 2, !sources.contains(0), verification.askCoordinator(g) {
-                actions.append(.computeLocally(step: unit, microBatch: g))
+                actions.append(.computeLocally(step: unit, item: g))
             }
         }
         for id in byWorker.keys.sorted() {
@@ -56,12 +96,12 @@ extension CoordinatorStateMachine {
         return actions
     }
 
-    /// The actions that give worker `id` the micro-batches `list` of the current unit: the rows
-    /// of shards it lacks, the current parameters unless it holds them, then the assignment.
+    /// The actions that give worker `id` the work items `list` of the current unit: the rows of
+    /// shards it lacks, the current parameters unless it holds them, then the assignment.
     mutating func handOut(_ list: [Int], to id: UInt32, now: Double) -> [Action] {
         guard var peer = workers[id] else { return [] }
         var actions: [Action] = []
-        for shard in Set(list.map { job.plan.microBatch(globalIndex: $0).shard }).sorted() where !peer.rowsHeld.contains(shard) {
+        for shard in Set(list.flatMap { shardsRead(by: $0) }).sorted() where !peer.rowsHeld.contains(shard) {
             actions.append(.sendShard(identity: peer.identity, shard: shard))
             peer.rowsHeld.insert(shard)
         }
@@ -72,7 +112,7 @@ extension CoordinatorStateMachine {
         peer.lastSent = now
         membership.members[id] = peer
         actions.append(.send(identity: peer.identity, message: .assignment(.init(
-            jobID: job.spec.jobID, step: UInt64(unit), version: UInt64(unit), microBatches: list.map { UInt64($0) }))))
+            jobID: job.spec.jobID, step: UInt64(unit), version: UInt64(unit), items: list.map { UInt64($0) }))))
         return actions
     }
 
@@ -82,9 +122,9 @@ extension CoordinatorStateMachine {
             droppedMessages += 1
             return [.log(.ignored(peer: identity, reason: "result for job \(result.jobID)"))]
         }
-        let g = Int(clamping: result.microBatch)
-        if isChecked(microBatch: g) {
-            return handleCheckedResult(result, microBatch: g, from: id, now: now)
+        let g = Int(clamping: result.node)
+        if isChecked(item: g) {
+            return handleCheckedResult(result, item: g, from: id, now: now)
         }
         guard phase == .running, result.step == UInt64(unit), result.version == UInt64(unit),
               pending[g] != nil, results[g] == nil
@@ -93,7 +133,7 @@ extension CoordinatorStateMachine {
             droppedMessages += 1
             return []
         }
-        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: identity, reason: problem) }
+        if let problem = shapeProblem(result, item: g) { return invalid(from: identity, reason: problem) }
         results[g] = result
         acceptedResults[id, default: 0] += 1
         activity[id, default: WorkerActivity()].add(rows: Int(result.rowCount), seconds: result.computeSeconds)
@@ -104,12 +144,13 @@ extension CoordinatorStateMachine {
     }
 
     mutating func completeStepIfDone(now: Double) -> [Action] {
-        guard phase == .running, results.count == job.plan.microBatchesPerStep else { return [] }
+        guard phase == .running, results.keys.reduce(0, { $0 + microBatchCount(of: $1) }) == job.plan.microBatchesPerStep else { return [] }
         phase = .applying
         let demotions: [Action] = stragglers.stepCompleted(unit, live: liveWorkerIDs, now: now).map {
             .log(.workerDemoted(id: $0.id, name: workers[$0.id]?.name ?? "", slowSteps: $0.slowSteps, until: $0.until))
         }
-        let ordered = job.plan.microBatches(step: unit).map { results[$0.globalIndex]! }
+        // Disjoint nodes: ordered by key is tree order.
+        let ordered = results.keys.sorted().map { results[$0]! }
         return demotions + [.applyStep(step: unit, results: ordered)]
     }
 
@@ -119,16 +160,16 @@ extension CoordinatorStateMachine {
         guard job.localSteps == nil, phase == .running else { return [] }
         var actions: [Action] = []
         for (to, list) in stragglers.backups(pending: pending, live: liveWorkerIDs, now: now) {
-            // A checked micro-batch's backup is one more source for its comparison.
-            for g in list where isChecked(microBatch: g) { verification.addVerifier(to, of: g) }
-            actions.append(.log(.backup(microBatches: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: to)))
+            // A checked item's backup is one more source for its comparison.
+            for g in list where isChecked(item: g) { verification.addVerifier(to, of: g) }
+            actions.append(.log(.backup(items: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: to)))
             actions += handOut(list, to: to, now: now)
         }
         return actions
     }
 
-    /// A worker could not compute a micro-batch it was given. Missing rows or parameters are sent
-    /// again and the micro-batch reassigned; a non-finite result fails the job, as it fails
+    /// A worker could not compute a work item it was given. Missing rows or parameters are sent
+    /// again and the item reassigned; a non-finite result fails the job, as it fails
     /// single-process training (every worker would compute the same bits).
     mutating func handleErrorReport(_ report: WireMessage.ErrorReport, from id: UInt32, now: Double) -> [Action] {
         let note: [Action] = [.log(.ignored(peer: workers[id]?.identity ?? [], reason: "worker reported \(report.code): \(report.message)"))]
@@ -141,9 +182,9 @@ extension CoordinatorStateMachine {
         switch report.code {
         case .nonFinite:
             phase = .finished
-            return note + [.failed(reason: "step \(unit + 1): micro-batch \(g) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
+            return note + [.failed(reason: "step \(unit + 1): \(describe(item: g)) has a non-finite loss or gradient (reported by worker \(id)); the parameters were not updated")]
         default:
-            // The work to redo: the micro-batch, or (sync=parameters) the unit it starts.
+            // The work to redo: the node, or (sync=parameters) the unit it starts.
             var redo = [g]
             if job.localSteps != nil {
                 guard let taken = round.takeBack(unitStarting: g, from: id) else {
@@ -154,7 +195,7 @@ extension CoordinatorStateMachine {
             }
             // Forget what we believed it held, so that the reassignment resends rows and parameters.
             for m in redo {
-                membership.members[id]?.rowsHeld.remove(job.plan.microBatch(globalIndex: m).shard)
+                for shard in shardsRead(by: m) { membership.members[id]?.rowsHeld.remove(shard) }
                 if pending[m] == id { pending[m] = nil }
                 verification.removeVerifier(id, of: m)  // it was computing a check copy
             }
@@ -163,15 +204,20 @@ extension CoordinatorStateMachine {
         }
     }
 
-    /// Why a gradient result cannot be the result of micro-batch `g` of this job (rows, length,
+    /// Why a gradient result cannot be the value of node `item` of this step (rows, length,
     /// dtype), or nil when it can.
-    func shapeProblem(_ result: WireMessage.GradientResult, microBatch g: Int) -> String? {
-        guard Int(result.rowCount) == job.plan.microBatchSize,
-              result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype
-        else {
-            return "result for micro-batch \(g) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(job.plan.microBatchSize) and \(parameterCount) \(job.spec.dtype)"
+    func shapeProblem(_ result: WireMessage.GradientResult, item: Int) -> String? {
+        let rows = microBatchCount(of: item) * job.plan.microBatchSize
+        guard result.rowCount == UInt64(rows), result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype else {
+            return "result for \(describe(item: item)) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(rows) and \(parameterCount) \(job.spec.dtype)"
         }
         return nil
+    }
+
+    /// A work item as log lines name it: `shards 0..<32 of step 7`, or `micro-batch 12`.
+    func describe(item: Int) -> String {
+        guard job.localSteps == nil, let node = TreeNode(key: UInt64(item)) else { return "micro-batch \(item)" }
+        return "\(node) of step \(unit + 1)"
     }
 
     /// The flat parameter count implied by the job's architecture.

@@ -1,13 +1,14 @@
 import FlowWire
 
-/// `--verify-fraction`: checked micro-batches are accepted when two sources agree; the
+/// `--verify-fraction`: checked leaves of the reduction tree (a shard's micro-batches of the
+/// step; usually one) are accepted when two sources agree; the
 /// coordinator's own computation settles a disagreement, and a worker that disagrees with it is
 /// quarantined (the rule and the bookkeeping are `StepVerification`'s).
 extension CoordinatorStateMachine {
-    /// The coordinator computed micro-batch `result.microBatch` of the current step itself
-    /// (after a `computeLocally` action).
+    /// The coordinator computed node `result.node` of the current step itself (after a
+    /// `computeLocally` action).
     public mutating func coordinatorComputed(_ result: WireMessage.GradientResult, now: Double) -> [Action] {
-        let g = Int(clamping: result.microBatch)
+        let g = Int(clamping: result.node)
         guard phase == .running || phase == .waiting, result.step == UInt64(unit), verification.coordinatorAnswered(g) else { return [] }
         guard results[g] == nil else { return [] }
         verification.addCandidate(result, for: g, from: 0)
@@ -16,15 +17,15 @@ extension CoordinatorStateMachine {
         return settle(g, now: now)
     }
 
-    /// A worker's result for a checked micro-batch: kept until a second source has answered.
-    mutating func handleCheckedResult(_ result: WireMessage.GradientResult, microBatch g: Int, from id: UInt32, now: Double) -> [Action] {
+    /// A worker's result for a checked leaf: kept until a second source has answered.
+    mutating func handleCheckedResult(_ result: WireMessage.GradientResult, item g: Int, from id: UInt32, now: Double) -> [Action] {
         guard phase == .running, result.step == UInt64(unit), result.version == UInt64(unit), results[g] == nil,
               pending[g] == id || verification.isVerifying(id, g), !verification.hasCandidate(g, from: id)
         else {
             droppedMessages += 1
             return []
         }
-        if let problem = shapeProblem(result, microBatch: g) { return invalid(from: workers[id]?.identity ?? [], reason: problem) }
+        if let problem = shapeProblem(result, item: g) { return invalid(from: workers[id]?.identity ?? [], reason: problem) }
         if pending[g] == id { pending[g] = nil } else { verification.removeVerifier(id, of: g) }
         verification.addCandidate(result, for: g, from: id)
         acceptedResults[id, default: 0] += 1
@@ -32,22 +33,22 @@ extension CoordinatorStateMachine {
         return settle(g, now: now)
     }
 
-    /// Acts on the verdict on checked micro-batch `g`.
+    /// Acts on the verdict on checked leaf `g`.
     mutating func settle(_ g: Int, now: Double) -> [Action] {
         switch verification.verdict(on: g) {
         case .undecided:
             return []
         case .accept(let result, let liars):
             results[g] = result
-            return (liars.isEmpty ? [] : quarantine(liars, microBatch: g, now: now)) + completeStepIfDone(now: now)
+            return (liars.isEmpty ? [] : quarantine(liars, item: g, now: now)) + completeStepIfDone(now: now)
         case .askCoordinator(let disagreeing):
-            return [.log(.resultsDisagree(microBatch: g, workers: disagreeing)), .computeLocally(step: unit, microBatch: g)]
+            return [.log(.resultsDisagree(item: describe(item: g), workers: disagreeing)), .computeLocally(step: unit, item: g)]
         }
     }
 
     /// Drops workers whose result disagreed with the coordinator's: they get a goodbye, their
     /// hellos are refused from now on, and their unverified results of this step are redone.
-    mutating func quarantine(_ ids: [UInt32], microBatch g: Int, now: Double) -> [Action] {
+    mutating func quarantine(_ ids: [UInt32], item g: Int, now: Double) -> [Action] {
         var actions: [Action] = []
         var redo: Set<Int> = []
         for id in ids {
@@ -57,11 +58,12 @@ extension CoordinatorStateMachine {
             for m in unverified { results[m] = nil }
             redo.formUnion(unverified)
             redo.formUnion(lostCandidates.filter { results[$0] == nil })
-            actions.append(.log(.workerQuarantined(id: id, name: peer.name, microBatch: g, redone: unverified.count)))
-            actions.append(send(id, .goodbye(.init(reason: "quarantined: its result for micro-batch \(g) of step \(unit) disagreed with the coordinator's own computation")), now: now))
+            actions.append(.log(.workerQuarantined(id: id, name: peer.name, item: describe(item: g), redone: unverified.count)))
+            actions.append(send(id, .goodbye(.init(reason: "quarantined: its result for \(describe(item: g)) disagreed with the coordinator's own computation")), now: now))
         }
         actions += remove(ids, now: now)
         guard phase == .running, !workers.isEmpty else { return actions }
-        return actions + assign(redo.filter { results[$0] == nil }.sorted(), now: now)
+        guard job.localSteps == nil else { return actions + assign(redo.filter { results[$0] == nil }.sorted(), now: now) }
+        return actions + assignOutstanding(now: now)
     }
 }

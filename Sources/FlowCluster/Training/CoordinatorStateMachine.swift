@@ -7,10 +7,11 @@ import FlowWire
 /// event in every state can be tested without a network (the driver does the I/O and the math).
 ///
 /// The rules it enforces (DESIGN §3):
-/// - a step's micro-batches are the plan's, whatever the workers; micro-batch `g` goes to the
-///   worker that owns shard `g mod S`; shards are spread evenly over live workers and move only
-///   when their owner dies or a new worker needs a share;
-/// - the first valid result for `(step, micro-batch)` counts; duplicates and late results are
+/// - a step's micro-batches are the plan's, whatever the workers; the step is handed out as the
+///   largest nodes of its reduction tree whose micro-batches all come from shards of one worker
+///   (each worker owns a contiguous range of shards, so normally one node per worker), and each
+///   node comes back as one pre-reduced partial; shards are spread evenly over live workers;
+/// - the first valid result for `(step, node)` counts; duplicates and late results are
 ///   dropped (any two valid results are the same bits, so which one wins does not matter);
 /// - a worker silent for `heartbeatLiveness` intervals is dead: its shards and unfinished
 ///   micro-batches go to live workers (with the rows they need);
@@ -45,8 +46,8 @@ public struct CoordinatorStateMachine: Sendable {
         case sendShard(identity: [UInt8], shard: Int)
         /// Send the current parameters (version `version`) to a worker.
         case sendParameters(identity: [UInt8], version: UInt64)
-        /// All results of `step` are in: sum them in micro-batch order, apply the optimiser, then
-        /// call `unitApplied(now:)`.
+        /// All results of `step` are in — disjoint tree nodes covering it, in tree order: fold
+        /// them (`GradientSum.add(nodeAt:…)`), apply the optimiser, then call `unitApplied(now:)`.
         case applyStep(step: Int, results: [WireMessage.GradientResult])
         /// `sync=parameters`: all units of `round` are in (ordered by their first micro-batch):
         /// average their parameters weighted by rows, then call `unitApplied(now:)`.
@@ -59,10 +60,11 @@ public struct CoordinatorStateMachine: Sendable {
         case failed(reason: String)
         /// Something worth a log line (joins, deaths, reassignments, invalid messages).
         case log(LogEvent)
-        /// `--verify-fraction`: compute micro-batch `microBatch` of `step` in the coordinator
-        /// (with the current parameters) and report it with `coordinatorComputed(_:now:)`. Its
-        /// result is authoritative: it settles a disagreement, or checks the only worker.
-        case computeLocally(step: Int, microBatch: Int)
+        /// `--verify-fraction`: compute tree node `item` (a checked leaf, `TreeNode.key`) of
+        /// `step` in the coordinator (with the current parameters) and report it with
+        /// `coordinatorComputed(_:now:)`. Its result is authoritative: it settles a
+        /// disagreement, or checks the only worker.
+        case computeLocally(step: Int, item: Int)
         /// Refuse the CURVE key `key` (Z85, the ZAP user id of a quarantined worker's
         /// connection) at the next connections, for the rest of the run.
         case revokeKey(String)
@@ -71,10 +73,11 @@ public struct CoordinatorStateMachine: Sendable {
     /// Events worth logging.
     public enum LogEvent: Sendable, Equatable {
         case workerJoined(id: UInt32, name: String, shards: Int)
+        /// A worker went silent; `reassigned` work items of it were handed out again.
         case workerLost(id: UInt32, name: String, reassigned: Int)
         case workerLeft(id: UInt32, name: String)
-        /// Micro-batches outstanding at a slow worker were also sent to an idle one.
-        case backup(microBatches: [Int], slow: [UInt32], to: UInt32)
+        /// Work items outstanding at a slow worker were also sent to an idle one.
+        case backup(items: [Int], slow: [UInt32], to: UInt32)
         /// A worker was beaten by backups `slowSteps` steps in a row: it owns no shards until `step`.
         case workerDemoted(id: UInt32, name: String, slowSteps: Int, until: Int)
         /// The first invalid message from a peer (later ones are only counted).
@@ -84,13 +87,13 @@ public struct CoordinatorStateMachine: Sendable {
         /// A hello refused by a limit (`ClusterLimits`): logged for the 1st, 2nd, 4th, 8th, …
         /// refusal, with the count so far, so that a flood cannot flood the log.
         case helloRefused(peer: [UInt8], reason: String, total: Int)
-        /// Two workers returned different bits for a checked micro-batch; the coordinator
-        /// computes it itself to settle it.
-        case resultsDisagree(microBatch: Int, workers: [UInt32])
+        /// Two workers returned different bits for a checked leaf (`item` names it); the
+        /// coordinator computes it itself to settle it.
+        case resultsDisagree(item: String, workers: [UInt32])
         /// A worker whose result disagreed with the coordinator's own computation was dropped
         /// and is refused from now on; `redone` of its unverified results of the step are
         /// computed again.
-        case workerQuarantined(id: UInt32, name: String, microBatch: Int, redone: Int)
+        case workerQuarantined(id: UInt32, name: String, item: String, redone: Int)
     }
 
     /// What the coordinator keeps about a live worker besides the common fields.
@@ -125,10 +128,10 @@ public struct CoordinatorStateMachine: Sendable {
     public internal(set) var unit: Int
     /// Valid but dropped messages (duplicates, late results, unknown senders).
     public internal(set) var droppedMessages = 0
-    /// Micro-batch results accepted from each live worker (by id); a worker's entry goes when it does.
+    /// Results (work items) accepted from each live worker (by id); a worker's entry goes when it does.
     public internal(set) var acceptedResults: [UInt32: Int] = [:]
-    /// Micro-batches handed to another worker because theirs was lost or left.
-    public internal(set) var reassignedMicroBatches = 0
+    /// Work items handed to another worker because theirs was lost or left.
+    public internal(set) var reassignedItems = 0
     /// The unit count after which the job ends when `--early-stop` ended it sooner than
     /// `job.units` (see `CoordinatorStateMachine+EarlyStop.swift`).
     var earlyEnd: Int?
@@ -149,9 +152,11 @@ public struct CoordinatorStateMachine: Sendable {
 
     // The current unit.
     var phase: Phase = .waiting
-    /// Micro-batches of the current unit → the worker computing it.
+    /// The reduction tree of the current step (`sync=gradients`).
+    var tree: ReductionTree
+    /// Work items of the current unit → the worker computing it.
     var pending: [Int: UInt32] = [:]
-    /// Accepted results of the current step (`sync=gradients`), by micro-batch.
+    /// Accepted results of the current step (`sync=gradients`), by node key.
     var results: [Int: WireMessage.GradientResult] = [:]
     /// Whether a unit has been handed out (`minimumWorkers` only gates the first one).
     var started = false
@@ -166,6 +171,7 @@ public struct CoordinatorStateMachine: Sendable {
             limits: job.limits, dtype: job.spec.dtype, heartbeatInterval: job.heartbeatInterval, heartbeatLiveness: job.heartbeatLiveness,
             quarantineReply: "quarantined: a result of this worker disagreed with the coordinator's own computation")
         assignment = ShardAssignment(shardCount: job.plan.shardCount)
+        tree = ReductionTree(plan: job.plan, step: startUnit)
         stragglers = StragglerPolicy(
             minimumBackupDelay: job.minimumBackupDelay, slowStepsBeforeDemotion: job.slowStepsBeforeDemotion, demotionSteps: job.demotionSteps)
         let fraction = job.localSteps == nil ? job.verifyFraction : 0
@@ -184,18 +190,35 @@ public struct CoordinatorStateMachine: Sendable {
     /// Demoted workers and the step from which they may own shards again.
     public var demotedUntil: [UInt32: Int] { stragglers.demotedUntil }
 
-    /// The accepted result of micro-batch `g` of the current step, if it is in (`sync=gradients`).
-    /// Lets the driver add results in micro-batch order while later ones are still computed.
+    /// The accepted node of the current step (`sync=gradients`) whose micro-batches start at
+    /// `position` of the tree order (`ReductionTree.microBatches`), with how many it holds, if it
+    /// is in. Lets the driver fold nodes in tree order while later ones are still computed.
     /// With verification on, nothing is final before the step completes (a quarantined worker's
     /// accepted results are redone), so this is nil until then.
-    public func acceptedResult(microBatch g: Int) -> WireMessage.GradientResult? {
-        verification.isOn ? nil : results[g]
+    public func acceptedResult(at position: Int) -> (result: WireMessage.GradientResult, microBatches: Int)? {
+        guard !verification.isOn, job.localSteps == nil, position < tree.microBatches.count else { return nil }
+        let shard = tree.microBatches[position].shard
+        guard position == 0 || tree.microBatches[position - 1].shard != shard else { return nil }
+        for (key, result) in results {
+            guard let node = TreeNode(key: UInt64(key)), node.shards.contains(shard) else { continue }
+            let under = tree.microBatches(under: node)
+            return under.startIndex == position ? (result, under.count) : nil
+        }
+        return nil
     }
 
-    /// Whether micro-batch `g` is checked (`job.verifyFraction`, `sync=gradients` only): the
-    /// shared `VerificationSampler` over the job's seed, so the same micro-batches are checked
-    /// whatever the workers.
-    public func isChecked(microBatch g: Int) -> Bool { verification.isChecked(g) }
+    /// Whether work item `item` of the current step is checked (`job.verifyFraction`,
+    /// `sync=gradients` only): a leaf of the tree whose shard the shared `VerificationSampler`
+    /// picks for this step (leaf `unit·S + shard`), the same leaves whatever the workers.
+    public func isChecked(item: Int) -> Bool {
+        guard job.localSteps == nil, verification.isOn, let node = TreeNode(key: UInt64(item)), node.level == 0 else { return false }
+        return isCheckedLeaf(node.index)
+    }
+
+    /// Whether the leaf of shard `shard` is checked in the current step.
+    func isCheckedLeaf(_ shard: Int) -> Bool {
+        verification.isOn && verification.isChecked(unit * job.plan.shardCount + shard)
+    }
 
     /// The live workers' ids, sorted.
     public var liveWorkerIDs: [UInt32] { membership.liveIDs }
@@ -262,6 +285,7 @@ public struct CoordinatorStateMachine: Sendable {
     public mutating func unitApplied(now: Double) -> [Action] {
         precondition(phase == .applying, "unitApplied() without an applyStep or averageRound action")
         unit += 1
+        if job.localSteps == nil, unit < endUnits { tree = ReductionTree(plan: job.plan, step: unit) }
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
         verification.reset()

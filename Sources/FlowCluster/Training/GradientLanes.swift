@@ -74,8 +74,8 @@ public final class GradientLanes<Scalar: FlowScalar>: @unchecked Sendable {
     /// The loss sum computed by `lane` in the last `compute`.
     public func loss(lane: Int) -> Double { losses[lane] }
 
-    /// Adds lane `lane`'s result to `sum` (call in micro-batch order).
-    public func add(lane: Int, rows: Int, to sum: inout GradientSum<Scalar>) {
-        gradients[lane].withUnsafeBufferPointer { sum.add(gradient: $0.baseAddress!, lossSum: losses[lane], rows: rows) }
+    /// Adds lane `lane`'s result, a micro-batch of shard `shard`, to `sum` (call in tree order).
+    public func add(lane: Int, shard: Int, rows: Int, to sum: inout GradientSum<Scalar>) {
+        gradients[lane].withUnsafeBufferPointer { sum.add(microBatchOf: shard, gradient: $0.baseAddress!, lossSum: losses[lane], rows: rows) }
     }
 }

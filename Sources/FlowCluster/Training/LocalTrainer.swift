@@ -26,7 +26,7 @@ public struct TrainingProgress: Sendable {
 
 /// Trains a flow in one process with exactly the arithmetic the cluster uses: the step's
 /// micro-batches come from the `BatchPlan`, each gives a summed gradient, the sums are added in
-/// micro-batch order, divided by the row count, and Adam is applied once.
+/// the order of the step's `ReductionTree`, divided by the row count, and Adam is applied once.
 ///
 /// After `init` a step allocates nothing but the plan's index lists. Micro-batches run on
 /// `threads` lanes (`GradientLanes`); the result does not depend on the number of lanes.
@@ -61,7 +61,7 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     /// evaluating on `validationRows` (may be empty).
     ///
     /// - Parameter threads: micro-batches computed at once (one thread and one BLAS thread each).
-    ///   The parameters do not depend on it: results are always added in micro-batch order.
+    ///   The parameters do not depend on it: results are always added in tree order.
     /// - Parameter checkpoint: where `run` writes checkpoints (every `checkpoint.every` steps,
     ///   after the last and at an early stop), as the coordinator does.
     /// - Parameter resume: a checkpoint of this run (checked with
@@ -115,12 +115,9 @@ public final class LocalTrainer<Scalar: FlowScalar> {
     /// loss or gradient is not finite.
     @discardableResult
     public func trainStep() throws -> StepOutcome {
-        let refs = plan.microBatches(step: step)
-        sum.reset()
+        let refs = ReductionTree(plan: plan, step: step).microBatches
         let batches = refs.map { (rows: trainRows, positions: cursor.positions(of: $0)) }
-        lanes.computeInWaves(model: model, batches) { i, lane in
-            lanes.add(lane: lane, rows: batches[i].positions.count, to: &sum)
-        }
+        lanes.reduce(model: model, batches, shards: refs.map(\.shard), into: &sum)
         let outcome = try optimizer.apply(
             &sum, to: &model.parameters, clipNorm: options.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
         step += 1

@@ -1,67 +1,47 @@
 /// Which live worker owns each shard of the batch plan (`sync=gradients`: the worker that
-/// computes the micro-batches of that shard; `sync=parameters`: the one that trains on it).
+/// computes the step's tree nodes over those shards; `sync=parameters`: the one that trains on
+/// them).
 ///
-/// Shards are spread evenly over the workers given to `rebalance` and move as little as
-/// possible: only when their owner goes, is demoted, or a new worker needs a share.
-/// Deterministic: ties are broken by worker id and shard index.
+/// The workers given to `rebalance`, in id order, own consecutive contiguous ranges of shards of
+/// sizes differing by at most one (`[i·S/W, (i+1)·S/W)` for the i-th of W): a worker then holds
+/// whole subtrees of each step's reduction tree and returns one pre-reduced partial per subtree
+/// (one per step when W is a power of two and S a multiple of W). A change of membership moves
+/// the boundaries (rows already sent to a worker stay with it, so moving back costs nothing).
+/// Deterministic: a function of the sorted worker ids alone.
 struct ShardAssignment: Sendable, Equatable {
     /// Shards in the plan.
     let shardCount: Int
     /// Owner of each shard (absent: unowned, waiting for a worker).
     private(set) var owner: [Int: UInt32] = [:]
-    /// Shards of each worker that owns any.
-    private var owned: [UInt32: Set<Int>] = [:]
+    /// The range of each worker that owns any.
+    private var ranges: [UInt32: Range<Int>] = [:]
 
     init(shardCount: Int) {
         self.shardCount = shardCount
     }
 
     /// The shards worker `id` owns.
-    func shards(of id: UInt32) -> Set<Int> { owned[id] ?? [] }
+    func shards(of id: UInt32) -> Set<Int> { Set(ranges[id] ?? 0..<0) }
+
+    /// The contiguous range worker `id` owns (empty: none).
+    func range(of id: UInt32) -> Range<Int> { ranges[id] ?? 0..<0 }
 
     /// Worker `id` owns nothing any more (it went): its shards wait for `rebalance`.
     mutating func release(_ id: UInt32) {
-        for shard in owned.removeValue(forKey: id) ?? [] { owner[shard] = nil }
+        for shard in ranges.removeValue(forKey: id) ?? 0..<0 { owner[shard] = nil }
     }
 
-    /// Gives every unowned shard to one of `ids` (sorted worker ids; others lose theirs) and
-    /// evens out ownership.
+    /// Cuts the shards into contiguous ranges over `ids` (sorted worker ids; others lose theirs).
     mutating func rebalance(among ids: [UInt32]) {
         guard !ids.isEmpty else { return }
-        for id in owned.keys.sorted() where !ids.contains(id) { release(id) }
-        let target = (shardCount + ids.count - 1) / ids.count
-        // Take shards from owners above the target, evenly spaced over what they own: a step's
-        // micro-batches come from consecutive shards, so contiguous ownership would put a whole
-        // step on one worker and leave the others idle.
-        for id in ids {
-            let mine = shards(of: id).sorted()
-            guard mine.count > target else { continue }
-            let excess = mine.count - target
-            for j in 0..<excess { move(mine[j * mine.count / excess], to: nil) }
+        let sorted = ids.sorted()
+        let W = sorted.count
+        ranges.removeAll(keepingCapacity: true)
+        for (i, id) in sorted.enumerated() {
+            let range = (i * shardCount / W)..<((i + 1) * shardCount / W)
+            guard !range.isEmpty else { continue }
+            ranges[id] = range
+            for shard in range { owner[shard] = id }
         }
-        // Hand unowned shards to the least loaded (lowest id on ties).
-        for shard in 0..<shardCount where owner[shard] == nil {
-            move(shard, to: ids.min { (count($0), $0) < (count($1), $1) }!)
-        }
-        // Even out: trimming to ⌈S/n⌉ can leave a newcomer with nothing (S = 4, n = 3 → 2, 2, 0);
-        // move single shards from the largest share to the smallest until they differ by ≤ 1.
-        while true {
-            let largest = ids.max { (count($0), $1) < (count($1), $0) }!
-            let smallest = ids.min { (count($0), $0) < (count($1), $1) }!
-            let mine = shards(of: largest).sorted()
-            guard mine.count - count(smallest) > 1 else { break }
-            move(mine[mine.count / 2], to: smallest)
-        }
-    }
-
-    private func count(_ id: UInt32) -> Int { owned[id]?.count ?? 0 }
-
-    private mutating func move(_ shard: Int, to id: UInt32?) {
-        if let previous = owner[shard] {
-            owned[previous]?.remove(shard)
-            if owned[previous]?.isEmpty == true { owned[previous] = nil }
-        }
-        owner[shard] = id
-        if let id { owned[id, default: []].insert(shard) }
     }
 }

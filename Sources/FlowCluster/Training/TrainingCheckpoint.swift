@@ -8,7 +8,8 @@ import Foundation
 ///
 /// Stored as a model file (DESIGN §5; loadable as a model) plus two tensors,
 /// `optimizer.first_moment` and `optimizer.second_moment`, and metadata `optimizer_step` and
-/// `training_options` (JSON) and `data_identity` (JSON, ``TrainingDataIdentity``); with
+/// `training_options` (JSON), `data_identity` (JSON, ``TrainingDataIdentity``) and `batch_plan`
+/// (``planGeneration``: the plan and summation order the run follows); with
 /// `--keep-best`/`--early-stop` also `validation_monitor` (JSON, ``ValidationMonitor/State``) and,
 /// once there is a best, the tensor `keep_best.parameters` (P values). Written atomically, so the
 /// best parameters and the state that refers to them change together.
@@ -39,6 +40,11 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         self.monitor = monitor ?? ValidationMonitor(options: options)
     }
 
+    /// The batch plan and summation order of this version: "2", the plan spread over the shard
+    /// space and the reduction tree (0.4.0). Checkpoints without it were written by earlier
+    /// versions (consecutive shards, a left fold) and cannot continue with the same bits.
+    public static var planGeneration: String { "2" }
+
     static var firstMoment: String { "optimizer.first_moment" }
     static var secondMoment: String { "optimizer.second_moment" }
     static var bestParameters: String { "keep_best.parameters" }
@@ -53,7 +59,7 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
-        var metadata = ["optimizer_step": String(optimizer.step), "training_options": optionsJSON]
+        var metadata = ["optimizer_step": String(optimizer.step), "training_options": optionsJSON, "batch_plan": Self.planGeneration]
         if let data { metadata["data_identity"] = String(decoding: try encoder.encode(data), as: UTF8.self) }
         if monitor.isActive { metadata["validation_monitor"] = String(decoding: try encoder.encode(monitor.state), as: UTF8.self) }
         var archive = ModelFile.archive(of: model, info: ModelFileInfo(step: step, seed: options.seed, metadata: metadata))
@@ -74,6 +80,9 @@ public struct TrainingCheckpoint<Scalar: FlowScalar>: Sendable {
         guard let optionsText = archive.metadata["training_options"], let adamStepText = archive.metadata["optimizer_step"],
               let adamStep = Int(adamStepText), adamStep >= 0
         else { throw bad("not a training checkpoint: no training_options/optimizer_step metadata") }
+        guard archive.metadata["batch_plan"] == planGeneration else {
+            throw bad("written by Tributary before 0.4.0 (batch_plan \(archive.metadata["batch_plan"] ?? "absent"), this version follows \(planGeneration)): that version drew and summed a step's micro-batches in another order, so the run cannot continue with its bits; start it over, or finish it with the version that wrote it")
+        }
         let options: TrainingOptions
         do {
             options = try JSONDecoder().decode(TrainingOptions.self, from: Data(optionsText.utf8))

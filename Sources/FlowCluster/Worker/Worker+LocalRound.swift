@@ -6,7 +6,7 @@ extension Engine {
     /// `sync=parameters`: one round of local SGD. Starting from the parameters of `version`
     /// and a fresh Adam (zero moments, the job's local settings), takes one local step per plan
     /// step among `microBatches` — in step order, each step's micro-batches summed in
-    /// micro-batch order and divided by their rows, as single-process training does — and sends
+    /// tree order (by shard, then slot) and divided by their rows, as single-process training does — and sends
     /// one `localResult` with the parameters after the last step.
     ///
     /// The result is a function of the starting parameters and the micro-batches alone (never of
@@ -42,18 +42,18 @@ extension Engine {
             let step = Int(clamping: unit[index]) / perStep
             var end = index
             while end < unit.count, Int(clamping: unit[end]) / perStep == step { end += 1 }
-            roundSum.reset()
+            // This step's micro-batches of the unit, in tree order (by shard, then slot).
+            let refs = unit[index..<end].map { plan.microBatch(globalIndex: Int(clamping: $0)) }
+                .sorted { ($0.shard, $0.globalIndex) < ($1.shard, $1.globalIndex) }
             var batches: [GradientLanes<Scalar>.MicroBatch] = []
-            for g in unit[index..<end] {
-                guard let batch = microBatch(g) else {
-                    send(failure(.missingRows, "rows of shard \(plan.microBatch(globalIndex: Int(clamping: g)).shard) were not received"))
+            for ref in refs {
+                guard let batch = microBatch(ref) else {
+                    send(failure(.missingRows, "rows of shard \(ref.shard) were not received"))
                     return
                 }
                 batches.append(batch)
             }
-            lanes.computeInWaves(model: local, batches) { i, lane in
-                lanes.add(lane: lane, rows: batches[i].positions.count, to: &roundSum)
-            }
+            lanes.reduce(model: local, batches, shards: refs.map(\.shard), into: &roundSum)
             lossSum += roundSum.lossSum
             rowCount += roundSum.rows
             do {

@@ -128,9 +128,9 @@ public final class Worker {
                             resultsSent += 1
                             if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                         }
-                    case .compute(let step, let version, let microBatches):
+                    case .compute(let step, let version, let items):
                         if let engine {
-                            engine.compute(step: step, version: version, microBatches: microBatches) { result in
+                            engine.compute(step: step, version: version, items: items) { result in
                                 send(socket, corruptedIfAsked(result).encoded())
                                 resultsSent += 1
                                 if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
@@ -259,8 +259,9 @@ public final class Worker {
 protocol WorkerEngine: AnyObject {
     func store(_ rows: WireMessage.ShardRows)
     func setParameters(_ parameters: WireMessage.Parameters)
-    /// Computes the micro-batches and hands each result (or error) to `send`, which encodes it.
-    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: (WireMessage) -> Void)
+    /// Computes the items (tree nodes, or a round's micro-batches) and hands each result (or
+    /// error) to `send`, which encodes it.
+    func compute(step: UInt64, version: UInt64, items: [UInt64], send: (WireMessage) -> Void)
 }
 
 final class Engine<Scalar: FlowScalar>: WorkerEngine {
@@ -274,6 +275,8 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     var model: RealNVP<Scalar>?
     /// `sync=parameters`: the running sum of one local step (reused across rounds).
     lazy var roundSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
+    /// The value of the node being computed.
+    lazy var nodeSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
 
     init(spec: WireMessage.JobSpec, threads: Int) throws {
         guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
@@ -301,51 +304,51 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         model = try? RealNVP(configuration: configuration, parameters: values, standardization: standardization)
     }
 
-    func compute(step: UInt64, version: UInt64, microBatches: [UInt64], send: (WireMessage) -> Void) {
+    func compute(step: UInt64, version: UInt64, items: [UInt64], send: (WireMessage) -> Void) {
         if case .training(let training) = spec.mode, case .parameters(let settings) = training.sync {
-            computeRound(round: step, version: version, microBatches: microBatches, settings: settings, send: send)
+            computeRound(round: step, version: version, microBatches: items, settings: settings, send: send)
             return
         }
-        func failure(_ code: WireErrorCode, _ g: UInt64, _ message: String) -> WireMessage {
-            .error(.init(code: code, jobID: spec.jobID, step: step, item: g, message: message))
+        func failure(_ code: WireErrorCode, _ key: UInt64, _ message: String) -> WireMessage {
+            .error(.init(code: code, jobID: spec.jobID, step: step, item: key, message: message))
         }
         guard let model else {
-            for g in microBatches { send(failure(.missingParameters, g, "no parameters of version \(version)")) }
+            for key in items { send(failure(.missingParameters, key, "no parameters of version \(version)")) }
             return
         }
-        var batches: [GradientLanes<Scalar>.MicroBatch] = []
-        var ready: [UInt64] = []
-        for g in microBatches {
-            guard let batch = microBatch(g) else {
-                send(failure(.missingRows, g, "rows of shard \(plan.microBatch(globalIndex: Int(clamping: g)).shard) were not received"))
+        let tree = ReductionTree(plan: plan, step: Int(step))
+        for key in items {
+            // The state machine checked the nodes against the plan.
+            guard let node = TreeNode(key: key) else { continue }
+            let started = MonotonicClock.seconds()
+            let refs = Array(tree.microBatches(under: node))
+            var batches: [GradientLanes<Scalar>.MicroBatch] = []
+            for ref in refs {
+                guard let batch = microBatch(ref) else { break }
+                batches.append(batch)
+            }
+            guard batches.count == refs.count, !refs.isEmpty else {
+                let missing = refs.first { shards[$0.shard] == nil }.map { "rows of shard \($0.shard) were not received" } ?? "the node holds no micro-batch"
+                send(failure(.missingRows, key, missing))
                 continue
             }
-            batches.append(batch)
-            ready.append(g)
-        }
-        // Each result carries the compute time since the previous one was handed over (a wave's
-        // time goes to its first result): summed per worker, its busy time, never its sending.
-        var handedOver = MonotonicClock.seconds()
-        lanes.computeInWaves(model: model, batches) { i, lane in
-            defer { handedOver = MonotonicClock.seconds() }
-            let computeSeconds = max(0, MonotonicClock.seconds() - handedOver)
-            let g = ready[i]
-            let gradient = lanes.gradient(lane: lane)
-            let loss = lanes.loss(lane: lane)
+            lanes.reduce(model: model, batches, shards: refs.map(\.shard), into: &nodeSum)
+            let loss = nodeSum.lossSum
+            let gradient = nodeSum.gradient
             if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
-                send(failure(.nonFinite, g, "the loss or gradient of micro-batch \(g) is not finite"))
-                return
+                send(failure(.nonFinite, key, "the loss or gradient of \(node) in step \(step) is not finite"))
+                continue
             }
+            // Compute time only (monitoring): never the time spent sending.
             send(WireMessage.gradientResult(.init(
-                jobID: spec.jobID, step: step, version: version, microBatch: g, rowCount: UInt32(batches[i].positions.count),
-                lossSum: loss, gradient: WireVector(gradient)!, computeSeconds: computeSeconds)))
+                jobID: spec.jobID, step: step, version: version, node: key, rowCount: UInt64(nodeSum.rows),
+                lossSum: loss, gradient: WireVector(gradient)!, computeSeconds: max(0, MonotonicClock.seconds() - started))))
         }
     }
 
-    /// The rows of micro-batch `g` (global index) from the shard that holds them, or nil when
-    /// that shard's rows were not received.
-    func microBatch(_ g: UInt64) -> GradientLanes<Scalar>.MicroBatch? {
-        let ref = plan.microBatch(globalIndex: Int(clamping: g))
+    /// The rows of micro-batch `ref` from the shard that holds them, or nil when that shard's
+    /// rows were not received.
+    func microBatch(_ ref: MicroBatchRef) -> GradientLanes<Scalar>.MicroBatch? {
         guard let rows = shards[ref.shard] else { return nil }
         let first = plan.shardRange(ref.shard).lowerBound
         return (rows, cursor.positions(of: ref).map { $0 - first })

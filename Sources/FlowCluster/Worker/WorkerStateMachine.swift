@@ -16,10 +16,11 @@ public struct WorkerStateMachine: Sendable {
         case storeShard(WireMessage.ShardRows)
         /// Keep this parameter version.
         case storeParameters(WireMessage.Parameters)
-        /// Compute these micro-batches (global indices) of `step` with parameter version
-        /// `version`, send one `gradientResult` each (with `sync=parameters`: take the local
-        /// steps of round `step` on them and send one `localResult`), then call `computeFinished`.
-        case compute(step: UInt64, version: UInt64, microBatches: [UInt64])
+        /// Compute these items of `step` with parameter version `version` — nodes of the step's
+        /// reduction tree (`sync=gradients`: send one `gradientResult` per node) or global
+        /// micro-batches (`sync=parameters`: take the local steps of round `step` on them and
+        /// send one `localResult`) — then call `computeFinished`.
+        case compute(step: UInt64, version: UInt64, items: [UInt64])
         /// Score this chunk with the job's parameters and send the `scoreResult` (scoring jobs).
         case score(WireMessage.ScoreChunk)
         /// Drop the connection and everything received, open a new one, then call `start`.
@@ -44,7 +45,8 @@ public struct WorkerStateMachine: Sendable {
     private var plan: BatchPlan?
     private var shards: Set<Int> = []
     private var version: UInt64?
-    private var queue: [WireMessage.Assignment] = []
+    /// Assignments waiting for their parameters or rows, with the shards each needs.
+    private var queue: [(assignment: WireMessage.Assignment, shards: Set<Int>)] = []
     private var computing = false
     private var lastHeard: Double = 0
     private var lastSent: Double = 0
@@ -139,13 +141,11 @@ public struct WorkerStateMachine: Sendable {
             return [.storeParameters(parameters)] + startIfReady(now: now)
         case .assignment(let assignment):
             guard let job, assignment.jobID == job.jobID, let plan else { return [] }
-            // Micro-batch g reads stream positions up to (g/S + 1)·m: refuse indices that would overflow.
-            let limit = UInt64(Int.max / 2) / UInt64(max(plan.microBatchSize, 1))
-            guard assignment.microBatches.allSatisfy({ $0 / UInt64(plan.shardCount) < limit }) else {
+            guard let needs = Self.shardsNeeded(by: assignment, plan: plan, job: job) else {
                 invalidMessages += 1
-                return [.log("an assignment names micro-batch indices beyond the plan's range; dropped")]
+                return [.log("an assignment names items beyond the plan's range; dropped")]
             }
-            queue.append(assignment)
+            queue.append((assignment, needs))
             return startIfReady(now: now)
         case .scoreChunk(let chunk):
             guard let job, chunk.jobID == job.jobID, case .scoring = job.mode else { return [] }
@@ -208,14 +208,32 @@ public struct WorkerStateMachine: Sendable {
     /// Starts the oldest assignment whose parameters and rows are here. Assignments for older
     /// versions than the one held are dropped (the coordinator has moved on).
     private mutating func startIfReady(now: Double) -> [Action] {
-        guard !computing, let plan, let version else { return [] }
-        queue.removeAll { $0.version < version }
-        guard let index = queue.firstIndex(where: { a in
-            a.version == version && a.microBatches.allSatisfy { shards.contains(plan.microBatch(globalIndex: Int(clamping: $0)).shard) }
-        }) else { return [] }
-        let assignment = queue.remove(at: index)
+        guard !computing, plan != nil, let version else { return [] }
+        queue.removeAll { $0.assignment.version < version }
+        guard let index = queue.firstIndex(where: { $0.assignment.version == version && $0.shards.isSubset(of: shards) }) else { return [] }
+        let assignment = queue.remove(at: index).assignment
         computing = true
         currentStep = assignment.step
-        return [.compute(step: assignment.step, version: assignment.version, microBatches: assignment.microBatches)]
+        return [.compute(step: assignment.step, version: assignment.version, items: assignment.items)]
+    }
+
+    /// The shards whose rows `assignment` reads, or nil when it names items outside the plan:
+    /// nodes beyond the tree, or steps so far on that stream positions would overflow.
+    static func shardsNeeded(by assignment: WireMessage.Assignment, plan: BatchPlan, job: WireMessage.JobSpec) -> Set<Int>? {
+        // Step s reads stream positions below (s·M/S + 2M)·m: refuse steps that would overflow.
+        let M = UInt64(plan.microBatchesPerStep)
+        let stepLimit = UInt64(Int.max / 4) / UInt64(plan.microBatchSize) / M
+        if case .training(let training) = job.mode, case .parameters = training.sync {
+            guard assignment.items.allSatisfy({ $0 / M < stepLimit }) else { return nil }
+            return Set(assignment.items.map { plan.microBatch(globalIndex: Int($0)).shard })
+        }
+        guard assignment.step < stepLimit else { return nil }
+        let tree = ReductionTree(plan: plan, step: Int(assignment.step))
+        var needs: Set<Int> = []
+        for key in assignment.items {
+            guard let node = TreeNode(key: key), node.firstShard < plan.shardCount, tree.root.contains(node) else { return nil }
+            needs.formUnion(tree.shards(under: node))
+        }
+        return needs
     }
 }
