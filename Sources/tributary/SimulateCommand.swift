@@ -58,8 +58,11 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .customLong("local-steps"), help: "With --sync parameters: local steps per round.")
     var localSteps: Int = 8
 
-    @Option(help: "micro-batch-star (the cluster as built: a gradient per micro-batch through the coordinator), star (pre-reduced on the workers), sharded (reduce-scatter to segment owners, all-gather), ring (a ring all-reduce, for reference), or all.")
-    var exchange: ExchangeChoice = .microBatchStar
+    @Option(help: "star (the cluster as built, the default: one pre-reduced partial per worker through the coordinator), micro-batch-star (before 0.4.0: a gradient per micro-batch), sharded (reduce-scatter to segment owners, all-gather; planned), ring (a ring all-reduce, for reference), or all.")
+    var exchange: ExchangeChoice?
+
+    /// `--exchange`, or the cluster as built: `star` (`sync=parameters` has its own round model).
+    var chosenExchange: ExchangeChoice { exchange ?? (sync == .parameters ? .microBatchStar : .star) }
 
     @Option(help: "With --exchange sharded: segments the parameters are cut into.")
     var segments: Int = 64
@@ -93,7 +96,7 @@ struct SimulateCommand: ParsableCommand {
         }
         guard localSteps >= 1 else { throw ValidationError("--local-steps must be at least 1") }
         guard segments >= 1 else { throw ValidationError("--segments must be at least 1, found \(segments)") }
-        if sync == .parameters, exchange != .microBatchStar {
+        if sync == .parameters, let exchange, exchange != .microBatchStar {
             throw ValidationError("--exchange \(exchange.rawValue) models sync=gradients; --sync parameters has its own exchange")
         }
     }
@@ -134,7 +137,7 @@ struct SimulateCommand: ParsableCommand {
         }
         // One process: every micro-batch, the adds and one update, no messages.
         let oneProcess = Double(B / microBatch) * costs.microBatch! + Double(B / microBatch - 1) * costs.add! + costs.apply!
-        for exchange in exchange.exchanges {
+        for exchange in chosenExchange.exchanges {
             let projections = counts.map { model.project(workers: $0, exchange: exchange, segments: segments) }
             let base = projections.first!.stepSeconds
             if json {
@@ -151,7 +154,7 @@ struct SimulateCommand: ParsableCommand {
                 continue
             }
             print("")
-            if self.exchange == .all || exchange != .microBatchStar { print("exchange \(exchange.rawValue)") }
+            if sync == .gradients { print("exchange \(exchange.rawValue)") }
             print("workers  step ms  samples/s  speed-up  vs 1 process  comm share  link busy")
             for p in projections {
                 print(String(format: "%7d  %7.2f  %9.0f  %7.2f×  %11.2f×  %9.0f%%  %8.0f%%%@", p.workers, p.stepSeconds * 1000, Double(B) / p.stepSeconds,

@@ -1,8 +1,8 @@
 /// The exchanges `tributary simulate` compares (`sync=gradients`), from the same measured costs.
 ///
-/// - `microBatchStar` — the cluster as built: every micro-batch's gradient crosses the
+/// - `microBatchStar` — the cluster before 0.4.0: every micro-batch's gradient crosses the
 ///   coordinator's link (`ClusterSimulation.project(workers:)`).
-/// - `star` — the same star with pre-reduction on the worker: each worker adds the micro-batches
+/// - `star` — the cluster as built: the star with pre-reduction on the worker: each worker adds the micro-batches
 ///   it computed into the maximal complete subtrees of the step's canonical reduction tree that
 ///   it holds and sends one partial per subtree; the coordinator combines them and applies Adam.
 /// - `sharded` — the parameters cut into `segments` segments, each owned by a worker; workers send
