@@ -86,6 +86,38 @@ extension ClusterTests {
             }
         }
 
+        /// Plans that do not line up with the workers: more micro-batches per step than shards
+        /// (several per leaf), a prime shard count with few micro-batches (nodes of odd shapes and
+        /// empty leaves), float64, two threads per worker — 2 and 5 workers against one process,
+        /// model bytes and metrics.
+        @Test(arguments: [
+            ["--shards", "7", "--batch", "240", "--micro-batch", "16"],
+            ["--shards", "13", "--batch", "40", "--micro-batch", "8", "--threads", "2"],
+            ["--shards", "5", "--batch", "96", "--micro-batch", "32", "--dtype", "float64"],
+        ])
+        func unalignedPlansGiveTheBytesOfOneProcessForTwoAndFiveWorkers(plan: [String]) throws {
+            let options = ["--data", "moons", "--rows", "3001", "--couplings", "2", "--hidden", "16", "--seed", "11",
+                           "--eval-every", "7", "--steps", "40"] + plan
+            let single = try TemporaryDirectory()
+            defer { single.remove() }
+            try CLI.succeed(["train"] + options + ["--out", "model.safetensors", "--metrics", "metrics.jsonl"], in: single.path, timeout: 60)
+            let reference = try single.bytes("model.safetensors")
+            let referenceNumbers = Self.numbers(single.file("metrics.jsonl"))
+            for workers in [2, 5] {
+                let h = try ClusterHarness()
+                defer { h.finish() }
+                let train = try h.start("train", ["train"] + options + [
+                    "--workers", String(workers), "--out", "model.safetensors", "--metrics", "metrics.jsonl",
+                ])
+                h.expectSuccess(train, timeout: 90)
+                #expect(train.stdout.contains("after 40 steps") && referenceNumbers.count == 40, "\(train)")
+                #expect(train.stderr.components(separatedBy: ") joined").count - 1 == workers, "\(train)")
+                let (same, difference) = sameBytes(try h.dir.bytes("model.safetensors"), reference)
+                #expect(same, "\(plan) with \(workers) workers vs one process: \(difference)\n\(h.report())")
+                #expect(Self.numbers(h.dir.file("metrics.jsonl")) == referenceNumbers, "\(plan) with \(workers) workers: metrics differ")
+            }
+        }
+
         /// One of the workers of `train --workers 2` is SIGKILLed mid-run: the other carries on
         /// alone (`train` starts no replacement) and the model is still the same bytes.
         @Test func trainFinishesWhenOneOfItsWorkersDies() throws {
