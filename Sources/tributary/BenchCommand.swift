@@ -170,6 +170,7 @@ struct BenchCommand: ParsableCommand {
                       + "\"comm_fraction\": \(r.commFraction), \"step_seconds\": \(r.stepSeconds), \"compute_seconds_per_step\": \(r.computeSeconds), "
                       + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0), "
                       + "\"coordinator_bytes_sent_per_step\": \(r.bytesSentPerStep), \"coordinator_bytes_received_per_step\": \(r.bytesReceivedPerStep), "
+                      + "\"bytes_sent_per_worker_per_step\": \(r.bytesReceivedPerStep / Double(r.workers)), "
                       + "\"per_worker\": [" + r.perWorker.map { f in
                           "{\"name\": \"\(f.name)\", \"rows_per_busy_s\": \(f.rowsPerSecond.map { "\($0)" } ?? "null"), \"share\": \(f.share), \"straggler\": \(f.straggler)}"
                       }.joined(separator: ", ") + "]}")

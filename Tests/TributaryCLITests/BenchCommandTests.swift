@@ -21,4 +21,24 @@ struct BenchCommandTests {
         let rss = (object["peak_rss_bytes"] as? NSNumber)?.doubleValue ?? 0
         #expect(rss > 1_048_576 && rss < 2_147_483_648, "peak_rss_bytes \(rss)")
     }
+
+    /// `bench --cluster --json`: one object per worker count, with the traffic figures; under the
+    /// star with pre-reduction each worker sends one partial — P values and a header — per step.
+    @Test func clusterJSONCountsTheBytesEachWorkerSends() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let result = try CLI.succeed(["bench", "--cluster", "--config", "tab16", "--workers", "1,2", "--steps", "4", "--json"], in: dir.path, timeout: 120)
+        let objects = try result.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "not a JSON object: \($0)")
+        }
+        try #require(objects.count == 2, "\(result)")
+        let P = 197_280.0  // tab16
+        for (object, workers) in zip(objects, [1.0, 2.0]) {
+            let perWorker = (object["bytes_sent_per_worker_per_step"] as? NSNumber)?.doubleValue ?? -1
+            let received = (object["coordinator_bytes_received_per_step"] as? NSNumber)?.doubleValue ?? -1
+            #expect(perWorker == received / workers, "\(object)")
+            // One float32 partial (4P bytes, ~100 bytes of header) per worker and step, plus heartbeats.
+            #expect(perWorker >= 4 * P && perWorker < 4 * P + 4096, "workers \(workers): \(perWorker) bytes per worker and step")
+        }
+    }
 }
