@@ -98,6 +98,17 @@ public enum FlatVector {
     public static func divideAndMeasure<Scalar: FlowScalar>(
         _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
     ) -> (norm: Double, firstNonFinite: Int?) {
+        let (squares, bad) = divideAndSumSquares(vector, count: count, by: divisor)
+        return (squares.squareRoot(), bad)
+    }
+
+    /// `vector[i] /= divisor`, and in the same pass the first non-finite element of the result
+    /// (or nil) and the sum of the squares of the result as ``norm(_:count:)`` accumulates it
+    /// (before its square root): one segment's share of the segmented gradient norm
+    /// (``ParameterSegments/divideAndMeasure(_:count:by:)``).
+    public static func divideAndSumSquares<Scalar: FlowScalar>(
+        _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
+    ) -> (sumOfSquares: Double, firstNonFinite: Int?) {
         if Scalar.self == Float.self {
             return divideAndMeasureBody(vector.same(as: Float.self), count: count, by: Specialization.same(divisor, as: Float.self))
         } else if Scalar.self == Double.self {
@@ -109,7 +120,7 @@ public enum FlatVector {
 
     static func divideAndMeasureBody<Scalar: FlowScalar>(
         _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
-    ) -> (norm: Double, firstNonFinite: Int?) {
+    ) -> (sumOfSquares: Double, firstNonFinite: Int?) {
         var s = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         var bad: UInt8 = 0
         var i = 0
@@ -144,8 +155,8 @@ public enum FlatVector {
             lane += 1
             i += 1
         }
-        let norm = (((s.0 + s.1) + (s.2 + s.3)) + ((s.4 + s.5) + (s.6 + s.7))).squareRoot()
-        return (norm, bad == 0 ? nil : firstNonFiniteBody(UnsafePointer(vector), count: count))
+        let squares = ((s.0 + s.1) + (s.2 + s.3)) + ((s.4 + s.5) + (s.6 + s.7))
+        return (squares, bad == 0 ? nil : firstNonFiniteBody(UnsafePointer(vector), count: count))
     }
 
     /// Scales `gradient` so that its norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`:

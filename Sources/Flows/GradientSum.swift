@@ -156,8 +156,8 @@ extension AdamOptimizer {
         var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
         var bad: Int? = nil
         sum.withGradientPointer { g in
-            // One pass: divide, look for NaN/±∞, measure the norm (as FlatVector.norm does).
-            let (norm, firstBad) = FlatVector.divideAndMeasure(g, count: count, by: divisor)
+            // One pass: divide, look for NaN/±∞, measure the norm segment by segment (ParameterSegments).
+            let (norm, firstBad) = ParameterSegments.divideAndMeasure(g, count: count, by: divisor)
             bad = firstBad
             guard bad == nil else { return }
             outcome.gradientNorm = norm

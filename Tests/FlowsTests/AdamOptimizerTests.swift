@@ -121,3 +121,46 @@ struct DivideAndMeasureTests {
         #expect(bad == index)
     }
 }
+
+/// The step's gradient norm measured segment by segment (docs/model.md, gradient clipping).
+struct ParameterSegmentsTests {
+    @Test(arguments: [0, 1, 63, 64, 65, 1000, 4744])
+    func theSegmentsPartitionTheVector(count: Int) {
+        var next = 0
+        for g in 0..<ParameterSegments.count {
+            let r = ParameterSegments.range(g, of: count)
+            #expect(r.lowerBound == next)
+            next = r.upperBound
+        }
+        #expect(next == count)
+    }
+
+    @Test(arguments: [0, 1, 9, 64, 100, 4744])
+    func theNormAddsTheSegmentsSquaresInOrder(count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -300...300, using: &generator) * Float(1 << Int.random(in: 0...12, using: &generator)) }
+        var measured = values
+        let (norm, bad) = measured.withUnsafeMutableBufferPointer { ParameterSegments.divideAndMeasure($0.baseAddress!, count: count, by: 3) }
+        #expect(bad == nil)
+        // By hand: divide, then each segment's eight partial sums, then the segments left to right.
+        let divided = values.map { $0 / 3 }
+        #expect(measured.map(\.bitPattern) == divided.map(\.bitPattern))
+        var total = 0.0
+        for g in 0..<ParameterSegments.count {
+            var s = [Double](repeating: 0, count: 8)
+            for (i, x) in divided[ParameterSegments.range(g, of: count)].enumerated() { s[i % 8] += Double(x) * Double(x) }
+            total += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        }
+        #expect(norm.bitPattern == total.squareRoot().bitPattern, "\(norm) vs \(total.squareRoot())")
+        let plain = divided.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(abs(norm - plain) <= 1e-12 * max(plain, 1))
+    }
+
+    @Test func theFirstNonFiniteEntryIsFoundInAnySegment() {
+        var values = [Double](repeating: 1, count: 1000)
+        values[517] = .infinity
+        values[999] = .nan
+        let (_, bad) = values.withUnsafeMutableBufferPointer { ParameterSegments.divideAndMeasure($0.baseAddress!, count: 1000, by: 2) }
+        #expect(bad == 517)
+    }
+}
