@@ -63,6 +63,36 @@ extension ClusterTests {
             try Self.expectReferenceModel(h)
         }
 
+        /// Workers SIGKILLed at random moments of their steps — computing, sending their partial,
+        /// waiting while the coordinator folds and applies — six times over, each replaced: every
+        /// partial lost is covered again by the survivors and the bits do not move. The moments
+        /// come from a seed printed on failure.
+        @Test func workersKilledAtRandomMomentsLeaveTheBitsAlone() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            let seed = UInt64.random(in: 0...UInt64(UInt32.max))
+            var generator = SeededRandom(seed: seed)
+            let endpoint = h.ipcEndpoint
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
+            var live = try (1...3).map { try h.start("w\($0)", ClusterCommand.worker(endpoint, name: "w\($0)")) }
+            guard h.waitForStep(100, metrics: "metrics.jsonl", while: coordinator) else { return }
+            var killed: [ClusterProcess] = []
+            for round in 0..<6 where coordinator.isRunning {
+                usleep(UInt32(20_000 + generator.next() % 250_000))
+                let victim = live.remove(at: Int(generator.next() % UInt64(live.count)))
+                h.signal(victim, SIGKILL)
+                killed.append(victim)
+                live.append(try h.start("r\(round)", ClusterCommand.worker(endpoint, name: "r\(round)")))
+            }
+            h.expectSuccess(coordinator, timeout: 120)
+            for worker in live { h.expectSuccess(worker, timeout: 10) }
+            for victim in killed { victim.wait(timeout: 5) }
+            h.note("seed \(seed); killed \(killed.count)")
+            #expect(killed.count >= 3, "the run ended before the kills (seed \(seed))\n\(h.report())")
+            #expect(!lines(of: coordinator.stderr, containing: ") lost").isEmpty, "no death was noticed (seed \(seed))\n\(coordinator)")
+            try Self.expectReferenceModel(h)
+        }
+
         /// A worker SIGSTOPped past the heartbeat deadline (8 × 50 ms) is dropped and the job
         /// goes on without it; SIGCONTinued, it finds it was forgotten and joins again.
         @Test func aStalledWorkerIsDroppedAndRejoinsWhenContinued() throws {
@@ -115,5 +145,18 @@ extension ClusterTests {
             #expect(last.contains("\"workers\":2"), "last metrics line: \(last)")
             try Self.expectReferenceModel(h)
         }
+    }
+}
+
+/// A small seeded generator (SplitMix64) for test timings that must be reproducible from a seed.
+struct SeededRandom {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
