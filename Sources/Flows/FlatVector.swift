@@ -4,7 +4,7 @@
 /// Every reduction runs in index order and accumulates in `Double`, so a result depends only on
 /// the numbers, never on threads or scheduling.
 public enum FlatVector {
-    /// `accumulator[i] += addend[i]`. Micro-batch gradients are summed with this, in micro-batch order.
+    /// `accumulator[i] += addend[i]`. Micro-batch gradients and tree nodes are summed with this (`GradientSum`).
     public static func add<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) {
         if Scalar.self == Float.self { addBody(addend.same(as: Float.self), into: accumulator.same(as: Float.self), count: count) }
         else if Scalar.self == Double.self { addBody(addend.same(as: Double.self), into: accumulator.same(as: Double.self), count: count) }

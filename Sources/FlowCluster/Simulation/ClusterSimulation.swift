@@ -3,7 +3,8 @@
 /// bandwidth and latency, and the coordinator's own costs, for `tributary simulate`
 /// (DESIGN §3: "a simulation mode projects step time for many workers").
 ///
-/// The step is replayed event by event, as the coordinator runs it (docs/protocol.md §8):
+/// The step is replayed event by event, as the coordinator ran it before 0.4.0 — one result per
+/// micro-batch (`micro-batch-star`; the pre-reduced star is `ClusterSimulation+Exchanges`):
 ///
 /// 1. the coordinator sends the parameters (`4P` bytes in float32) to every worker that has work
 ///    at once: the W messages share its outgoing link (TCP divides a bottleneck fairly between
@@ -14,7 +15,7 @@
 ///    parameters arrive, and sends each result when it is done;
 /// 3. results queue for the coordinator's incoming link in the order they are ready (each takes
 ///    `4P / bandwidth` there) and arrive a latency later;
-/// 4. the coordinator adds results in micro-batch order (`add` seconds each) as soon as every
+/// 4. the coordinator adds results in order (`add` seconds each) as soon as every
 ///    earlier one is in, then applies the optimiser (`apply` seconds) — the step ends.
 ///
 /// With `localSteps = H` (`sync=parameters`) a round is: parameters out, each worker computes

@@ -4,9 +4,9 @@ import Flows
 import Foundation
 import ZeroMQ
 
-/// The coordinator of a training job: binds a ROUTER, hands the plan's micro-batches to
-/// workers (with the rows and parameters they need), sums their results in micro-batch order
-/// and applies Adam — the same arithmetic as `LocalTrainer`, so the final parameters are the
+/// The coordinator of a training job: binds a ROUTER, hands the nodes of each step's reduction
+/// tree to workers (with the rows and parameters they need), folds their pre-reduced partials in
+/// tree order and applies Adam — the same arithmetic as `LocalTrainer`, so the final parameters are the
 /// same bits as a single-process run with the same options.
 ///
 /// With `options.localSteps` set (`sync=parameters`), workers take that many local Adam steps
@@ -45,9 +45,9 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var validationLogProb: [Scalar]
     /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
     private var lastGradientNorm = 0.0
-    /// The step whose results `sum` holds and how many of them (a prefix in micro-batch order):
-    /// results are added as soon as every earlier one is in, so that when the last arrives only
-    /// it is left to add before the update.
+    /// The step whose nodes `sum` holds, the tree-order position of the micro-batches they cover,
+    /// and how many nodes (a prefix in tree order): nodes are folded as soon as every earlier one
+    /// is in, so that when the last arrives only it is left to add before the update.
     private var summed = (step: -1, position: 0, nodes: 0)
     /// The router while `run` serves (for the byte counters), and its counts when it closed.
     private var router: CoordinatorRouter?

@@ -6,7 +6,7 @@ import Flows
 ///
 /// Parallelism comes from independent micro-batches, never from splitting one product over
 /// threads, so every micro-batch's gradient has the same bits whatever the lane count — and the
-/// caller adds them in micro-batch order. A worker process and the single-process trainer both
+/// caller adds them in the step's tree order (`reduce`). A worker process and the single-process trainer both
 /// compute through lanes.
 ///
 /// `@unchecked Sendable`: during `compute`, lane `i`'s buffers are touched only by iteration `i`
