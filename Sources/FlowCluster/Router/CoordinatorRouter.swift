@@ -38,6 +38,12 @@ final class CoordinatorRouter {
         self.log = log
     }
 
+    /// libzmq I/O threads of a coordinator. Each connection is served by one I/O thread, which
+    /// also does its CURVE encryption: with two, the partials and parameter vectors of different
+    /// workers move (and are encrypted) in parallel. Measured on 2 cores, 2 workers, alternating
+    /// rounds: +10 % (tab16) and +20 % (wide64) samples/s with CURVE, no loss without.
+    static let ioThreads = 2
+
     /// Opens a ROUTER with linger 0, lets `configure` set its limits, applies `security` (the
     /// ZAP handler runs, proven, before the socket binds, and outlives it), binds `endpoint`,
     /// runs `body`, then gives queued goodbyes up to 500 ms to leave and closes everything.
@@ -45,7 +51,7 @@ final class CoordinatorRouter {
         bind endpoint: String, security: ClusterSecurity.Server?, log: @escaping (String) -> Void,
         configure: (ZMQSocket) throws -> Void, body: (CoordinatorRouter) throws -> T
     ) throws -> T {
-        let context = try ZMQContext()
+        let context = try ZMQContext(ioThreads: CoordinatorRouter.ioThreads)
         defer { context.terminate() }
         let socket = try ZMQSocket(context: context, type: .router)
         defer { socket.close() }
