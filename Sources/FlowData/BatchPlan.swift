@@ -46,6 +46,10 @@ public struct MicroBatchRef: Sendable, Hashable, CustomStringConvertible {
 /// the file. ``positions(of:)`` recomputes permutations on every call; use a
 /// ``BatchPlanCursor`` to walk micro-batches in O(m) amortised time each.
 public struct BatchPlan: Sendable, Equatable {
+    /// The most micro-batches a step may have (B/m ≤ 2^20): a step's tree lists them all, in the
+    /// coordinator and in every worker, so a plan received from a peer must not ask for more.
+    public static let maximumMicroBatchesPerStep = 1 << 20
+
     /// The shard count used when none is given (Horovod's advice: keep the number of
     /// partitions constant, independent of the number of workers).
     public static let defaultShardCount = 64
@@ -65,7 +69,8 @@ public struct BatchPlan: Sendable, Equatable {
     ///
     /// - Throws: ``DataError/badBatchPlan(reason:)`` unless `microBatchSize ≥ 1`,
     ///   `batchSize` is a positive multiple of `microBatchSize`, `1 ≤ rowCount ≤ 2^40`,
-    ///   `microBatchSize ≤ 2^30`, `batchSize ≤ 2^40` and `1 ≤ shardCount < 2^31`.
+    ///   `microBatchSize ≤ 2^30`, `batchSize ≤ 2^40`, `batchSize / microBatchSize ≤ 2^20` and
+    ///   `1 ≤ shardCount < 2^31`.
     public init(
         seed: UInt64, rowCount: Int, microBatchSize: Int, batchSize: Int,
         shardCount: Int = BatchPlan.defaultShardCount
@@ -88,6 +93,10 @@ public struct BatchPlan: Sendable, Equatable {
         guard rowCount <= (1 << 40), microBatchSize <= (1 << 30), batchSize <= (1 << 40) else {
             throw DataError.badBatchPlan(
                 reason: "row count \(rowCount), micro-batch \(microBatchSize) or batch \(batchSize) exceeds the supported range (2^40 rows, 2^30-row micro-batches)")
+        }
+        guard batchSize / microBatchSize <= Self.maximumMicroBatchesPerStep else {
+            throw DataError.badBatchPlan(
+                reason: "a step of \(batchSize / microBatchSize) micro-batches (batch \(batchSize) / micro-batch \(microBatchSize)) exceeds the supported 1048576 (2^20)")
         }
         self.seed = seed
         self.rowCount = rowCount

@@ -36,7 +36,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("max-workers"), help: "The most workers registered at once; further hellos are refused.")
     var maxWorkers: Int = 1024
 
-    @Option(name: .customLong("verify-fraction"), help: "Compute this fraction of micro-batches twice, on two workers (or here), and quarantine a worker whose bits disagree (0...1).")
+    @Option(name: .customLong("verify-fraction"), help: "Compute this fraction of each step's tree leaves (a shard's micro-batches of the step) twice, on two workers (or here), and quarantine a worker whose bits disagree (0...1).")
     var verifyFraction: Double = 0
 
     @Option(name: .customLong("hello-rate"), help: "Hellos accepted per second over all peers (bursts of up to 64).")

@@ -158,6 +158,32 @@ struct CoordinatorVerificationTests {
         #expect(applied.map { T.covered($0, step: 0) } == T.treeOrder(0))
     }
 
+    /// The verifier of a checked leaf dies while the leaf's first worker is still computing it,
+    /// and the new ownership gives the leaf's shard to a third worker: the first worker stays a
+    /// source (its answer counts) and the new owner becomes the second — the step completes.
+    @Test func aLeafStillComputedWhenItsVerifierDiesKeepsItsWorker() throws {
+        var m = try Self.machine(fraction: 1, minimumWorkers: 3)
+        _ = Self.hello(&m, 1)
+        _ = Self.hello(&m, 2)
+        let start = Self.hello(&m, 3)
+        // Shards 0..<2, 2..<4, 4..<6: the leaf of shard 2 is worker 2's, checked by worker 3.
+        #expect(T.assigned(start)[[2]]?.contains(T.leaf(2)) == true && T.assigned(start)[[3]]?.contains(T.leaf(2)) == true,
+                "\(T.summary(start))")
+        // Nobody answers; worker 3 goes silent and is declared dead. Shard 2 is now worker 1's.
+        for t in [0.5, 1.0] { for n: UInt8 in [1, 2] { _ = m.messageReceived(from: [n], bytes: WireMessage.heartbeat(.init(sequence: 1)).encoded(), now: t) } }
+        let tick = m.tick(now: 1.3)
+        #expect(T.summary(tick).contains { $0.hasPrefix("lost 3 w3") }, "\(T.summary(tick))")
+        #expect(m.shardOwner[2] == 1)
+        #expect(T.assigned(tick)[[2]]?.contains(T.leaf(2)) != true, "worker 2 is not asked again")
+        // Everyone answers what it was given, before and after the death.
+        var all: [Action] = []
+        for n: UInt8 in [1, 2] {
+            for g in (T.assigned(start)[[n]] ?? []) + (T.assigned(tick)[[n]] ?? []) { all += Self.send(&m, n, T.result(g, step: 0), at: 1.4) }
+        }
+        for g in Self.computedHere(tick) + Self.computedHere(all) { all += m.coordinatorComputed(T.result(g, step: 0), now: 1.5) }
+        #expect(Self.applied(all)?.map(\.node) == Self.leaves.map { UInt64($0) }, "the step completes: \(T.summary(tick + all))")
+    }
+
     @Test func aLostVerifierIsReplaced() throws {
         var m = try Self.machine(fraction: 1, minimumWorkers: 3)
         _ = Self.hello(&m, 1)

@@ -76,9 +76,12 @@ struct BatchPlanTests {
         #expect(window.allSatisfy { $0 == slots })
     }
 
-    @Test func hugeSlotAndShardCountsDoNotOverflow() throws {
-        // j·S would pass 2^63 in 64-bit arithmetic: 2^31 − 1 shards, 2^35 slots.
-        let plan = try BatchPlan(seed: 1, rowCount: 1 << 40, microBatchSize: 32, batchSize: 1 << 40, shardCount: (1 << 31) - 1)
+    @Test func theLargestSlotAndShardCountsDoNotOverflow() throws {
+        // 2^31 − 1 shards and 2^20 slots, the most a plan allows; 2^20 + 1 slots are refused.
+        let plan = try BatchPlan(seed: 1, rowCount: 1 << 40, microBatchSize: 32, batchSize: 32 << 20, shardCount: (1 << 31) - 1)
+        #expect(throws: DataError.badBatchPlan(reason: "a step of 1048577 micro-batches (batch 1048577 / micro-batch 1) exceeds the supported 1048576 (2^20)")) {
+            _ = try BatchPlan(seed: 1, rowCount: 10, microBatchSize: 1, batchSize: (1 << 20) + 1)
+        }
         let last = plan.microBatchesPerStep - 1
         let ref = plan.microBatch(globalIndex: last)
         #expect(ref.shard == plan.shard(step: 0, slot: last) && ref.shard < plan.shardCount)

@@ -36,7 +36,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     private let schedule: LearningRateSchedule
     private let log: (String) -> Void
     private let security: ClusterSecurity.Server?
-    /// `--verify-fraction`: what the coordinator needs to compute a micro-batch itself.
+    /// `--verify-fraction`: what the coordinator needs to compute a checked leaf itself.
     private var verifier: (lanes: GradientLanes<Scalar>, cursor: BatchPlanCursor, sum: GradientSum<Scalar>)?
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]

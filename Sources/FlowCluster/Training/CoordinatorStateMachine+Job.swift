@@ -32,9 +32,9 @@ extension CoordinatorStateMachine {
         public var instance: UInt64
         /// What peers may make the coordinator hold or do.
         public var limits = ClusterLimits()
-        /// `--verify-fraction`: the share of micro-batches (chosen by a hash of the job's seed
-        /// and the micro-batch index) computed by two sources and compared bit for bit;
-        /// `sync=gradients` only. 0 turns verification off.
+        /// `--verify-fraction`: the share of the steps' tree leaves (a shard's micro-batches of a
+        /// step, chosen by a hash of the job's seed and `step·S + shard`) computed by two sources
+        /// and compared bit for bit; `sync=gradients` only. 0 turns verification off.
         public var verifyFraction = 0.0
 
         public init(

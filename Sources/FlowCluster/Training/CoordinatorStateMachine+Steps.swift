@@ -71,8 +71,15 @@ extension CoordinatorStateMachine {
             guard results[g] == nil else { continue }
             let live = workers
             var sources = verification.sources(of: g, pending: pending[g]) { live[$0] != nil }
+            // A live worker still computing it stays one of its sources (ownership may have moved
+            // since it was given the leaf: replacing it would drop its answer and stall the step).
+            let computing = pending[g].map { live[$0] != nil } ?? false
             if !sources.contains(owner), sources.count < 2 {
-                pending[g] = owner
+                if computing {
+                    verification.addVerifier(owner, of: g)
+                } else {
+                    pending[g] = owner
+                }
                 byWorker[owner, default: []].append(g)
                 sources.insert(owner)
             }

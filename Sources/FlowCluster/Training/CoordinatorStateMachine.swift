@@ -13,11 +13,11 @@ import FlowWire
 ///   node comes back as one pre-reduced partial; shards are spread evenly over live workers;
 /// - the first valid result for `(step, node)` counts; duplicates and late results are
 ///   dropped (any two valid results are the same bits, so which one wins does not matter);
-/// - a worker silent for `heartbeatLiveness` intervals is dead: its shards and unfinished
-///   micro-batches go to live workers (with the rows they need);
+/// - a worker silent for `heartbeatLiveness` intervals is dead: its shards go to live workers,
+///   and what its unfinished nodes covered is covered again by theirs (with the rows they need);
 /// - a worker that is alive but slow does not hold a step up: once some worker is idle and the
 ///   step has run for more than twice the time a share takes (the idle worker's share in this
-///   step, else the whole previous step) and at least `minimumBackupDelay`, each micro-batch
+///   step, else the whole previous step) and at least `minimumBackupDelay`, each node
 ///   still outstanding is also sent, once, to an idle worker (a *backup*); whichever result
 ///   comes first counts — both are the same bits. A worker beaten by backups several steps in a
 ///   row is demoted: its shards go to the others for a number of steps that doubles each time,
@@ -185,7 +185,7 @@ public struct CoordinatorStateMachine: Sendable {
     public var shardOwner: [Int: UInt32] { assignment.owner }
     /// The shards worker `id` owns.
     public func shards(of id: UInt32) -> Set<Int> { assignment.shards(of: id) }
-    /// Backup copies of slow workers' micro-batches sent since this machine started.
+    /// Backup copies of slow workers' work items sent since this machine started.
     public var backupsSent: Int { stragglers.backupsSent }
     /// Demoted workers and the step from which they may own shards again.
     public var demotedUntil: [UInt32: Int] { stragglers.demotedUntil }

@@ -1,24 +1,26 @@
 import FlowWire
 
-/// `--verify-fraction` in a training step (`sync=gradients`): the checked micro-batches (chosen
-/// by the shared `VerificationSampler`) are computed by two sources — workers, or the
+/// `--verify-fraction` in a training step (`sync=gradients`): the checked work items — leaves of
+/// the step's reduction tree (`TreeNode.key`), whose ids `step·S + shard` the shared
+/// `VerificationSampler` picks; the machine asks with the leaf id, and keys its bookkeeping
+/// here by the item — are computed by two sources — workers, or the
 /// coordinator itself (source 0) — and accepted only when the bits agree. The coordinator's own
 /// result is the truth: a worker that disagrees with it is quarantined, and its unverified
 /// results of the step are redone.
 struct StepVerification: Sendable {
-    /// Which micro-batches are checked.
+    /// Which leaves are checked (by leaf id `step·S + shard`).
     let sampler: VerificationSampler
 
-    /// Results of checked micro-batches by source (a worker id; 0 = the coordinator), not yet accepted.
+    /// Results of checked work items by source (a worker id; 0 = the coordinator), not yet accepted.
     private var candidates: [Int: [UInt32: WireMessage.GradientResult]] = [:]
-    /// Checked micro-batch → the workers computing further copies of it (besides its owner).
+    /// Checked work item → the workers computing further copies of it (besides its owner).
     private var verifying: [Int: Set<UInt32>] = [:]
     /// Micro-batches the coordinator computes itself.
     private var coordinatorComputing: Set<Int> = []
-    /// Accepted but unverified micro-batch → the worker that computed it.
+    /// Accepted but unverified work item → the worker that computed it.
     private var computedBy: [Int: UInt32] = [:]
 
-    /// What a checked micro-batch's sources say, once compared.
+    /// What a checked work item's sources say, once compared.
     enum Verdict: Equatable {
         /// Fewer than two sources have answered, or the coordinator is already asked.
         case undecided
@@ -35,7 +37,7 @@ struct StepVerification: Sendable {
     /// Whether verification is on at all.
     var isOn: Bool { sampler.fraction > 0 }
 
-    /// Whether micro-batch `g` is checked.
+    /// Whether the leaf with id `g` (`step·S + shard`) is checked.
     func isChecked(_ g: Int) -> Bool { sampler.contains(g) }
 
     /// The sources that have answered or are computing `g`: candidates, live verifying workers
@@ -57,7 +59,7 @@ struct StepVerification: Sendable {
     /// Worker `id` no longer computes a copy of `g` (it answered, or must be asked again).
     mutating func removeVerifier(_ id: UInt32, of g: Int) { verifying[g]?.remove(id) }
 
-    /// Workers `gone` went: the checked micro-batches some of them were copying, which need a
+    /// Workers `gone` went: the checked work items some of them were copying, which need a
     /// source again.
     mutating func orphaned(by gone: Set<UInt32>) -> [Int] {
         let orphaned = verifying.filter { !$0.value.isDisjoint(with: gone) }.keys
@@ -79,7 +81,7 @@ struct StepVerification: Sendable {
         candidates[g, default: [:]][source] = result
     }
 
-    /// An unchecked micro-batch `g` accepted from worker `id`: redone if `id` is quarantined.
+    /// An unchecked work item `g` accepted from worker `id`: redone if `id` is quarantined.
     mutating func acceptedUnverified(_ g: Int, from id: UInt32) {
         if isOn { computedBy[g] = id }
     }
@@ -99,7 +101,7 @@ struct StepVerification: Sendable {
         return .askCoordinator(workers: sorted.map(\.key))
     }
 
-    /// Worker `id` is quarantined: forgets what it computed. Returns the micro-batches whose
+    /// Worker `id` is quarantined: forgets what it computed. Returns the work items whose
     /// accepted result was its (to redo and un-accept) and those that lost a candidate of it.
     mutating func discard(_ id: UInt32) -> (unverified: [Int], lostCandidates: [Int]) {
         let unverified = computedBy.filter { $0.value == id }.keys.sorted()

@@ -1,17 +1,17 @@
 /// What the coordinator does about a worker that is alive but slow (`sync=gradients`): backups
-/// of its outstanding micro-batches to idle workers, and demotion after several beaten steps.
+/// of its outstanding work items to idle workers, and demotion after several beaten steps.
 ///
 /// - Backups: once some live worker has nothing pending in the step and the step has run longer
 ///   than `max(minimumBackupDelay, 2 × share)` — `share` being the shortest time an idle worker
 ///   took for its part of this step, or, when no idle worker had a part, the previous step's
-///   duration (none: no backups) — every outstanding micro-batch not yet backed up is also sent
+///   duration (none: no backups) — every outstanding work item not yet backed up is also sent
 ///   to an idle worker (round robin, lowest ids first). Ownership does not move and the original
 ///   stays pending: the first of the two results counts (both are the same bits).
 /// - Demotion: an owner beaten by backups `slowStepsBeforeDemotion` steps in a row owns no
 ///   shards for a number of steps that doubles each time (within `demotionSteps`), then gets a
 ///   share again: a worker that was only briefly slow comes back.
 struct StragglerPolicy: Sendable {
-    /// The least time (s) a step runs before a slow worker's micro-batches are backed up.
+    /// The least time (s) a step runs before a slow worker's work items are backed up.
     let minimumBackupDelay: Double
     let slowStepsBeforeDemotion: Int
     let demotionSteps: ClosedRange<Int>
@@ -28,9 +28,9 @@ struct StragglerPolicy: Sendable {
     private var lastResultAt: [UInt32: Double] = [:]
     /// Micro-batches already sent to a backup worker.
     private var backedUp: Set<Int> = []
-    /// Workers given micro-batches as owners (not as backups).
+    /// Workers given work items as owners (not as backups).
     private var stepOwners: Set<UInt32> = []
-    /// Owners some of whose micro-batches were answered first by another worker.
+    /// Owners some of whose work items were answered first by another worker.
     private var beatenOwners: Set<UInt32> = []
 
     // Across steps:
@@ -56,17 +56,17 @@ struct StragglerPolicy: Sendable {
         for (id, until) in demotedUntil where until <= step { demotedUntil[id] = nil }
     }
 
-    /// Worker `id` was given micro-batches of the step as their shard's owner.
+    /// Worker `id` was given work items of the step as their shard's owner.
     mutating func ownerGiven(_ id: UInt32) { stepOwners.insert(id) }
 
-    /// A result of worker `id` was accepted at `now` for a micro-batch owned by `owner`.
+    /// A result of worker `id` was accepted at `now` for a work item owned by `owner`.
     mutating func resultAccepted(from id: UInt32, owner: UInt32?, now: Double) {
         lastResultAt[id] = now
         if let owner, owner != id { beatenOwners.insert(owner) }
     }
 
     /// The backups due at `now`, by idle worker: `pending` maps the step's outstanding
-    /// micro-batches to their workers; `live` are the live workers' ids, sorted.
+    /// work items to their workers; `live` are the live workers' ids, sorted.
     mutating func backups(pending: [Int: UInt32], live: [UInt32], now: Double) -> [(to: UInt32, microBatches: [Int])] {
         let busy = Set(pending.values)
         let idle = live.filter { !busy.contains($0) && !isDemoted($0) }
