@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
         .testTarget(name: "FlowWireTests", dependencies: ["FlowWire"]),
         .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowWire", "ZeroMQ"]),
-        .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData", "FlowCluster", "FlowWire", "ZeroMQ"]),
+        .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData", "FlowCluster", "FlowWire", "FlowRandom", "ZeroMQ"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     ],
     swiftLanguageModes: [.v6]

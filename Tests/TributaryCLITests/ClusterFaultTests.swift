@@ -1,3 +1,4 @@
+import FlowRandom
 import Foundation
 import Testing
 
@@ -71,7 +72,7 @@ extension ClusterTests {
             let h = try ClusterHarness()
             defer { h.finish() }
             let seed = UInt64.random(in: 0...UInt64(UInt32.max))
-            var generator = SeededRandom(seed: seed)
+            var generator = SeededGenerator(seed: seed)
             let endpoint = h.ipcEndpoint
             let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
             var live = try (1...3).map { try h.start("w\($0)", ClusterCommand.worker(endpoint, name: "w\($0)")) }
@@ -145,18 +146,5 @@ extension ClusterTests {
             #expect(last.contains("\"workers\":2"), "last metrics line: \(last)")
             try Self.expectReferenceModel(h)
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64) for test timings that must be reproducible from a seed.
-struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
