@@ -6,6 +6,21 @@ import Testing
 /// `tributary train` end to end: the model file, the report, the metrics, determinism, and
 /// user data files.
 struct TrainCommandTests {
+    /// More micro-batches per step than a plan supports (2^20) is refused before any data is
+    /// generated or read, in one process and on the cluster, and no model file is written.
+    @Test(arguments: [[], ["--workers", "2"]])
+    func tooManyMicroBatchesPerStepAreRefusedUpFront(extra: [String]) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let start = Date()
+        let result = try CLI.run(
+            ["train", "--data", "moons", "--rows", "1000", "--batch", "2097152", "--micro-batch", "1", "--out", "m.safetensors"] + extra,
+            in: dir.path, timeout: 30)
+        #expect(result.status != 0 && result.stderr.contains("2097152 micro-batches per step; at most 1048576 (2^20) are supported"), "\(result)")
+        #expect(Date().timeIntervalSince(start) < 10, "the refusal took \(Date().timeIntervalSince(start)) s")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("m.safetensors")))
+    }
+
     @Test func trainWritesAModelAndReportsTheValidationNLL() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -1,3 +1,4 @@
+import FlowData
 import Flows
 
 /// The options that, with the data and the model configuration, fully determine a training run.
@@ -92,6 +93,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard microBatch >= 1 else { throw .invalidOption("--micro-batch must be at least 1, found \(microBatch)") }
         guard batch % microBatch == 0 else {
             throw .invalidOption("--batch \(batch) must be a multiple of --micro-batch \(microBatch)")
+        }
+        guard batch / microBatch <= BatchPlan.maximumMicroBatchesPerStep else {
+            throw .invalidOption("--batch \(batch) / --micro-batch \(microBatch) is \(batch / microBatch) micro-batches per step; at most \(BatchPlan.maximumMicroBatchesPerStep) (2^20) are supported")
         }
         guard learningRate > 0, learningRate.isFinite else { throw .invalidOption("--lr must be positive, found \(learningRate)") }
         if let clipNorm, !(clipNorm > 0 && clipNorm.isFinite) {
