@@ -316,33 +316,49 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             for key in items { send(failure(.missingParameters, key, "no parameters of version \(version)")) }
             return
         }
+        // Every node's micro-batches, in tree order, computed in waves across node boundaries
+        // (all lanes busy even when nodes are small), each node folded on its own.
         let tree = ReductionTree(plan: plan, step: Int(step))
+        var nodes: [(key: UInt64, node: TreeNode)] = []
+        var nodeEnds: [Int] = []
+        var batches: [GradientLanes<Scalar>.MicroBatch] = []
+        var batchShards: [Int] = []
         for key in items {
             // The state machine checked the nodes against the plan.
             guard let node = TreeNode(key: key) else { continue }
-            let started = MonotonicClock.seconds()
-            let refs = Array(tree.microBatches(under: node))
-            var batches: [GradientLanes<Scalar>.MicroBatch] = []
-            for ref in refs {
-                guard let batch = microBatch(ref) else { break }
-                batches.append(batch)
-            }
-            guard batches.count == refs.count, !refs.isEmpty else {
-                let missing = refs.first { shards[$0.shard] == nil }.map { "rows of shard \($0.shard) were not received" } ?? "the node holds no micro-batch"
-                send(failure(.missingRows, key, missing))
+            let refs = tree.microBatches(under: node)
+            if let missing = refs.first(where: { shards[$0.shard] == nil }) {
+                send(failure(.missingRows, key, "rows of shard \(missing.shard) were not received"))
                 continue
             }
-            lanes.reduce(model: model, batches, shards: refs.map(\.shard), into: &nodeSum)
-            let loss = nodeSum.lossSum
-            let gradient = nodeSum.gradient
+            guard !refs.isEmpty else {
+                send(failure(.missingRows, key, "\(node) holds no micro-batch of step \(step)"))
+                continue
+            }
+            for ref in refs {
+                batches.append(microBatch(ref)!)
+                batchShards.append(ref.shard)
+            }
+            nodes.append((key, node))
+            nodeEnds.append(batches.count)
+        }
+        guard !nodes.isEmpty else { return }
+        // Each result carries the compute time since the previous one was handed over: summed
+        // per worker, its busy time, never its sending.
+        var handedOver = MonotonicClock.seconds()
+        lanes.reduce(model: model, batches, shards: batchShards, nodeEnds: nodeEnds, into: &nodeSum) { k, sum in
+            let computeSeconds = max(0, MonotonicClock.seconds() - handedOver)
+            defer { handedOver = MonotonicClock.seconds() }
+            let (key, node) = nodes[k]
+            let loss = sum.lossSum
+            let gradient = sum.gradient
             if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
                 send(failure(.nonFinite, key, "the loss or gradient of \(node) in step \(step) is not finite"))
-                continue
+                return
             }
-            // Compute time only (monitoring): never the time spent sending.
             send(WireMessage.gradientResult(.init(
-                jobID: spec.jobID, step: step, version: version, node: key, rowCount: UInt64(nodeSum.rows),
-                lossSum: loss, gradient: WireVector(gradient)!, computeSeconds: max(0, MonotonicClock.seconds() - started))))
+                jobID: spec.jobID, step: step, version: version, node: key, rowCount: UInt64(sum.rows),
+                lossSum: loss, gradient: WireVector(gradient)!, computeSeconds: computeSeconds)))
         }
     }
 
