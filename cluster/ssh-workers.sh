@@ -6,11 +6,13 @@
 #   ENDPOINT    the coordinator's endpoint as the workers see it, e.g. tcp://10.0.0.5:5570
 #   options     passed to every worker, e.g. --threads 4 --insecure
 # Each host needs `tributary` on its PATH (or set TRIBUTARY=/path/to/tributary). Worker output
-# goes to ${LOGDIR:-out/ssh-workers}/HOST.log on this machine.
+# goes to ${LOGDIR:-out/ssh-workers}/HOST.log on this machine. With PEER_PORT=N (for a
+# coordinator with --exchange sharded) each worker listens for the others on port N of its
+# host's first address (`hostname -I`).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
 fi
 hosts_file=$1
@@ -32,7 +34,9 @@ while read -r host; do
     host=$(echo "$host" | tr -d '[:space:]')
     [ -z "$host" ] && continue
     # -tt: the remote worker gets a terminal, so it dies with the ssh session when we stop.
-    ssh -tt -o BatchMode=yes "$host" "exec $bin worker --connect '$endpoint' --name '$host' $*" \
+    peer=""
+    [ -n "${PEER_PORT:-}" ] && peer="--peer-endpoint tcp://\$(hostname -I | cut -d' ' -f1):$PEER_PORT"
+    ssh -tt -o BatchMode=yes "$host" "exec $bin worker --connect '$endpoint' --name '$host' $peer $*" \
         > "$logdir/${host//[^A-Za-z0-9_.-]/_}.log" 2>&1 < /dev/null &
     pids+=($!)
     echo "started a worker on $host (log: $logdir)"

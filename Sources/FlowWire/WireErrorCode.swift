@@ -30,6 +30,9 @@ public struct WireErrorCode: RawRepresentable, Sendable, Hashable, CustomStringC
     /// The coordinator does not know the sender (declared dead, or the coordinator restarted):
     /// the worker must say hello again on a new connection.
     public static let notRegistered = WireErrorCode(rawValue: 11)
+    /// The job uses the sharded exchange and the worker's hello names no peer endpoint
+    /// (protocol version 4): it cannot take part, and saying hello again will not change that.
+    public static let noPeerEndpoint = WireErrorCode(rawValue: 12)
 
     /// The code's name (`nonFinite`), or `code 42` for one this version does not name.
     public var description: String {
@@ -45,6 +48,7 @@ public struct WireErrorCode: RawRepresentable, Sendable, Hashable, CustomStringC
         case 9: return "unsupportedDType"
         case 10: return "internal"
         case 11: return "notRegistered"
+        case 12: return "noPeerEndpoint"
         default: return "code \(rawValue)"
         }
     }

@@ -21,6 +21,9 @@ extension WireMessage {
         public var host: String
         /// What the worker can compute.
         public var capabilities: Capabilities
+        /// The endpoint of the worker's peer socket (`sync=sharded`: where other workers send it
+        /// segments), or empty when it has none.
+        public var peerEndpoint: String
 
         /// What a worker can compute.
         public struct Capabilities: Sendable, Equatable {
@@ -45,8 +48,9 @@ extension WireMessage {
         /// A hello; the version range defaults to this module's only version.
         public init(
             minimumVersion: UInt16 = WireMessage.protocolVersion, maximumVersion: UInt16 = WireMessage.protocolVersion,
-            instance: UInt64, processID: UInt32, name: String, host: String, capabilities: Capabilities
+            instance: UInt64, processID: UInt32, name: String, host: String, capabilities: Capabilities, peerEndpoint: String = ""
         ) {
+            self.peerEndpoint = peerEndpoint
             self.minimumVersion = minimumVersion
             self.maximumVersion = maximumVersion
             self.instance = instance
@@ -68,6 +72,7 @@ extension WireMessage {
             host = try reader.string("hello.host")
             let kernel = try reader.string("hello.blasKernel")
             capabilities = Capabilities(dtypes: dtypes, blasThreads: blasThreads, blasKernel: kernel, maxMicroBatchRows: maxRows)
+            peerEndpoint = try reader.string("hello.peerEndpoint")
         }
 
         func write<Sink: WireSink>(to sink: inout Sink) {
@@ -81,6 +86,7 @@ extension WireMessage {
             sink.string(name, "hello.name")
             sink.string(host, "hello.host")
             sink.string(capabilities.blasKernel, "hello.blasKernel")
+            sink.string(peerEndpoint, "hello.peerEndpoint")
         }
 
         /// Checks the fields (see `docs/protocol.md`, `hello`).
@@ -107,6 +113,7 @@ extension WireMessage {
             guard !name.isEmpty else { throw .outOfRange(field: "hello.name", value: "empty", allowed: "1 or more bytes") }
             try WireCheck.string(host, "hello.host", limits)
             try WireCheck.string(capabilities.blasKernel, "hello.blasKernel", limits)
+            try WireCheck.string(peerEndpoint, "hello.peerEndpoint", limits)
         }
     }
 

@@ -115,6 +115,12 @@ extension WireMessage {
             /// Workers take local optimiser steps and return parameters; the coordinator
             /// averages them weighted by rows (sync byte 2; local SGD).
             case parameters(LocalOptimizer)
+            /// Gradients as with ``gradients``, but exchanged among the workers (sync byte 3,
+            /// protocol version 4): each sends every segment of its partials to the segment's
+            /// owner, owners fold them in tree order and send the step's gradient segment to every
+            /// worker, and every worker applies the same Adam update (the optimiser's settings are
+            /// these, with `localSteps` 1). Bit-identical to one process.
+            case sharded(LocalOptimizer)
         }
 
         /// The learning-rate shape of a ``LocalOptimizer`` (protocol version 2).
@@ -150,6 +156,40 @@ extension WireMessage {
             public var minimumLearningRate: Double
             /// AdamW's decoupled weight decay λ (finite, ≥ 0, λ·learningRate < 1).
             public var weightDecay: Double
+
+            init(from reader: inout WireReader) throws(WireError) {
+                localSteps = try reader.u32("jobSpec.localSteps")
+                learningRate = try reader.f64("jobSpec.learningRate")
+                beta1 = try reader.f64("jobSpec.beta1")
+                beta2 = try reader.f64("jobSpec.beta2")
+                epsilon = try reader.f64("jobSpec.epsilon")
+                clipNorm = try reader.optional("jobSpec.clipNorm") { (reader) throws(WireError) in
+                    try reader.f64("jobSpec.clipNorm")
+                }
+                let scheduleCode = try reader.u8("jobSpec.schedule")
+                guard let schedule = Schedule(rawValue: scheduleCode) else {
+                    throw .outOfRange(field: "jobSpec.schedule", value: String(scheduleCode), allowed: "1 (constant) or 2 (cosine)")
+                }
+                self.schedule = schedule
+                warmupSteps = try reader.u64("jobSpec.warmupSteps")
+                totalSteps = try reader.u64("jobSpec.totalSteps")
+                minimumLearningRate = try reader.f64("jobSpec.minimumLearningRate")
+                weightDecay = try reader.f64("jobSpec.weightDecay")
+            }
+
+            func write<Sink: WireSink>(to sink: inout Sink) {
+                sink.u32(localSteps)
+                sink.f64(learningRate)
+                sink.f64(beta1)
+                sink.f64(beta2)
+                sink.f64(epsilon)
+                sink.optional(clipNorm) { sink, clipNorm in sink.f64(clipNorm) }
+                sink.u8(schedule.rawValue)
+                sink.u64(warmupSteps)
+                sink.u64(totalSteps)
+                sink.f64(minimumLearningRate)
+                sink.f64(weightDecay)
+            }
 
             /// Local Adam settings; the defaults are DESIGN §1's (a constant rate, no decay).
             public init(
@@ -231,28 +271,11 @@ extension WireMessage {
                 case 1:
                     sync = .gradients
                 case 2:
-                    let localSteps = try reader.u32("jobSpec.localSteps")
-                    let learningRate = try reader.f64("jobSpec.learningRate")
-                    let beta1 = try reader.f64("jobSpec.beta1")
-                    let beta2 = try reader.f64("jobSpec.beta2")
-                    let epsilon = try reader.f64("jobSpec.epsilon")
-                    let clipNorm = try reader.optional("jobSpec.clipNorm") { (reader) throws(WireError) in
-                        try reader.f64("jobSpec.clipNorm")
-                    }
-                    let scheduleCode = try reader.u8("jobSpec.schedule")
-                    guard let schedule = Schedule(rawValue: scheduleCode) else {
-                        throw .outOfRange(field: "jobSpec.schedule", value: String(scheduleCode), allowed: "1 (constant) or 2 (cosine)")
-                    }
-                    let warmupSteps = try reader.u64("jobSpec.warmupSteps")
-                    let totalSteps = try reader.u64("jobSpec.totalSteps")
-                    let minimumLearningRate = try reader.f64("jobSpec.minimumLearningRate")
-                    let weightDecay = try reader.f64("jobSpec.weightDecay")
-                    sync = .parameters(LocalOptimizer(
-                        localSteps: localSteps, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                        epsilon: epsilon, clipNorm: clipNorm, schedule: schedule, warmupSteps: warmupSteps,
-                        totalSteps: totalSteps, minimumLearningRate: minimumLearningRate, weightDecay: weightDecay))
+                    sync = .parameters(try LocalOptimizer(from: &reader))
+                case 3:
+                    sync = .sharded(try LocalOptimizer(from: &reader))
                 default:
-                    throw .outOfRange(field: "jobSpec.sync", value: String(syncCode), allowed: "1 (gradients) or 2 (parameters)")
+                    throw .outOfRange(field: "jobSpec.sync", value: String(syncCode), allowed: "1 (gradients), 2 (parameters) or 3 (sharded)")
                 }
                 mode = .training(Training(
                     seed: seed, rowCount: rowCount, shardCount: shardCount, microBatchSize: microBatchSize,
@@ -294,17 +317,10 @@ extension WireMessage {
                     sink.u8(1)
                 case .parameters(let optimizer):
                     sink.u8(2)
-                    sink.u32(optimizer.localSteps)
-                    sink.f64(optimizer.learningRate)
-                    sink.f64(optimizer.beta1)
-                    sink.f64(optimizer.beta2)
-                    sink.f64(optimizer.epsilon)
-                    sink.optional(optimizer.clipNorm) { sink, clipNorm in sink.f64(clipNorm) }
-                    sink.u8(optimizer.schedule.rawValue)
-                    sink.u64(optimizer.warmupSteps)
-                    sink.u64(optimizer.totalSteps)
-                    sink.f64(optimizer.minimumLearningRate)
-                    sink.f64(optimizer.weightDecay)
+                    optimizer.write(to: &sink)
+                case .sharded(let optimizer):
+                    sink.u8(3)
+                    optimizer.write(to: &sink)
                 }
             case .scoring(let scoring):
                 sink.u8(2)
@@ -370,7 +386,17 @@ extension WireMessage {
                         field: "jobSpec.batchSize",
                         reason: "batch size \(t.batchSize) is not a multiple of the micro-batch size \(t.microBatchSize)")
                 }
-                if case .parameters(let o) = t.sync {
+                var optimizer: LocalOptimizer?
+                switch t.sync {
+                case .gradients: optimizer = nil
+                case .parameters(let o): optimizer = o
+                case .sharded(let o):
+                    guard o.localSteps == 1 else {
+                        throw .outOfRange(field: "jobSpec.localSteps", value: String(o.localSteps), allowed: "1 (sync=sharded takes one step per plan step)")
+                    }
+                    optimizer = o
+                }
+                if let o = optimizer {
                     try WireCheck.positive(o.localSteps, "jobSpec.localSteps")
                     try WireCheck.finitePositive(o.learningRate, "jobSpec.learningRate")
                     for (beta, name) in [(o.beta1, "jobSpec.beta1"), (o.beta2, "jobSpec.beta2")] {

@@ -40,11 +40,24 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     case error(ErrorReport)
     /// Either direction: the sender is leaving.
     case goodbye(Goodbye)
+    /// Coordinator → worker (`sync=sharded`): the workers of an attempt of a step and their peer sockets.
+    case roster(Roster)
+    /// Coordinator → worker (`sync=sharded`): the accepted partials of a step; owners fold them.
+    case reduce(ReduceOrder)
+    /// Worker → worker (`sync=sharded`): a partial's segments to their owner, or an owner's fold to everyone.
+    case segment(Segment)
+    /// Worker → coordinator (`sync=sharded`): the worker holds the step's whole gradient.
+    case stepReady(StepReady)
+    /// Coordinator → worker (`sync=sharded`): send the training state at a version.
+    case stateRequest(StateRequest)
+    /// Either direction (`sync=sharded`): parameters and Adam state at a version.
+    case state(TrainingState)
 
     /// The protocol version this module encodes and decodes (2 added the learning-rate schedule
     /// and weight decay to `jobSpec`'s local optimiser; 3 made training's work items nodes of
-    /// the step's reduction tree: `assignment.items`, `gradientResult.node`, a 64-bit row count).
-    public static let protocolVersion: UInt16 = 3
+    /// the step's reduction tree: `assignment.items`, `gradientResult.node`, a 64-bit row count;
+    /// 4 added the sharded exchange: `hello.peerEndpoint`, `sync=sharded` and kinds 0x0E–0x13).
+    public static let protocolVersion: UInt16 = 4
     /// The header version of `error` messages: 1 in every version, and accepted in any version
     /// up to ``protocolVersion``, so that a peer of another version can always read why it was
     /// refused (docs/protocol.md, Versioning).
@@ -72,6 +85,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
         case heartbeat = 0x0B
         case error = 0x0C
         case goodbye = 0x0D
+        case roster = 0x0E
+        case reduce = 0x0F
+        case segment = 0x10
+        case stepReady = 0x11
+        case stateRequest = 0x12
+        case state = 0x13
 
         /// The kind's name as it appears in `docs/protocol.md` and in error field names.
         public var description: String {
@@ -89,6 +108,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
             case .heartbeat: return "heartbeat"
             case .error: return "error"
             case .goodbye: return "goodbye"
+            case .roster: return "roster"
+            case .reduce: return "reduce"
+            case .segment: return "segment"
+            case .stepReady: return "stepReady"
+            case .stateRequest: return "stateRequest"
+            case .state: return "state"
             }
         }
     }
@@ -109,6 +134,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
         case .heartbeat: return .heartbeat
         case .error: return .error
         case .goodbye: return .goodbye
+        case .roster: return .roster
+        case .reduce: return .reduce
+        case .segment: return .segment
+        case .stepReady: return .stepReady
+        case .stateRequest: return .stateRequest
+        case .state: return .state
         }
     }
 
@@ -161,6 +192,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
         case .heartbeat: message = .heartbeat(try Heartbeat(from: &reader))
         case .error: message = .error(try ErrorReport(from: &reader))
         case .goodbye: message = .goodbye(try Goodbye(from: &reader))
+        case .roster: message = .roster(try Roster(from: &reader))
+        case .reduce: message = .reduce(try ReduceOrder(from: &reader))
+        case .segment: message = .segment(try Segment(from: &reader))
+        case .stepReady: message = .stepReady(try StepReady(from: &reader))
+        case .stateRequest: message = .stateRequest(try StateRequest(from: &reader))
+        case .state: message = .state(try TrainingState(from: &reader))
         }
         guard reader.remaining == 0 else { throw .trailingBytes(count: reader.remaining) }
         try message.validate(limits: limits)
@@ -228,6 +265,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
         case .heartbeat(let m): m.write(to: &sink)
         case .error(let m): m.write(to: &sink)
         case .goodbye(let m): m.write(to: &sink)
+        case .roster(let m): m.write(to: &sink)
+        case .reduce(let m): m.write(to: &sink)
+        case .segment(let m): m.write(to: &sink)
+        case .stepReady(let m): m.write(to: &sink)
+        case .stateRequest(let m): m.write(to: &sink)
+        case .state(let m): m.write(to: &sink)
         }
     }
 
@@ -251,6 +294,12 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
         case .heartbeat(let m): try m.validate(limits: limits)
         case .error(let m): try m.validate(limits: limits)
         case .goodbye(let m): try m.validate(limits: limits)
+        case .roster(let m): try m.validate(limits: limits)
+        case .reduce(let m): try m.validate(limits: limits)
+        case .segment(let m): try m.validate(limits: limits)
+        case .stepReady(let m): try m.validate(limits: limits)
+        case .stateRequest: break
+        case .state(let m): try m.validate(limits: limits)
         }
         let size = encodedByteCount
         guard size <= limits.maxFrameBytes else {

@@ -148,34 +148,57 @@ extension AdamOptimizer {
         _ sum: inout GradientSum<Scalar>, to parameters: inout [Scalar], clipNorm: Double?, step: Int, learningRate: Double? = nil
     ) throws(FlowError) -> StepOutcome {
         sum.finish()
-        guard sum.rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
-        let meanLoss = sum.lossSum / Double(sum.rows)
-        guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step + 1) }
-        let divisor = Scalar(sum.rows)
-        let count = sum.gradient.count
-        var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
-        var bad: Int? = nil
-        sum.withGradientPointer { g in
-            // One pass: divide, look for NaN/±∞, measure the norm segment by segment (ParameterSegments).
-            let (norm, firstBad) = ParameterSegments.divideAndMeasure(g, count: count, by: divisor)
-            bad = firstBad
-            guard bad == nil else { return }
-            outcome.gradientNorm = norm
-            if let clipNorm {
-                // PyTorch's clip_grad_norm_ (FlatVector.clipNorm with the norm already known).
-                let factor = clipNorm / (norm + 1e-6)
-                if factor < 1 { FlatVector.scale(g, count: count, by: Scalar(factor)) }
-                outcome.clipped = norm > clipNorm
+        let rows = sum.rows, lossSum = sum.lossSum
+        var result: Result<StepOutcome, FlowError> = .failure(.shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0))
+        if rows > 0 {
+            sum.withGradientPointer { g in
+                result = Result { () throws(FlowError) in
+                    try Self.prepareMeanGradient(g, count: parameters.count, rows: rows, lossSum: lossSum, clipNorm: clipNorm, step: step)
+                }
             }
         }
-        if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
+        let outcome = try result.get()
         let rate = learningRate ?? self.learningRate
         sum.withGradientPointer { update(parameters: &parameters, gradient: $0, learningRate: rate) }
         return outcome
     }
 }
 
+extension AdamOptimizer {
+    /// The part of ``apply(_:to:clipNorm:step:learningRate:)`` before the update, on a step's
+    /// summed gradient `g` (`count` values, the root of the step's tree) over `rows` rows with
+    /// loss sum `lossSum`: turns it into the mean gradient in place, refuses NaN/±∞ (throwing
+    /// `FlowError.nonFinite`), measures the segmented norm and clips to `clipNorm` when given.
+    /// Whoever holds a step's whole sum — one process, the coordinator, every worker of the
+    /// sharded exchange — gets the same bits from it.
+    public static func prepareMeanGradient(
+        _ g: UnsafeMutablePointer<Scalar>, count: Int, rows: Int, lossSum: Double, clipNorm: Double?, step: Int
+    ) throws(FlowError) -> StepOutcome {
+        guard rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
+        let meanLoss = lossSum / Double(rows)
+        guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step + 1) }
+        var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
+        // One pass: divide, look for NaN/±∞, measure the norm segment by segment (ParameterSegments).
+        let (norm, bad) = ParameterSegments.divideAndMeasure(g, count: count, by: Scalar(rows))
+        if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
+        outcome.gradientNorm = norm
+        if let clipNorm {
+            // PyTorch's clip_grad_norm_ (FlatVector.clipNorm with the norm already known).
+            let factor = clipNorm / (norm + 1e-6)
+            if factor < 1 { FlatVector.scale(g, count: count, by: Scalar(factor)) }
+            outcome.clipped = norm > clipNorm
+        }
+        return outcome
+    }
+}
+
 extension GradientSum {
+    /// Lends the finished sum (the root's vector) without copying it.
+    public mutating func withGradient<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
+        precondition(finished && !stack.isEmpty, "GradientSum: read before finish")
+        return try buffers[0].withUnsafeBufferPointer(body)
+    }
+
     /// The finished sum's storage (the root's vector).
     mutating func withGradientPointer(_ body: (UnsafeMutablePointer<Scalar>) -> Void) {
         precondition(finished && !stack.isEmpty, "GradientSum: read before finish")

@@ -55,6 +55,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --cluster: secure every connection with CURVE (encryption and a ZAP key check), to measure its cost.")
     var curve = false
 
+    @Option(help: "With --cluster: the exchange to measure, star or sharded (default: as train and coordinator choose it — sharded, star with --curve; docs/operations.md).")
+    var exchange: Exchange?
+
     @Flag(help: "Measure scoring instead: whole `score` jobs (an NPY file, the journal, the output) on a local cluster.")
     var score = false
 
@@ -157,26 +160,29 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func runCluster() throws {
+        let exchange = self.exchange ?? (curve ? .star : .sharded)
         let counts = (workers ?? "1,2,4").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw CLIError("--workers must list positive worker counts, e.g. 1,2,4") }
         guard steps >= 2 else { throw CLIError("--steps must be at least 2") }
         if curve && !ZeroMQ.has("curve") { throw CLIError("--curve: this libzmq was built without CURVE support") }
         let results = try ClusterBench.run(
-            config: config, workerCounts: counts, steps: steps, warmup: 5, microBatch: microBatch, curve: curve)
+            config: config, workerCounts: counts, steps: steps, warmup: 5, microBatch: microBatch, curve: curve, exchange: exchange)
         let base = results.first?.samplesPerSecond ?? 0
         for r in results {
             if json {
                 print("{\"config\": \"\(config.rawValue)\", \"workers\": \(r.workers), \"train_samples_per_s\": \(r.samplesPerSecond), "
                       + "\"comm_fraction\": \(r.commFraction), \"step_seconds\": \(r.stepSeconds), \"compute_seconds_per_step\": \(r.computeSeconds), "
-                      + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0), "
+                      + "\"micro_batch\": \(microBatch), \"curve\": \(curve), \"exchange\": \"\(exchange.rawValue)\", \"speedup_vs_first\": \(base > 0 ? r.samplesPerSecond / base : 0), "
                       + "\"coordinator_bytes_sent_per_step\": \(r.bytesSentPerStep), \"coordinator_bytes_received_per_step\": \(r.bytesReceivedPerStep), "
-                      + "\"bytes_sent_per_worker_per_step\": \(r.bytesReceivedPerStep / Double(r.workers)), "
+                      + "\"bytes_sent_per_worker_per_step\": \((r.bytesReceivedPerStep - r.stateCopyBytesPerStep + r.peerBytesPerStep) / Double(r.workers)), "
+                      + "\"state_copy_bytes_per_step\": \(r.stateCopyBytesPerStep), "
+                      + "\"parameter_count\": \(r.parameterCount), "
                       + "\"per_worker\": [" + r.perWorker.map { f in
                           "{\"name\": \"\(f.name)\", \"rows_per_busy_s\": \(f.rowsPerSecond.map { "\($0)" } ?? "null"), \"share\": \(f.share), \"straggler\": \(f.straggler)}"
                       }.joined(separator: ", ") + "]}")
             } else {
-                print(String(format: "%@%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
-                             config.rawValue, curve ? " (CURVE)" : "", r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
+                print(String(format: "%@%@%@ %d worker(s): %@ samples/s (%.2f× of %d), step %.2f ms, compute %.2f ms, communication/coordination %.0f%%",
+                             config.rawValue, exchange == .sharded ? " sharded" : "", curve ? " (CURVE)" : "", r.workers, ProgressDisplay.format(r.samplesPerSecond), base > 0 ? r.samplesPerSecond / base : 0,
                              results.first?.workers ?? 1, r.stepSeconds * 1000, r.computeSeconds * 1000, r.commFraction * 100))
                 if !r.perWorker.isEmpty { print("  " + r.perWorker.map(TrainingOptionGroup.describe).joined(separator: "  ")) }
             }

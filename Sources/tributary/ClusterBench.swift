@@ -19,6 +19,13 @@ enum ClusterBench {
         /// Message bytes through the coordinator's socket per measured step, each way.
         var bytesSentPerStep: Double
         var bytesReceivedPerStep: Double
+        /// `--exchange sharded`: message bytes the workers sent each other per measured step, in all.
+        var peerBytesPerStep: Double
+        /// `--exchange sharded`: bytes of the training-state copies the coordinator fetched, per
+        /// measured step (included in `bytesReceivedPerStep`).
+        var stateCopyBytesPerStep: Double
+        /// P, the model's parameter count.
+        var parameterCount: Int
     }
 
     /// Runs `steps` measured steps (after `warmup` steps that also move the shards) for each
@@ -26,7 +33,8 @@ enum ClusterBench {
     /// key pairs, the coordinator's ZAP handler checking the workers' key), as a secured
     /// cluster runs.
     static func run(
-        config: BenchCommand.Config, workerCounts: [Int], steps: Int, warmup: Int, microBatch: Int, curve: Bool = false
+        config: BenchCommand.Config, workerCounts: [Int], steps: Int, warmup: Int, microBatch: Int, curve: Bool = false,
+        exchange: Exchange = .star
     ) throws -> [Result] {
         let shape = config.shape
         let table = try BuiltinDataset(name: shape.data).generate(rows: 65536, seed: 0)
@@ -61,16 +69,20 @@ enum ClusterBench {
             }
             let coordinator = try Coordinator(
                 model: model, data: data, options: options, bind: "ipc://\(directory)/coordinator", minimumWorkers: workers,
-                security: security)
+                security: security, exchange: exchange)
             var marks: [Double] = []
             var figures: [WorkerFigures.Figure] = []
             var traffic: (start: ClusterCounters, end: ClusterCounters)?
+            var peerBytes: (start: UInt64, end: UInt64) = (0, 0)
+            var copies = (start: 0, end: 0)
             var startError: Error?
             try coordinator.run(ready: { endpoint in
                 do {
                     for i in 0..<workers {
-                        try launcher.start(arguments: ["worker", "--connect", endpoint, "--name", "bench-\(i + 1)", "--parent-pid", String(getpid())]
-                                           + workerArguments)
+                        try launcher.start(arguments: [
+                            "worker", "--connect", endpoint, "--name", "bench-\(i + 1)", "--parent-pid", String(getpid()),
+                            "--peer-endpoint", "ipc://\(directory)/peer-\(i + 1)",
+                        ] + workerArguments)
                     }
                 } catch { startError = error }
             }, progress: { p, _ in
@@ -79,10 +91,14 @@ enum ClusterBench {
                 if p.step == warmup {
                     _ = coordinator.workerFigures()
                     traffic = (coordinator.counters, coordinator.counters)
+                    peerBytes = (coordinator.machine.totalPeerBytesSent, coordinator.machine.totalPeerBytesSent)
+                    copies = (coordinator.stateBytesFetched, coordinator.stateBytesFetched)
                 }
                 if p.step == warmup + steps {
                     figures = coordinator.workerFigures()
                     traffic?.end = coordinator.counters
+                    peerBytes.end = coordinator.machine.totalPeerBytesSent
+                    copies.end = coordinator.stateBytesFetched
                 }
             })
             if let startError { throw startError }
@@ -93,7 +109,9 @@ enum ClusterBench {
                 workers: workers, samplesPerSecond: Double(options.batch) / stepSeconds, stepSeconds: stepSeconds,
                 computeSeconds: compute, commFraction: max(0, 1 - compute / stepSeconds), perWorker: figures,
                 bytesSentPerStep: traffic.map { Double($0.end.bytesSent - $0.start.bytesSent) / Double(steps) } ?? 0,
-                bytesReceivedPerStep: traffic.map { Double($0.end.bytesReceived - $0.start.bytesReceived) / Double(steps) } ?? 0))
+                bytesReceivedPerStep: traffic.map { Double($0.end.bytesReceived - $0.start.bytesReceived) / Double(steps) } ?? 0,
+                peerBytesPerStep: Double(peerBytes.end &- peerBytes.start) / Double(steps),
+                stateCopyBytesPerStep: Double(copies.end - copies.start) / Double(steps), parameterCount: model.parameters.count))
         }
         return results
     }

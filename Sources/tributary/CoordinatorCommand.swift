@@ -48,6 +48,9 @@ struct CoordinatorCommand: ParsableCommand {
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
         guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
+        if verifyFraction > 0, training.exchange == .sharded {
+            throw ValidationError("--verify-fraction works with --exchange star only: a checked leaf is compared at the coordinator, which the sharded exchange's partials bypass")
+        }
     }
 
     func run() throws {
@@ -71,8 +74,8 @@ struct CoordinatorCommand: ParsableCommand {
             model: model, data: data, options: training.trainingOptions, bind: bind, minimumWorkers: minWorkers,
             checkpoint: policy, resume: checkpoint, heartbeatInterval: Double(heartbeatMilliseconds) / 1000,
             security: security, limits: ClusterLimits(maxWorkers: maxWorkers, hellosPerSecond: helloRate), verifyFraction: verifyFraction,
-            log: { StandardErrorLog.write($0) })
-        StandardErrorLog.write(training.banner(data, model, where: "as coordinator"))
+            exchange: training.resolvedExchange(curve: security != nil, verifyFraction: verifyFraction), log: { StandardErrorLog.write($0) })
+        StandardErrorLog.write(training.banner(data, model, where: "as coordinator, \(coordinator.exchange.rawValue) exchange"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
             perWorker: { [unowned coordinator] in coordinator.workerFigures() }, resumedAt: checkpoint?.step, counters: { [unowned coordinator] in coordinator.counters })

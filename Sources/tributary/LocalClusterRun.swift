@@ -25,8 +25,8 @@ enum LocalClusterRun {
 
         let coordinator = try Coordinator(
             model: model, data: data, options: training.trainingOptions, bind: endpoint, minimumWorkers: workers,
-            checkpoint: policy, resume: resume, log: { StandardErrorLog.write($0) })
-        StandardErrorLog.write(training.banner(data, model, where: "on \(workers) local workers"))
+            checkpoint: policy, resume: resume, exchange: training.resolvedExchange(curve: false, verifyFraction: 0), log: { StandardErrorLog.write($0) })
+        StandardErrorLog.write(training.banner(data, model, where: "on \(workers) local workers, \(coordinator.exchange.rawValue) exchange"))
         let report = try training.reporter(
             workers: { [unowned coordinator] in coordinator.machine.liveWorkerIDs.count },
             perWorker: { [unowned coordinator] in coordinator.workerFigures() }, resumedAt: resume?.step, counters: { [unowned coordinator] in coordinator.counters })
@@ -38,7 +38,7 @@ enum LocalClusterRun {
                     for i in 0..<workers {
                         try launcher.start(arguments: [
                             "worker", "--connect", bound, "--name", "local-\(i + 1)", "--threads", String(threads),
-                            "--parent-pid", String(getpid()),
+                            "--parent-pid", String(getpid()), "--peer-endpoint", "ipc://\(directory)/peer-\(i + 1)",
                         ])
                     }
                 } catch {

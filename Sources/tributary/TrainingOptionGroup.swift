@@ -67,6 +67,9 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(help: "How a cluster combines the workers' work: gradients (exact: the same bits as one process) or parameters (local SGD: --local-steps local Adam steps per round, then a row-weighted average of the workers' parameters; cheaper, different numbers).")
     var sync: SyncMode = .gradients
 
+    @Option(help: "With --sync gradients, who combines the workers' partial gradients: sharded (workers send each parameter segment to its owner, owners fold and send the step's gradient to every worker; the coordinator carries only control messages) or star (the coordinator folds them, applies Adam and sends the parameters back). Both give the bits of one process. Default: sharded, except star with --sync parameters, --verify-fraction or CURVE (--key), where star measured faster or sharded does not apply (docs/operations.md, \"Choosing the exchange\").")
+    var exchange: Exchange?
+
     @Option(name: .customLong("local-steps"), help: "With --sync parameters: local Adam steps per averaging round (H, default 8).")
     var localSteps: Int?
 
@@ -96,6 +99,9 @@ struct TrainingOptionGroup: ParsableArguments {
         try Self.checkModelName(out)
         if (keepBest || earlyStop != nil) && validation == 0 {
             throw ValidationError("\(keepBest ? "--keep-best" : "--early-stop") compares the validation NLL: it needs --validation above 0 (e.g. --validation 0.1)")
+        }
+        if exchange == .sharded, sync == .parameters {
+            throw ValidationError("--exchange sharded combines gradients: it needs --sync gradients")
         }
         if let localSteps {
             guard sync == .parameters else { throw ValidationError("--local-steps applies to --sync parameters only") }
@@ -345,3 +351,16 @@ enum SyncMode: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
+extension Exchange: ExpressibleByArgument {}
+
+extension TrainingOptionGroup {
+    /// The exchange a cluster run uses: `--exchange` when given, else the rule of
+    /// docs/operations.md ("Choosing the exchange"): `sharded`, except `star` with `--sync
+    /// parameters` (it exchanges parameters), `--verify-fraction` (checked leaves are compared at
+    /// the coordinator) or CURVE (`curve`; on the 2-core test machine star was faster under CURVE).
+    func resolvedExchange(curve: Bool, verifyFraction: Double) -> Exchange {
+        if let exchange { return exchange }
+        return sync == .parameters || verifyFraction > 0 || curve ? .star : .sharded
+    }
+}

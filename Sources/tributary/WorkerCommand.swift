@@ -11,7 +11,7 @@ struct WorkerCommand: ParsableCommand {
             The worker needs no data files: the coordinator sends the rows of the shards it owns. \
             It reconnects and rejoins when the coordinator goes silent or restarts. It gives up \
             when no coordinator answers within --connect-timeout (exit 69) or the coordinator \
-            refuses it at the handshake --max-refusals times in a row (exit 77). On SIGINT or \
+            refuses it at the handshake --max-refusals times in a row, or refuses its hello for good (exit 77). On SIGINT or \
             SIGTERM it says goodbye to the coordinator and exits 130 or 143.
             """)
 
@@ -26,6 +26,11 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "Micro-batches computed at once (one thread and one BLAS thread each).")
     var threads: Int = 1
+
+    @Option(name: .customLong("peer-endpoint"), help: ArgumentHelp(
+        "Where this worker listens for other workers (--exchange sharded): tcp://ADDRESS:PORT with an address of this host they can reach (port 0: any free port), ipc://PATH, or none. Default: tcp://127.0.0.1:0 when the coordinator is on this host (loopback or ipc), else none.",
+        valueName: "endpoint"))
+    var peerEndpoint: String?
 
     @Option(help: "A name for logs (default: host-pid).")
     var name: String?
@@ -62,6 +67,7 @@ struct WorkerCommand: ParsableCommand {
             endpoint: connect, name: name, threads: threads, parentPID: parentPID, crashAfterResults: crashAfterResults,
             security: security, corruptResultsEvery: corruptResultsEvery, connectTimeout: connectTimeout > 0 ? connectTimeout : nil,
             maxRefusals: maxRefusals > 0 ? maxRefusals : nil, stopSignals: StopSignals(),
+            peerEndpoint: peerEndpoint.map { $0 == "none" ? nil : $0 } ?? Self.defaultPeerEndpoint(coordinator: connect),
             log: { StandardErrorLog.write("[\(name)] \($0)") })
         do {
             try worker.run()
@@ -69,9 +75,19 @@ struct WorkerCommand: ParsableCommand {
             StandardErrorLog.write("[\(name)] \(error)")
             switch error {
             case .noCoordinator: throw ExitCode(69)
-            case .refused: throw ExitCode(77)
+            case .refused, .refusedHello: throw ExitCode(77)
             case .stopped(let signal): throw ExitCode(128 + signal)
+            case .badPeerEndpoint: throw ExitCode(64)
             }
         }
+    }
+
+    /// The peer endpoint when none is given: loopback when the coordinator is on this host
+    /// (a loopback or ipc endpoint), else none (a worker on another host must say where it
+    /// listens).
+    static func defaultPeerEndpoint(coordinator: String) -> String? {
+        let local = coordinator.hasPrefix("ipc://") || coordinator.hasPrefix("tcp://127.") || coordinator.hasPrefix("tcp://localhost:")
+            || coordinator.hasPrefix("tcp://[::1]:")
+        return local ? "tcp://127.0.0.1:0" : nil
     }
 }

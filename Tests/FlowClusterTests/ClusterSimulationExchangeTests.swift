@@ -28,8 +28,8 @@ struct ClusterSimulationExchangeTests {
         let star = m.project(workers: 2, exchange: .star)
         #expect(abs(star.stepSeconds - (4 + 3 * 0.01 + 0.01 + 0.5)) < 1e-9, "\(star)")  // + one add at the coordinator
         let sharded = m.project(workers: 2, exchange: .sharded, segments: 64)
-        // Each owner adds the two partials of its half and updates its half.
-        #expect(abs(sharded.stepSeconds - (4 + 3 * 0.01 + (0.01 + 0.5) * 0.5)) < 1e-9, "\(sharded)")
+        // Each owner adds the two partials of its half; every worker updates all parameters.
+        #expect(abs(sharded.stepSeconds - (4 + 3 * 0.01 + 0.01 * 0.5 + 0.5)) < 1e-9, "\(sharded)")
         let ring = m.project(workers: 2, exchange: .ring)
         #expect(abs(ring.stepSeconds - (4 + 3 * 0.01 + 0.5 * 0.01 + 0.5)) < 1e-9, "\(ring)")
     }
@@ -61,8 +61,8 @@ struct ClusterSimulationExchangeTests {
 
     @Test func latencyCountsOncePerPhaseAndOncePerRingHop() {
         let m = Self.model(t: 1, n: 4, latency: 0.25)
-        // Sharded: reduce-scatter, all-gather, commit.
-        #expect(abs(m.project(workers: 4, exchange: .sharded).stepSeconds - (1 + 3 * 0.25)) < 1e-12)
+        // Sharded: reduce-scatter, the coordinator's order, all-gather, and the commit's round trip.
+        #expect(abs(m.project(workers: 4, exchange: .sharded).stepSeconds - (1 + 5 * 0.25)) < 1e-12)
         // Ring: 2(W − 1) hops.
         #expect(abs(m.project(workers: 4, exchange: .ring).stepSeconds - (1 + 6 * 0.25)) < 1e-12)
         // Star: parameters out and partials in.

@@ -129,6 +129,8 @@ struct CoordinatorStateMachineTests {
                 }
             case .sendShard(let identity, let shard): return "rows \(identity) \(shard)"
             case .sendParameters(let identity, let version): return "parameters \(identity) v\(version)"
+            case .sendState(let identity, let version): return "state \(identity) v\(version)"
+            case .stepReduced(let step, _, _): return "reduced step \(step)"
             case .applyStep(let step, let results): return "apply step \(step) \(results.map(\.node))"
             case .averageRound(let round, let results): return "average round \(round) \(results.map(\.rowCount))"
             case .checkpoint(let steps): return "checkpoint \(steps)"
@@ -148,6 +150,8 @@ struct CoordinatorStateMachineTests {
                 case .helloRefused(let peer, _, let total): return "hello refused \(peer) #\(total)"
                 case .resultsDisagree(let item, let ids): return "disagree \(item) \(ids)"
                 case .workerQuarantined(let id, let name, let item, let redone): return "quarantined \(id) \(name) \(item) redone \(redone)"
+                case .rolledBack(let step, let from): return "rolled back to \(step) from \(from)"
+                case .attemptRestarted(let step, _): return "attempt of \(step) restarted"
                 }
             }
         }
@@ -468,9 +472,9 @@ struct CoordinatorStateMachineTests {
             if case .send(_, let message) = action { return message.encoded() } else { return nil }
         }
         #expect(reply.first.map { $0[4] == 1 && $0[5] == 0 } == true)
-        // A version-3 header whose hello claims versions 4...5 is inconsistent: invalid, counted.
+        // A version-4 header whose hello claims versions 5...6 is inconsistent: invalid, counted.
         var inconsistent = Self.helloMessage(2).encoded()
-        inconsistent[8] = 4; inconsistent[10] = 5
+        inconsistent[8] = 5; inconsistent[10] = 6
         #expect(Self.summary(m.messageReceived(from: [2], bytes: inconsistent, now: 0)) == ["invalid [2]"])
         #expect(m.invalidMessages[[2]] == 1)
     }

@@ -381,7 +381,7 @@ struct WorkerStateMachineTests {
     static let garbage: [[UInt8]] = {
         let heartbeat = WireMessage.heartbeat(.init(sequence: 1)).encoded()
         var badMagic = heartbeat; badMagic[0] = 0x58
-        var badVersion = heartbeat; badVersion[4] = 4
+        var badVersion = heartbeat; badVersion[4] = 5
         var unknownKind = heartbeat; unknownKind[6] = 0x7F
         return [[], [0x54], badMagic, badVersion, unknownKind, Array(heartbeat.dropLast()), heartbeat + [0]]
     }()
@@ -485,6 +485,8 @@ struct WorkerStateMachineTests {
                     Issue.record("a job without verification asked the coordinator to compute")
                 case .revokeKey:
                     Issue.record("a job without verification revoked a key")
+                case .sendState, .stepReduced:
+                    Issue.record("a sync=gradients job used the sharded exchange")
                 case .checkpoint, .finished, .failed, .log:
                     break
                 }
@@ -511,6 +513,8 @@ struct WorkerStateMachineTests {
                     finished.insert(identity)
                 case .storeJob, .storeShard, .storeParameters, .score, .log:
                     break
+                case .exchange(let message):
+                    Issue.record("a sync=gradients worker was handed \(message.kind)")
                 }
             }
         }

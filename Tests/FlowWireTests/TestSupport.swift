@@ -134,7 +134,37 @@ struct Samples {
                 message: size == .large ? string(maxBytes: 1024) : string()))
         case .goodbye:
             return .goodbye(.init(reason: size == .empty ? "" : string(maxBytes: size == .large ? 1024 : 40)))
+        case .roster: return .roster(roster(size: size))
+        case .reduce:
+            let n = count(size, minimum: 1, large: 65_536)
+            return .reduce(.init(
+                jobID: u64(), step: u64(), epoch: u64(), nodes: (0..<n).map { UInt64($0) << 6 | UInt64(int(0...5)) },
+                sources: (0..<n).map { _ in u32(0...UInt32.max) }))
+        case .segment:
+            let first = u32(0...63)
+            return .segment(.init(
+                jobID: u64(), step: u64(), epoch: u64(), token: u64(), sender: u32(0...UInt32.max), isReduced: bool(), node: u64(),
+                firstSegment: first, segmentCount: u32(1...(64 - first)), rowCount: max(1, u64()), lossSum: finite(),
+                values: vector(dtype, count: count(size))))
+        case .stepReady:
+            return .stepReady(.init(
+                jobID: u64(), step: u64(), epoch: u64(), rowCount: max(1, u64()), meanLoss: finite(), gradientNorm: abs(finite()),
+                problem: size == .empty ? "" : string(), peerBytesSent: u64()))
+        case .stateRequest: return .stateRequest(.init(jobID: u64(), version: u64()))
+        case .state:
+            let n = count(size)
+            return .state(.init(
+                jobID: u64(), version: u64(), optimizerStep: u64(), parameters: vector(dtype, count: n),
+                firstMoment: vector(dtype, count: n), secondMoment: vector(dtype, count: n)))
         }
+    }
+
+    mutating func roster(size: SampleSize) -> WireMessage.Roster {
+        let n = count(size, minimum: 1, large: 1024)
+        let ids = (0..<n).map { UInt32($0 * 3 + 1) }
+        return .init(
+            jobID: u64(), epoch: u64(), version: u64(), token: u64(), workerIDs: ids, endpoints: ids.map { "tcp://10.0.0.\($0 % 250):\(7000 + $0)" },
+            keys: ids.map { _ in bool() ? "" : String(repeating: "a", count: 40) })
     }
 
     mutating func hello() -> WireMessage.Hello {
@@ -143,7 +173,7 @@ struct Samples {
             instance: u64() | 1, processID: u32(0...UInt32.max), name: string(nonEmpty: true), host: string(),
             capabilities: .init(
                 dtypes: dtypes[int(0...2)], blasThreads: u32(1...64), blasKernel: string(),
-                maxMicroBatchRows: u32(1...UInt32.max)))
+                maxMicroBatchRows: u32(1...UInt32.max)), peerEndpoint: bool() ? "" : "tcp://127.0.0.1:\(int(1...65535))")
     }
 
     mutating func welcome() -> WireMessage.Welcome {
@@ -171,10 +201,11 @@ struct Samples {
         let mode: WireMessage.JobSpec.Mode
         if bool() {
             let micro = u32(1...1024)
-            let sync: WireMessage.JobSpec.Sync = bool()
+            let kind = int(0...2)
+            let sync: WireMessage.JobSpec.Sync = kind == 0
                 ? .gradients
-                : .parameters(.init(
-                    localSteps: u32(1...100), learningRate: Double.random(in: 1e-5...1, using: &rng),
+                : .init(kind: kind, .init(
+                    localSteps: kind == 2 ? 1 : u32(1...100), learningRate: Double.random(in: 1e-5...1, using: &rng),
                     beta1: Double.random(in: 0..<1, using: &rng), beta2: Double.random(in: 0..<1, using: &rng),
                     epsilon: 1e-8, clipNorm: maybe { Double.random(in: 0.1...10, using: &$0.rng) },
                     schedule: bool() ? .constant : .cosine, warmupSteps: UInt64(int(0...100)), totalSteps: UInt64(int(100...1_000_000)),
@@ -244,6 +275,13 @@ struct Samples {
         return .init(
             jobID: u64(), chunk: u64(), firstRow: UInt64(int(0...1 << 50)), rowCount: UInt32(rows), statuses: statuses,
             logProbs: vector, latent: latent)
+    }
+}
+
+extension WireMessage.JobSpec.Sync {
+    /// `parameters` (kind 1) or `sharded` (kind 2) with `optimizer`.
+    init(kind: Int, _ optimizer: WireMessage.JobSpec.LocalOptimizer) {
+        self = kind == 2 ? .sharded(optimizer) : .parameters(optimizer)
     }
 }
 

@@ -18,7 +18,7 @@ struct WireErrorTests {
         jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
 
     static func goodbye(rawReason: [UInt8]) -> [UInt8] {
-        [0x54, 0x52, 0x42, 0x57, 0x03, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
+        [0x54, 0x52, 0x42, 0x57, 0x04, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
     }
 
     static let cases: [Case] = [
@@ -41,12 +41,13 @@ struct WireErrorTests {
         // unsupportedVersion
         Case(name: "version 1 (not an error)", bytes: patched(heartbeat, at: 4, UInt16(1)), expected: .unsupportedVersion(found: 1)),
         Case(name: "version 2", bytes: patched(heartbeat, at: 4, UInt16(2)), expected: .unsupportedVersion(found: 2)),
-        Case(name: "version 4", bytes: patched(heartbeat, at: 4, UInt16(4)), expected: .unsupportedVersion(found: 4)),
+        Case(name: "version 3", bytes: patched(heartbeat, at: 4, UInt16(3)), expected: .unsupportedVersion(found: 3)),
+        Case(name: "version 5", bytes: patched(heartbeat, at: 4, UInt16(5)), expected: .unsupportedVersion(found: 5)),
         Case(name: "version 0", bytes: patched(heartbeat, at: 4, UInt16(0)), expected: .unsupportedVersion(found: 0)),
         Case(name: "version 512 (big-endian 2)", bytes: patched(heartbeat, at: 4, UInt16(0x0200)), expected: .unsupportedVersion(found: 512)),
         // unknownKind
         Case(name: "kind 0", bytes: patched(heartbeat, at: 6, UInt8(0)), expected: .unknownKind(found: 0)),
-        Case(name: "kind 14", bytes: patched(heartbeat, at: 6, UInt8(14)), expected: .unknownKind(found: 14)),
+        Case(name: "kind 20", bytes: patched(heartbeat, at: 6, UInt8(20)), expected: .unknownKind(found: 20)),
         Case(name: "kind 255", bytes: patched(heartbeat, at: 6, UInt8(255)), expected: .unknownKind(found: 255)),
         // trailingBytes
         Case(name: "two extra bytes", bytes: heartbeat + [0, 0], expected: .trailingBytes(count: 2)),
@@ -133,10 +134,10 @@ struct WireErrorTests {
          WireMessage.hello(.init(instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: [], blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
          WireError.outOfRange(field: "hello.dtypes", value: "0", allowed: "1...3 (bit 0 float32, bit 1 float64)")),
-        ("hello from a version-4-only worker",
-         WireMessage.hello(.init(minimumVersion: 4, maximumVersion: 5, instance: 9, processID: 1, name: "w", host: "h",
+        ("hello from a version-5-only worker",
+         WireMessage.hello(.init(minimumVersion: 5, maximumVersion: 6, instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
-         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 4...5 do not include the message's version 3")),
+         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 5...6 do not include the message's version 4")),
         ("hello with an empty name",
          WireMessage.hello(.init(instance: 9, processID: 1, name: "", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
@@ -210,7 +211,7 @@ struct WireErrorTests {
         #expect(WireError.badMagic(found: [0x47, 0x45, 0x54, 0x20]).description
             == "not a Tributary message: expected magic bytes 54 52 42 57 \"TRBW\", found 47 45 54 20")
         #expect(WireError.unsupportedVersion(found: 4).description
-            == "protocol version 4 is not supported (this side speaks version 3)")
+            == "protocol version 4 is not supported (this side speaks version 4)")
         #expect(WireError.nonFinite(field: "g", index: 3).description == "g[3] is not finite (NaN or infinity)")
         #expect(WireError.countTooLarge(field: "f", count: 9, limit: 8).description == "f: count 9 exceeds the limit 8")
         #expect(WireErrorCode.nonFinite.description == "nonFinite")

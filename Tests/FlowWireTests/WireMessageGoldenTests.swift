@@ -3,8 +3,8 @@ import FlowWire
 
 /// Exact bytes, computed by hand from `docs/protocol.md`, so the encoding cannot drift silently.
 struct WireMessageGoldenTests {
-    /// Version 3, except `error` (kind 0x0C), which every version writes with the version-1 header.
-    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x03, 0x00, kind, 0x00] }
+    /// Version 4, except `error` (kind 0x0C), which every version writes with the version-1 header.
+    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x04, 0x00, kind, 0x00] }
 
     /// A `sync=parameters` training job with a cosine schedule and weight decay (version 2's fields).
     @Test func jobSpecLocalSGDWithSchedule() throws {
@@ -57,21 +57,21 @@ struct WireMessageGoldenTests {
         }
     }
 
-    /// An `error` keeps the version-1 header, and a decoder of version 3 reads it in version 1 to 3
+    /// An `error` keeps the version-1 header, and a decoder of version 4 reads it in version 1 to 4
     /// (so that peers of different versions can always say why they part).
     @Test func errorIsReadableInEveryVersion() throws {
         let message = WireMessage.error(.init(code: .unsupportedVersion, message: "x"))
         let bytes = message.encoded()
         #expect(bytes[4] == 0x01 && bytes[5] == 0x00)
-        for version: UInt8 in [2, 3] {
+        for version: UInt8 in [2, 3, 4] {
             var older = bytes
             older[4] = version
             #expect(try WireMessage.decode(older) == message)
         }
-        var v4 = bytes
-        v4[4] = 0x04
-        #expect(throws: WireError.unsupportedVersion(found: 4)) { try WireMessage.decode(v4) }
-        // Any other kind must carry version 3.
+        var v5 = bytes
+        v5[4] = 0x05
+        #expect(throws: WireError.unsupportedVersion(found: 5)) { try WireMessage.decode(v5) }
+        // Any other kind must carry version 4.
         var hello = WireMessage.hello(.init(
             instance: 1, processID: 1, name: "w", host: "h",
             capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 8))).encoded()
@@ -139,6 +139,67 @@ struct WireMessageGoldenTests {
         #expect(try WireMessage.decode(golden) == message)
     }
 
+    /// A `segment` (version 4, the sharded exchange): an owner's fold of segments 2..<4.
+    @Test func segmentFold() throws {
+        let message = WireMessage.segment(.init(
+            jobID: 1, step: 2, epoch: 3, token: 9, sender: 4, isReduced: true, node: 0, firstSegment: 2, segmentCount: 2, rowCount: 8,
+            lossSum: 0.5, values: .float32([1, -2])))
+        let golden: [UInt8] = Self.header(0x10) + [
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // step = 2
+            0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // epoch = 3
+            0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // token = 9
+            0x04, 0x00, 0x00, 0x00,  // sender = 4
+            0x01,  // isReduced
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // node = 0
+            0x02, 0x00, 0x00, 0x00,  // firstSegment = 2
+            0x02, 0x00, 0x00, 0x00,  // segmentCount = 2
+            0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // rowCount = 8
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // lossSum = 0.5
+            0x01,  // dtype float32
+            0x02, 0x00, 0x00, 0x00,  // 2 elements
+            0x00, 0x00, 0x80, 0x3F,  // 1.0
+            0x00, 0x00, 0x00, 0xC0,  // -2.0
+        ]
+        #expect(golden.count == 90)
+        #expect(message.encoded() == golden, "\(hex(message.encoded()))")
+        #expect(try WireMessage.decode(golden) == message)
+        // Segments past the 64th are refused, naming the field.
+        var bad = golden
+        bad[8 + 8 + 8 + 8 + 8 + 4 + 1 + 8] = 63  // firstSegment 63, with 2 segments
+        #expect(throws: WireError.outOfRange(field: "segment.segmentCount", value: "2", allowed: "1...1")) { try WireMessage.decode(bad) }
+    }
+
+    /// A `roster` of two workers, one with a key field left empty (no CURVE).
+    @Test func roster() throws {
+        let message = WireMessage.roster(.init(
+            jobID: 1, epoch: 2, version: 3, token: 4, workerIDs: [5, 6], endpoints: ["a", "bc"], keys: ["", ""]))
+        let golden: [UInt8] = Self.header(0x0E) + [
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // epoch = 2
+            0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // version = 3
+            0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // token = 4
+            0x02, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00,  // workerIDs [5, 6]
+            0x02, 0x00, 0x00, 0x00,  // 2 endpoints
+            0x01, 0x00, 0x00, 0x00, 0x61,  // "a"
+            0x02, 0x00, 0x00, 0x00, 0x62, 0x63,  // "bc"
+            0x02, 0x00, 0x00, 0x00,  // 2 keys
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // "", ""
+        ]
+        #expect(message.encoded() == golden, "\(hex(message.encoded()))")
+        #expect(try WireMessage.decode(golden) == message)
+        // The owner of each of the 64 segments: contiguous ranges, one per worker.
+        if case .roster(let r) = message {
+            #expect(r.segments(ownedBy: 0) == 0..<32 && r.segments(ownedBy: 1) == 32..<64)
+        }
+        let three = WireMessage.Roster(jobID: 1, epoch: 1, version: 0, workerIDs: [1, 2, 3], endpoints: ["a", "b", "c"], keys: ["", "", ""])
+        #expect(three.segments(ownedBy: 0) == 0..<22 && three.segments(ownedBy: 1) == 22..<43 && three.segments(ownedBy: 2) == 43..<64)
+        let many = WireMessage.Roster(
+            jobID: 1, epoch: 1, version: 0, workerIDs: (1...70).map { UInt32($0) }, endpoints: Array(repeating: "a", count: 70),
+            keys: Array(repeating: "", count: 70))
+        #expect(many.segments(ownedBy: 63) == 63..<64 && many.segments(ownedBy: 64).isEmpty)
+    }
+
     @Test func goodbyeWithMultibyteText() throws {
         let message = WireMessage.goodbye(.init(reason: "né"))
         let golden: [UInt8] = Self.header(0x0D) + [0x03, 0x00, 0x00, 0x00, 0x6E, 0xC3, 0xA9]
@@ -151,7 +212,8 @@ struct WireMessageGoldenTests {
         let expected: [(WireMessage.Kind, UInt8)] = [
             (.hello, 1), (.welcome, 2), (.jobSpec, 3), (.shardRows, 4), (.parameters, 5), (.assignment, 6),
             (.gradientResult, 7), (.localResult, 8), (.scoreChunk, 9), (.scoreResult, 10), (.heartbeat, 11),
-            (.error, 12), (.goodbye, 13),
+            (.error, 12), (.goodbye, 13), (.roster, 14), (.reduce, 15), (.segment, 16), (.stepReady, 17),
+            (.stateRequest, 18), (.state, 19),
         ]
         for (kind, code) in expected { #expect(kind.rawValue == code, "\(kind)") }
         #expect(WireMessage.Kind.allCases.count == expected.count)

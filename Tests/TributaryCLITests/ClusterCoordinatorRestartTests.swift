@@ -12,12 +12,13 @@ extension ClusterTests {
     /// on the same endpoint; the workers stay up, reconnect, and the final model is the bytes of
     /// an uninterrupted run.
     @Suite struct ClusterCoordinatorRestartTests {
-        @Test func aRestartedCoordinatorResumesFromItsCheckpoint() throws {
+        @Test(arguments: ClusterFixture.exchanges)
+        func aRestartedCoordinatorResumesFromItsCheckpoint(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let endpoint = try h.tcpEndpoint()
             let command = ClusterCommand.coordinator(endpoint, [
-                "--min-workers", "2", "--checkpoint-dir", "checkpoints", "--checkpoint-every", "20",
+                "--min-workers", "2", "--checkpoint-dir", "checkpoints", "--checkpoint-every", "20", "--exchange", exchange,
             ])
             let first = try h.start("coordinator-1", command)
             let w1 = try h.start("w1", ClusterCommand.worker(endpoint, name: "w1"))
@@ -57,11 +58,7 @@ extension ClusterTests {
             try ClusterFaultTests.expectReferenceModel(h)
             // The metrics file reads as one run: every step once, in order (the resumed run kept
             // the lines up to its checkpoint and appended the rest).
-            let steps = ((try? String(contentsOfFile: h.dir.file("metrics.jsonl"), encoding: .utf8)) ?? "")
-                .split(separator: "\n").map { line -> Int in
-                    guard let range = line.range(of: "\"step\":") else { return -1 }
-                    return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? -1
-                }
+            let steps = h.metricSteps("metrics.jsonl")
             #expect(steps == Array(1...ClusterFixture.faultSteps),
                     "metrics steps after the resume: \(steps.count) lines, first out of place at \(steps.enumerated().first { $0.element != $0.offset + 1 }.map { "line \($0.offset + 1): \($0.element)" } ?? "-")")
         }

@@ -21,8 +21,9 @@ enum ClusterCommand {
 }
 
 extension ClusterTests {
-    /// Workers that crash, stall or join mid-run: the model file stays the same bytes as the
-    /// single-process run's.
+    /// Workers that crash, stall or join mid-run, with either exchange: the model file stays the
+    /// same bytes as the single-process run's. (Under `sharded` every worker also owns parameter
+    /// segments, so each of these deaths is an owner's, at whatever point of the step it falls.)
     @Suite struct ClusterFaultTests {
         /// Requires the run's model file to equal the single-process one.
         static func expectReferenceModel(_ h: ClusterHarness, steps: Int = ClusterFixture.faultSteps,
@@ -38,11 +39,12 @@ extension ClusterTests {
 
         /// One worker SIGKILLed and one crashing by itself (the hidden test hook) mid-run; a
         /// replacement joins. The coordinator notices both deaths and hands their work on.
-        @Test func workersKilledMidRunAreReplaced() throws {
+        @Test(arguments: ClusterFixture.exchanges)
+        func workersKilledMidRunAreReplaced(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let endpoint = h.ipcEndpoint
-            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50", "--exchange", exchange]))
             let w1 = try h.start("w1", ClusterCommand.worker(endpoint, name: "w1"))
             let w2 = try h.start("w2", ClusterCommand.worker(endpoint, name: "w2"))
             let w3 = try h.start("w3", ClusterCommand.worker(endpoint, name: "w3", ["--test-crash-after-results", "1500"]))
@@ -68,13 +70,14 @@ extension ClusterTests {
         /// waiting while the coordinator folds and applies — six times over, each replaced: every
         /// partial lost is covered again by the survivors and the bits do not move. The moments
         /// come from a seed printed on failure.
-        @Test func workersKilledAtRandomMomentsLeaveTheBitsAlone() throws {
+        @Test(arguments: ClusterFixture.exchanges)
+        func workersKilledAtRandomMomentsLeaveTheBitsAlone(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let seed = UInt64.random(in: 0...UInt64(UInt32.max))
             var generator = SeededGenerator(seed: seed)
             let endpoint = h.ipcEndpoint
-            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50", "--exchange", exchange]))
             var live = try (1...3).map { try h.start("w\($0)", ClusterCommand.worker(endpoint, name: "w\($0)")) }
             guard h.waitForStep(100, metrics: "metrics.jsonl", while: coordinator) else { return }
             var killed: [ClusterProcess] = []
@@ -88,7 +91,7 @@ extension ClusterTests {
             h.expectSuccess(coordinator, timeout: 120)
             for worker in live { h.expectSuccess(worker, timeout: 10) }
             for victim in killed { victim.wait(timeout: 5) }
-            h.note("seed \(seed); killed \(killed.count)")
+            h.note("seed \(seed); killed \(killed.count); exchange \(exchange)")
             #expect(killed.count >= 3, "the run ended before the kills (seed \(seed))\n\(h.report())")
             #expect(!lines(of: coordinator.stderr, containing: ") lost").isEmpty, "no death was noticed (seed \(seed))\n\(coordinator)")
             try Self.expectReferenceModel(h)
@@ -96,11 +99,12 @@ extension ClusterTests {
 
         /// A worker SIGSTOPped past the heartbeat deadline (8 × 50 ms) is dropped and the job
         /// goes on without it; SIGCONTinued, it finds it was forgotten and joins again.
-        @Test func aStalledWorkerIsDroppedAndRejoinsWhenContinued() throws {
+        @Test(arguments: ClusterFixture.exchanges)
+        func aStalledWorkerIsDroppedAndRejoinsWhenContinued(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let endpoint = try h.tcpEndpoint()
-            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50", "--exchange", exchange]))
             let w1 = try h.start("w1", ClusterCommand.worker(endpoint, name: "w1"))
             let w2 = try h.start("w2", ClusterCommand.worker(endpoint, name: "w2"))
             guard h.waitForStep(300, metrics: "metrics.jsonl", while: coordinator) else { return }
@@ -126,11 +130,12 @@ extension ClusterTests {
         }
 
         /// A worker started after the job began gets shards and work.
-        @Test func aWorkerJoiningMidRunTakesAShare() throws {
+        @Test(arguments: ClusterFixture.exchanges)
+        func aWorkerJoiningMidRunTakesAShare(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let endpoint = h.ipcEndpoint
-            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint))
+            let coordinator = try h.start("coordinator", ClusterCommand.coordinator(endpoint, ["--exchange", exchange]))
             let w1 = try h.start("w1", ClusterCommand.worker(endpoint, name: "w1"))
             guard h.waitForStep(300, metrics: "metrics.jsonl", while: coordinator) else { return }
             let w2 = try h.start("w2", ClusterCommand.worker(endpoint, name: "w2"))

@@ -27,6 +27,9 @@ enum ClusterFixture {
         ]
     }
 
+    /// The exchanges every fault test runs with (`--exchange`).
+    static let exchanges = ["star", "sharded"]
+
     /// Steps of the runs into which faults are injected: long enough (a few seconds) that a
     /// fault injected after step 300 and its recovery happen well before the end.
     static let faultSteps = 3000
@@ -170,6 +173,14 @@ final class ClusterHarness: @unchecked Sendable {
 
     /// `ipc://` endpoint inside the test's directory.
     var ipcEndpoint: String { "ipc://" + dir.file("coordinator.ipc") }
+
+    /// The `step` of every line of the metrics file `name`, in order (−1 for a line without one).
+    func metricSteps(_ name: String) -> [Int] {
+        ((try? String(contentsOfFile: dir.file(name), encoding: .utf8)) ?? "").split(separator: "\n").map { line -> Int in
+            guard let range = line.range(of: "\"step\":") else { return -1 }
+            return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? -1
+        }
+    }
 
     /// A loopback TCP endpoint on a port that was free a moment ago.
     func tcpEndpoint() throws -> String { "tcp://127.0.0.1:\(try freeTCPPort())" }

@@ -34,9 +34,15 @@ public struct ClusterLimits: Sendable, Equatable {
     /// come from the codec (`WireMessage.encodedByteCount`), not from a copy of its layout. The
     /// coordinator sets `ZMQ_MAXMSGSIZE` to this, so a peer sending anything larger is
     /// disconnected by libzmq before a byte of it is buffered beyond the limit.
-    public static func largestWorkerMessage(parameterCount: Int, dtype: WireDType) -> Int64 {
+    /// With the sharded exchange (`sharded`) it is a `state`: parameters and Adam's two moments.
+    public static func largestWorkerMessage(parameterCount: Int, dtype: WireDType, sharded: Bool = false) -> Int64 {
         let empty = WireVector(empty: dtype)
         let values = Int64(parameterCount) * Int64(dtype.byteWidth)
+        if sharded {
+            let state = Int64(WireMessage.state(.init(
+                jobID: 0, version: 0, optimizerStep: 0, parameters: empty, firstMoment: empty, secondMoment: empty)).encodedByteCount)
+            return min(max(state + 3 * values, largestControlMessage) + transportOverhead, WireLimits.default.zmqMaxMessageSize)
+        }
         let gradient = Int64(WireMessage.gradientResult(.init(
             jobID: 0, step: 0, version: 0, node: 0, rowCount: 0, lossSum: 0, gradient: empty)).encodedByteCount)
         let local = Int64(WireMessage.localResult(.init(

@@ -204,8 +204,8 @@ public struct MembershipTable<Role: Sendable & Equatable>: Sendable {
         switch message {
         case .hello(let hello):
             return .hello(hello)
-        case .gradientResult, .localResult, .scoreResult, .heartbeat, .goodbye, .error:
-            if [.gradientResult, .localResult, .scoreResult].contains(message.kind), !results.contains(message.kind) {
+        case .gradientResult, .localResult, .scoreResult, .stepReady, .state, .heartbeat, .goodbye, .error:
+            if [.gradientResult, .localResult, .scoreResult, .stepReady, .state].contains(message.kind), !results.contains(message.kind) {
                 return .invalid(reason: "this job takes no \(message.kind)", reply: nil)
             }
             guard let id = identities[identity] else {
@@ -214,7 +214,7 @@ public struct MembershipTable<Role: Sendable & Equatable>: Sendable {
             }
             if case .heartbeat = message { return .handled }
             return .fromMember(id, message)
-        case .welcome, .jobSpec, .shardRows, .parameters, .assignment, .scoreChunk:
+        case .welcome, .jobSpec, .shardRows, .parameters, .assignment, .scoreChunk, .roster, .reduce, .segment, .stateRequest:
             return .invalid(reason: "a worker may not send \(message.kind)", reply: nil)
         }
     }

@@ -5,10 +5,12 @@
 /// - `star` — the cluster as built: the star with pre-reduction on the worker: each worker adds the micro-batches
 ///   it computed into the maximal complete subtrees of the step's canonical reduction tree that
 ///   it holds and sends one partial per subtree; the coordinator combines them and applies Adam.
-/// - `sharded` — the parameters cut into `segments` segments, each owned by a worker; workers send
-///   each segment of their partials straight to its owner (reduce-scatter), the owner combines
-///   them, applies Adam to its segment and sends it to every worker (all-gather). The
-///   coordinator only commits the step (one latency).
+/// - `sharded` — the exchange as built: the parameters cut into `segments` segments, each owned
+///   by a worker; workers send each segment of their partials straight to its owner
+///   (reduce-scatter), the owner combines them in tree order and sends the step's gradient
+///   segment to every worker (all-gather); every worker then applies Adam to the whole vector
+///   (the optimiser state is replicated, so any survivor holds the committed state). The
+///   coordinator orders the fold and commits the step (two latencies).
 /// - `ring` — for reference, what a ring all-reduce takes (PyTorch DDP, Horovod): `2(W−1)` hops of
 ///   `1/W` of the gradient each, then every worker applies Adam to all of it.
 ///
@@ -91,14 +93,15 @@ extension ClusterSimulation {
                 }
             }
             let scatter = zip(sent, received).map { max($0, $1) }.max()! / rate + latency
-            // Owners combine every partial of their segments and apply Adam to them.
+            // Owners combine every partial of their segments (after the coordinator's order).
             let largest = owned.max()!
-            let update = (Double(partials - 1) * addSeconds + applySeconds) * largest
-            // All-gather: each owner sends its updated segments to every other worker.
+            let update = Double(partials - 1) * addSeconds * largest + latency
+            // All-gather: each owner sends the step's gradient segments to every other worker,
+            // and every worker applies Adam to the whole vector.
             let gatherOut = Double(busy - 1) * largest * messageBytes
             let gatherIn = (1 - owned.min()!) * messageBytes
-            let gather = max(gatherOut, gatherIn) / rate + latency
-            let commit = latency
+            let gather = max(gatherOut, gatherIn) / rate + latency + applySeconds
+            let commit = 2 * latency
             return Projection(
                 workers: workers, busyWorkers: busy, stepSeconds: compute + scatter + update + gather + commit,
                 computeSeconds: busiest, linkSeconds: (zip(sent, received).map { max($0, $1) }.max()! + max(gatherOut, gatherIn)) / rate)

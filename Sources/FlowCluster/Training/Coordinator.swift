@@ -20,6 +20,11 @@ public final class Coordinator<Scalar: FlowScalar> {
     public private(set) var model: RealNVP<Scalar>
     /// The optimiser state.
     public private(set) var optimizer: AdamOptimizer<Scalar>
+    /// How the workers' gradients are combined.
+    public let exchange: Exchange
+    /// `sync=sharded`: bytes of the `state` messages fetched from workers so far (copies,
+    /// checkpoints, the final model) — part of what the coordinator received.
+    public private(set) var stateBytesFetched = 0
     /// The endpoint actually bound (with the port resolved for `tcp://…:*`).
     public private(set) var boundEndpoint: String?
     /// The state machine (for inspection after `run`).
@@ -41,6 +46,10 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var sum: GradientSum<Scalar>
     private var encodedShards: [Int: [UInt8]] = [:]
     private var encodedParameters: (version: UInt64, bytes: [UInt8])?
+    /// `sync=sharded`: the encoded `state` last sent to a worker.
+    private var encodedState: (version: UInt64, bytes: [UInt8])?
+    /// `sync=sharded`: messages received while fetching the state, for the machine.
+    private var stashed: [(identity: [UInt8], message: InboundMessage, userID: String?)] = []
     private let inference: InferenceWorkspace<Scalar>
     private var validationLogProb: [Scalar]
     /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
@@ -87,8 +96,21 @@ public final class Coordinator<Scalar: FlowScalar> {
         model: RealNVP<Scalar>, data: TrainingData<Scalar>, options: TrainingOptions, bind endpoint: String,
         minimumWorkers: Int = 1, checkpoint: CheckpointPolicy? = nil, resume: TrainingCheckpoint<Scalar>? = nil,
         heartbeatInterval: Double = 0.25, heartbeatLiveness: Int = 8, security: ClusterSecurity.Server? = nil,
-        limits: ClusterLimits = ClusterLimits(), verifyFraction: Double = 0, log: @escaping (String) -> Void = { _ in }
+        limits: ClusterLimits = ClusterLimits(), verifyFraction: Double = 0, exchange: Exchange = .star,
+        log: @escaping (String) -> Void = { _ in }
     ) throws {
+        self.exchange = exchange
+        if exchange == .sharded {
+            guard options.localSteps == nil else {
+                throw TrainingError.invalidOption("--exchange sharded needs sync=gradients (with --local-steps the workers exchange parameters, not gradients)")
+            }
+            guard model.parameters.count >= ParameterSegments.count else {
+                throw TrainingError.invalidOption("--exchange sharded cuts the parameters into \(ParameterSegments.count) segments: this model has only \(model.parameters.count) parameters; use --exchange star")
+            }
+            guard verifyFraction == 0 else {
+                throw TrainingError.invalidOption("--verify-fraction works with --exchange star only (a checked leaf is compared at the coordinator, which the sharded exchange bypasses)")
+            }
+        }
         guard (0...1).contains(verifyFraction) else {
             throw TrainingError.invalidOption("--verify-fraction must be in [0, 1], found \(verifyFraction)")
         }
@@ -129,11 +151,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
-                sync: options.localSteps.map { .parameters(.init(
-                    localSteps: UInt32($0), learningRate: options.learningRate, clipNorm: options.clipNorm,
-                    schedule: options.scheduleKind == .cosine ? .cosine : .constant, warmupSteps: UInt64(options.warmupSteps),
-                    totalSteps: UInt64(options.steps), minimumLearningRate: options.minimumLearningRate,
-                    weightDecay: options.weightDecay)) } ?? .gradients)))
+                sync: Self.sync(options: options, exchange: exchange))))
         // A run that --early-stop already ended (resumed from its last checkpoint) has no steps left.
         let steps = resume.flatMap { $0.monitor.state.stoppedAt } ?? options.steps
         var job = CoordinatorStateMachine.Job(
@@ -153,6 +171,20 @@ public final class Coordinator<Scalar: FlowScalar> {
         sum = GradientSum(parameterCount: model.parameters.count)
         inference = InferenceWorkspace(configuration: configuration, capacity: 1024)
         validationLogProb = [Scalar](repeating: 0, count: data.validationCount)
+        machine.heldStateVersion = startUnit
+    }
+
+    /// The job's synchronisation: local SGD with `--local-steps`, else gradients through the
+    /// coordinator (`star`) or among the workers (`sharded`, which carries Adam's settings).
+    static func sync(options: TrainingOptions, exchange: Exchange) -> WireMessage.JobSpec.Sync {
+        func optimizer(localSteps: Int) -> WireMessage.JobSpec.LocalOptimizer {
+            .init(
+                localSteps: UInt32(localSteps), learningRate: options.learningRate, clipNorm: options.clipNorm,
+                schedule: options.scheduleKind == .cosine ? .cosine : .constant, warmupSteps: UInt64(options.warmupSteps),
+                totalSteps: UInt64(options.steps), minimumLearningRate: options.minimumLearningRate, weightDecay: options.weightDecay)
+        }
+        if let localSteps = options.localSteps { return .parameters(optimizer(localSteps: localSteps)) }
+        return exchange == .sharded ? .sharded(optimizer(localSteps: 1)) : .gradients
     }
 
     /// Plan steps completed (rounds × local steps with `sync=parameters`, at most `options.steps`).
@@ -174,7 +206,7 @@ public final class Coordinator<Scalar: FlowScalar> {
             // Nothing a worker legitimately sends is larger than a gradient result; queues hold a
             // step's worth of messages per peer (ClusterLimits explains both numbers).
             try router.setMaxMessageSize(ClusterLimits.largestWorkerMessage(
-                parameterCount: model.parameters.count, dtype: machine.job.spec.dtype))
+                parameterCount: model.parameters.count, dtype: machine.job.spec.dtype, sharded: machine.isSharded))
             try router.setSendHighWaterMark(ClusterLimits.coordinatorSendHighWaterMark(shardCount: machine.job.plan.shardCount))
             try router.setReceiveHighWaterMark(ClusterLimits.coordinatorReceiveHighWaterMark(
                 microBatchesPerStep: machine.job.plan.microBatchesPerStep))
@@ -196,12 +228,18 @@ public final class Coordinator<Scalar: FlowScalar> {
         var rowsDone = 0
         var stepStarted = now()
         var lastValidation: Double? = nil
+        var lastCopy = now(), lastCopyStep = machine.unit
+        var reportedThrough = planSteps(afterUnits: machine.unit)
         if machine.isFinished { return }
 
         while !machine.isFinished {
-            if var actions = try router.receive(handle: { identity, message, userID in
-                machine.messageReceived(message, from: identity, userID: userID, now: now())
-            }) {
+            // Messages that arrived while the state was being fetched go first, in order.
+            let next: [CoordinatorStateMachine.Action]? = stashed.isEmpty
+                ? try router.receive(handle: { identity, message, userID in
+                    machine.messageReceived(message, from: identity, userID: userID, now: now())
+                })
+                : { let m = stashed.removeFirst(); return machine.messageReceived(m.message, from: m.identity, userID: m.userID, now: now()) }()
+            if var actions = next {
                 addResultsInOrder()
                 while !actions.isEmpty {
                     actions = try perform(actions, router: router) { unit in
@@ -212,6 +250,19 @@ public final class Coordinator<Scalar: FlowScalar> {
                         rowsDone += self.options.batch * (after - before)
                         let every = self.options.evaluateEvery
                         let evaluate = after / every > before / every || after == self.options.steps
+                        if self.machine.isSharded, evaluate || self.stateNeeded(afterUnits: unit + 1) || (t - lastCopy >= Self.copyInterval && unit + 1 - lastCopyStep >= Self.copyMinimumSteps) {
+                            // The state lives on the workers: fetch it (this commits the step
+                            // there); it is also the copy a run goes back to if they are all lost.
+                            guard self.fetchState(version: unit + 1, router: router) else { return self.machine.rollBack(now: now()) }
+                            lastCopy = t
+                            lastCopyStep = unit + 1
+                        }
+                        // A step computed again after going back to a copy was reported already.
+                        if after <= reportedThrough {
+                            stepStarted = now()
+                            return self.machine.unitApplied(now: now())
+                        }
+                        reportedThrough = after
                         if evaluate { lastValidation = self.validationNLL() }
                         var stopped = false
                         if evaluate, let nll = lastValidation, self.monitor.isActive {
@@ -259,6 +310,22 @@ public final class Coordinator<Scalar: FlowScalar> {
                         jobID: machine.job.spec.jobID, version: version, values: WireVector(model.parameters)!)).encoded())
                 }
                 router.send(identity, encodedParameters!.bytes)
+            case .sendState(let identity, let version):
+                guard fetchState(version: Int(version), router: router) else {
+                    // Nobody holds it any more: the rest of this attempt is void.
+                    return followUp + machine.rollBack(now: router.now())
+                }
+                if encodedState?.version != version {
+                    encodedState = (version, WireMessage.state(.init(
+                        jobID: machine.job.spec.jobID, version: version, optimizerStep: UInt64(optimizer.step),
+                        parameters: WireVector(model.parameters)!, firstMoment: WireVector(optimizer.firstMoment)!,
+                        secondMoment: WireVector(optimizer.secondMoment)!)).encoded())
+                }
+                router.send(identity, encodedState!.bytes)
+            case .stepReduced(let step, let meanLoss, let gradientNorm):
+                lastGradientNorm = gradientNorm
+                lastMeanLoss = meanLoss
+                followUp += try applied(step)
             case .applyStep(let step, let results):
                 if summed.step != step { sum.reset(); summed = (step, 0, 0) }
                 for result in results[summed.nodes...] { add(result) }
@@ -289,6 +356,78 @@ public final class Coordinator<Scalar: FlowScalar> {
             }
         }
         return followUp
+    }
+
+    /// `sync=sharded`: whether the driver needs the training state after `units` steps (a
+    /// checkpoint, or the end of the run).
+    private func stateNeeded(afterUnits units: Int) -> Bool {
+        if units >= machine.endUnits { return true }
+        if let every = machine.job.checkpointEvery, units % every == 0 { return true }
+        return false
+    }
+
+    /// `sync=sharded`: makes `model` and `optimizer` the training state at `version`, asking the
+    /// workers that hold it one after the other (a worker asked for the version after its
+    /// pending step applies that step first). Messages that arrive meanwhile are kept for the
+    /// machine, in order; heartbeats keep going out. False when no live worker could give it.
+    @discardableResult
+    private func fetchState(version: Int, router: CoordinatorRouter) -> Bool {
+        guard machine.heldStateVersion != version else { return true }
+        let jobID = machine.job.spec.jobID
+        let patience = machine.job.heartbeatInterval * Double(machine.job.heartbeatLiveness)
+        var asked: Set<UInt32> = []
+        while let id = machine.workersHolding(version: UInt64(version)).first(where: { !asked.contains($0) }),
+              let peer = machine.workers[id]
+        {
+            asked.insert(id)
+            router.send(peer.identity, WireMessage.stateRequest(.init(jobID: jobID, version: UInt64(version))).encoded())
+            let started = router.now()
+            while router.now() - started < patience {
+                // The workers must not take the wait for the coordinator's death.
+                if let t = router.tickDue() {
+                    for case .send(let identity, let message) in machine.heartbeatsDue(now: t) { router.send(identity, message.encoded()) }
+                }
+                let answered = try? router.receive { identity, message, userID -> Bool? in
+                    if identity == peer.identity, case .message(let m) = message {
+                        if case .state(let state) = m, state.jobID == jobID, state.version == UInt64(version) {
+                            return install(state)
+                        }
+                        if case .error(let report) = m, report.code == .missingParameters { return false }
+                    }
+                    stashed.append((identity, message, userID))
+                    return nil
+                }
+                if let answered = answered ?? nil ?? nil {
+                    if answered { return true }
+                    break
+                }
+            }
+            log("worker \(id) did not send the training state of step \(version); asking another")
+        }
+        return false
+    }
+
+    /// `sync=sharded`: how often the driver fetches a copy of the training state from a worker —
+    /// what a run goes back to when every worker holding the state is lost: every 2 s of
+    /// training, and at most every 64 steps. A fetch moves 3·P values from one worker (wide64:
+    /// about 31 MB, some 20 ms here); 64 steps apart it adds at most 3P/64 to a step's traffic
+    /// (under 5 % of what the exchange moves), and going back costs at most 64 steps or 2 s.
+    static var copyInterval: Double { 2.0 }
+    static var copyMinimumSteps: Int { 64 }
+
+    /// Takes a worker's `state` as the driver's copy; false when it does not fit the model.
+    private func install(_ state: WireMessage.TrainingState) -> Bool {
+        guard let parameters = state.parameters.elements(as: Scalar.self), parameters.count == model.parameters.count,
+              let first = state.firstMoment.elements(as: Scalar.self), let second = state.secondMoment.elements(as: Scalar.self)
+        else { return false }
+        stateBytesFetched += WireMessage.state(state).encodedByteCount
+        model.parameters = parameters
+        optimizer.firstMoment = first
+        optimizer.secondMoment = second
+        optimizer.step = Int(clamping: state.optimizerStep)
+        machine.heldStateVersion = Int(state.version)
+        encodedParameters = nil
+        return true
     }
 
     /// A node's value computed here, with the current parameters, exactly as a worker computes

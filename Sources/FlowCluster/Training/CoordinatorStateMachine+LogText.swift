@@ -15,6 +15,10 @@ extension CoordinatorStateMachine.LogEvent {
             return "\(item): workers \(ids.map(String.init).joined(separator: " and ")) returned different bits; computing it here to settle it"
         case .workerQuarantined(let id, let name, let item, let redone):
             return "worker \(id) (\(name)) quarantined: its result for \(item) disagreed with the coordinator's own computation; \(redone) of its unverified results of this step are redone, and it is refused from now on"
+        case .rolledBack(let step, let from):
+            return "no live worker holds the training state of step \(from + 1) any more (the sharded exchange keeps it on the workers): going back to the copy of step \(step) and computing the steps after it again (same bits)"
+        case .attemptRestarted(let step, let seconds):
+            return "the workers' reduce of step \(step + 1) did not complete in \(String(format: "%.1f", seconds)) s (a segment was lost between workers); starting the step's exchange over"
         case .helloRefused(let peer, let reason, let total):
             return CoordinatorRouter.describe(refusedHelloFrom: peer, reason: reason, total: total)
         }

@@ -8,13 +8,19 @@ extension CoordinatorStateMachine {
             if let log = refusal.log { actions.append(.log(.helloRefused(peer: identity, reason: log.reason, total: log.total))) }
             return actions
         }
+        if isSharded, hello.peerEndpoint.isEmpty {
+            return [.send(identity: identity, message: .error(.init(
+                code: .noPeerEndpoint, message: "this job uses the sharded exchange: start the worker with --peer-endpoint (an address of this host the other workers can reach)")))]
+        }
         var actions: [Action] = []
         if let existing = membership.id(of: identity) {
             // The same connection says hello again (its welcome was lost, or it restarted behind
             // the same identity): start it over.
             actions += remove(existing, now: now, lost: true)
         }
-        let id = membership.add(hello, from: identity, key: key, role: TrainingRole(), now: now)
+        var role = TrainingRole()
+        role.peerEndpoint = hello.peerEndpoint
+        let id = membership.add(hello, from: identity, key: key, role: role, now: now)
         actions.append(send(id, membership.welcome(id, coordinator: job.instance), now: now))
         actions.append(send(id, .jobSpec(job.spec), now: now))
         if phase == .finished {
@@ -50,6 +56,14 @@ extension CoordinatorStateMachine {
             round.forget(id)
             stragglers.forget(id)
             gone.insert(id)
+        }
+        // sync=sharded: the attempt restarts when a worker of its roster went (one that joined
+        // during the step had no part in it).
+        if isSharded, phase == .running || phase == .reducing, !gone.isDisjoint(with: roster) {
+            // With nobody left, the state lives only in the driver's copy: go back to it and
+            // wait for workers.
+            guard !workers.isEmpty else { return rollBack(now: now) }
+            return restartAttempt(now: now)
         }
         guard phase == .running, !gone.isEmpty else { return [] }
         rebalance()

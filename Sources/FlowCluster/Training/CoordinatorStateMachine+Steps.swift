@@ -15,6 +15,7 @@ extension CoordinatorStateMachine {
         stragglers.stepStarted(unit, now: now)
         rebalance()
         guard job.localSteps == nil else { return assign(Array(job.microBatches(unit: unit)), now: now) }
+        if isSharded { return beginAttempt(force: false, now: now) + assignOutstanding(now: now) }
         return assignOutstanding(now: now)
     }
 
@@ -113,7 +114,9 @@ extension CoordinatorStateMachine {
             peer.rowsHeld.insert(shard)
         }
         if peer.version != UInt64(unit) {
-            actions.append(.sendParameters(identity: peer.identity, version: UInt64(unit)))
+            // sync=sharded: every worker of the roster got the state with it (beginAttempt).
+            actions.append(isSharded
+                ? .sendState(identity: peer.identity, version: UInt64(unit)) : .sendParameters(identity: peer.identity, version: UInt64(unit)))
             peer.version = UInt64(unit)
         }
         peer.lastSent = now
@@ -142,6 +145,7 @@ extension CoordinatorStateMachine {
         }
         if let problem = shapeProblem(result, item: g) { return invalid(from: identity, reason: problem) }
         results[g] = result
+        resultSources[g] = id
         acceptedResults[id, default: 0] += 1
         activity[id, default: WorkerActivity()].add(rows: Int(result.rowCount), seconds: result.computeSeconds)
         verification.acceptedUnverified(g, from: id)
@@ -152,6 +156,7 @@ extension CoordinatorStateMachine {
 
     mutating func completeStepIfDone(now: Double) -> [Action] {
         guard phase == .running, results.keys.reduce(0, { $0 + microBatchCount(of: $1) }) == job.plan.microBatchesPerStep else { return [] }
+        if isSharded { return orderReduce(now: now) }
         phase = .applying
         let demotions: [Action] = stragglers.stepCompleted(unit, live: liveWorkerIDs, now: now).map {
             .log(.workerDemoted(id: $0.id, name: workers[$0.id]?.name ?? "", slowSteps: $0.slowSteps, until: $0.until))
@@ -166,7 +171,9 @@ extension CoordinatorStateMachine {
     mutating func backUpSlowWork(now: Double) -> [Action] {
         guard job.localSteps == nil, phase == .running else { return [] }
         var actions: [Action] = []
-        for (to, list) in stragglers.backups(pending: pending, live: liveWorkerIDs, now: now) {
+        // sync=sharded: only workers of the attempt's roster can send a partial's segments.
+        let candidates = isSharded ? liveWorkerIDs.filter(roster.contains) : liveWorkerIDs
+        for (to, list) in stragglers.backups(pending: pending, live: candidates, now: now) {
             // A checked item's backup is one more source for its comparison.
             for g in list where isChecked(item: g) { verification.addVerifier(to, of: g) }
             actions.append(.log(.backup(items: list, slow: Set(list.compactMap { pending[$0] }).sorted(), to: to)))
@@ -215,8 +222,10 @@ extension CoordinatorStateMachine {
     /// dtype), or nil when it can.
     func shapeProblem(_ result: WireMessage.GradientResult, item: Int) -> String? {
         let rows = microBatchCount(of: item) * job.plan.microBatchSize
-        guard result.rowCount == UInt64(rows), result.gradient.count == parameterCount, result.gradient.dtype == job.spec.dtype else {
-            return "result for \(describe(item: item)) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(rows) and \(parameterCount) \(job.spec.dtype)"
+        // sync=sharded: the gradient went to the segments' owners; the result carries none.
+        let values = isSharded ? 0 : parameterCount
+        guard result.rowCount == UInt64(rows), result.gradient.count == values, result.gradient.dtype == job.spec.dtype else {
+            return "result for \(describe(item: item)) has \(result.rowCount) rows and \(result.gradient.count) \(result.gradient.dtype) values; expected \(rows) and \(values) \(job.spec.dtype)"
         }
         return nil
     }

@@ -46,6 +46,12 @@ public struct CoordinatorStateMachine: Sendable {
         case sendShard(identity: [UInt8], shard: Int)
         /// Send the current parameters (version `version`) to a worker.
         case sendParameters(identity: [UInt8], version: UInt64)
+        /// `sync=sharded`: send a worker the training state (parameters and Adam's) at version
+        /// `version` — the driver's copy, fetched first from a worker holding it when the copy is older.
+        case sendState(identity: [UInt8], version: UInt64)
+        /// `sync=sharded`: every worker holds the step's gradient and agrees on these figures: the
+        /// step is committed (report it, then call `unitApplied(now:)`; the workers apply it).
+        case stepReduced(step: Int, meanLoss: Double, gradientNorm: Double)
         /// All results of `step` are in — disjoint tree nodes covering it, in tree order: fold
         /// them (`GradientSum.add(nodeAt:…)`), apply the optimiser, then call `unitApplied(now:)`.
         case applyStep(step: Int, results: [WireMessage.GradientResult])
@@ -84,6 +90,12 @@ public struct CoordinatorStateMachine: Sendable {
         case invalidMessage(peer: [UInt8], reason: String)
         /// A message that is valid but does not fit the job (wrong job, unknown sender, …).
         case ignored(peer: [UInt8], reason: String)
+        /// `sync=sharded`: every worker holding the state of step `from` was lost; the run goes
+        /// back to the driver's copy of step `step` and computes the steps after it again.
+        case rolledBack(step: Int, from: Int)
+        /// `sync=sharded`: the reduce of step `step` did not complete in `seconds`; its attempt
+        /// starts over.
+        case attemptRestarted(step: Int, seconds: Double)
         /// A hello refused by a limit (`ClusterLimits`): logged for the 1st, 2nd, 4th, 8th, …
         /// refusal, with the count so far, so that a flood cannot flood the log.
         case helloRefused(peer: [UInt8], reason: String, total: Int)
@@ -102,6 +114,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var rowsHeld: Set<Int> = []
         /// The parameter version it holds.
         public var version: UInt64?
+        /// `sync=sharded`: the endpoint of its peer socket (from its hello).
+        public var peerEndpoint = ""
     }
 
     /// One live worker, as the coordinator sees it.
@@ -113,6 +127,8 @@ public struct CoordinatorStateMachine: Sendable {
         case waiting
         /// Micro-batches of `unit` are out.
         case running
+        /// `sync=sharded`: the nodes cover the step; the owners are folding (waiting for every `stepReady`).
+        case reducing
         /// All results are in; the driver is applying the update.
         case applying
         case finished
@@ -160,6 +176,21 @@ public struct CoordinatorStateMachine: Sendable {
     var results: [Int: WireMessage.GradientResult] = [:]
     /// Whether a unit has been handed out (`minimumWorkers` only gates the first one).
     var started = false
+    /// `sync=sharded`: the attempt's epoch and roster, whose value of each accepted node counts,
+    /// and the `stepReady` reports in.
+    var epoch: UInt64 = 0
+    var roster: [UInt32] = []
+    var rosterToken: UInt64 = 0
+    var resultSources: [Int: UInt32] = [:]
+    var readyReports: [UInt32: WireMessage.StepReady] = [:]
+    var readyTimes: [UInt32: Double] = [:]
+    var peerBytesSent: [UInt32: UInt64] = [:]
+    /// When the current reduce was ordered, and how long the last one took.
+    var reduceStarted = 0.0
+    var lastReduceSeconds = 0.0
+    /// `sync=sharded`: the version of the training state the driver holds (set by the driver
+    /// when it loads, fetches or starts one); nil: none.
+    public var heldStateVersion: Int?
     private var heartbeatSequence: UInt64 = 0
 
     /// A machine that will train from unit `startUnit` (0, or the step — round with
@@ -174,6 +205,7 @@ public struct CoordinatorStateMachine: Sendable {
         tree = ReductionTree(plan: job.plan, step: startUnit)
         stragglers = StragglerPolicy(
             minimumBackupDelay: job.minimumBackupDelay, slowStepsBeforeDemotion: job.slowStepsBeforeDemotion, demotionSteps: job.demotionSteps)
+        if case .training(let training) = job.spec.mode, case .sharded = training.sync { stragglers.slowWindow = 64 }
         let fraction = job.localSteps == nil ? job.verifyFraction : 0
         verification = StepVerification(sampler: VerificationSampler(fraction: fraction, seed: job.plan.seed))
         if startUnit >= job.units { phase = .finished }
@@ -196,7 +228,8 @@ public struct CoordinatorStateMachine: Sendable {
     /// With verification on, nothing is final before the step completes (a quarantined worker's
     /// accepted results are redone), so this is nil until then.
     public func acceptedResult(at position: Int) -> (result: WireMessage.GradientResult, microBatches: Int)? {
-        guard !verification.isOn, job.localSteps == nil, position < tree.microBatches.count else { return nil }
+        // sync=sharded: the results carry no gradient (the owners fold the partials).
+        guard !verification.isOn, job.localSteps == nil, !isSharded, position < tree.microBatches.count else { return nil }
         let shard = tree.microBatches[position].shard
         guard position == 0 || tree.microBatches[position - 1].shard != shard else { return nil }
         for (key, result) in results {
@@ -241,11 +274,18 @@ public struct CoordinatorStateMachine: Sendable {
     /// A message arrived from `identity` (decoded by the driver: `InboundMessage`), over a
     /// connection whose ZAP handler gave it `userID` (with CURVE: the peer's public key in Z85).
     public mutating func messageReceived(_ inbound: InboundMessage, from identity: [UInt8], userID: String? = nil, now: Double) -> [Action] {
-        switch membership.triage(inbound, from: identity, results: [job.localSteps == nil ? .gradientResult : .localResult], now: now) {
+        let kinds: Set<WireMessage.Kind> = job.localSteps != nil ? [.localResult] : isSharded ? [.gradientResult, .stepReady, .state] : [.gradientResult]
+        switch membership.triage(inbound, from: identity, results: kinds, now: now) {
         case .hello(let hello):
             return handleHello(hello, from: identity, key: userID, now: now)
         case .fromMember(let id, .gradientResult(let result)):
             return handleResult(result, from: id, now: now)
+        case .fromMember(let id, .stepReady(let report)):
+            return handleStepReady(report, from: id, now: now)
+        case .fromMember(_, .state):
+            // A state the driver no longer waits for (it asked another worker).
+            droppedMessages += 1
+            return []
         case .fromMember(let id, .localResult(let result)):
             return handleLocalResult(result, from: id, now: now)
         case .fromMember(let id, .goodbye):
@@ -274,6 +314,15 @@ public struct CoordinatorStateMachine: Sendable {
         }
         if !dead.isEmpty { actions += remove(dead, now: now) }
         actions += backUpSlowWork(now: now)
+        actions += restartStalledReduce(now: now)
+        return actions + heartbeatsDue(now: now)
+    }
+
+    /// Heartbeats to the workers that were sent nothing for an interval — and nothing else (the
+    /// driver calls it while it waits for a worker's `state`, and keeps the rest of the tick's
+    /// business for after).
+    public mutating func heartbeatsDue(now: Double) -> [Action] {
+        var actions: [Action] = []
         for id in membership.heartbeatDue(now: now) {
             heartbeatSequence += 1
             actions.append(send(id, .heartbeat(.init(sequence: heartbeatSequence, currentStep: UInt64(unit))), now: now))
@@ -283,9 +332,10 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// The driver applied the update of the unit whose results it was given.
     public mutating func unitApplied(now: Double) -> [Action] {
-        precondition(phase == .applying, "unitApplied() without an applyStep or averageRound action")
+        precondition(phase == .applying, "unitApplied() without an applyStep, stepReduced or averageRound action")
         unit += 1
         if job.localSteps == nil, unit < endUnits { tree = ReductionTree(plan: job.plan, step: unit) }
+        if isSharded { committedSharded() }
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
         verification.reset()

@@ -38,6 +38,11 @@ struct StragglerPolicy: Sendable {
     private var previousStepDuration: Double?
     /// Consecutive steps in which each worker was beaten.
     private var slowStreak: [UInt32: Int] = [:]
+    private var slowSteps: [UInt32: [Int]] = [:]
+    /// When set (`sync=sharded`), a worker is demoted after `slowStepsBeforeDemotion` beaten
+    /// steps within this many steps rather than in a row: there a slow owner holds up every
+    /// reduce, so the steps between its stalls run at its pace and are never "beaten".
+    var slowWindow: Int?
     /// How long each worker's next demotion lasts.
     private var nextDemotion: [UInt32: Int] = [:]
 
@@ -67,6 +72,10 @@ struct StragglerPolicy: Sendable {
 
     /// The backups due at `now`, by idle worker: `pending` maps the step's outstanding
     /// work items to their workers; `live` are the live workers' ids, sorted.
+    /// `sync=sharded`: worker `id` held up the step's reduce (its fold or report came long after
+    /// everyone else's): it counts as beaten in this step.
+    mutating func heldUpReduce(_ id: UInt32) { beatenOwners.insert(id) }
+
     mutating func backups(pending: [Int: UInt32], live: [UInt32], now: Double) -> [(to: UInt32, microBatches: [Int])] {
         let busy = Set(pending.values)
         let idle = live.filter { !busy.contains($0) && !isDemoted($0) }
@@ -94,11 +103,21 @@ struct StragglerPolicy: Sendable {
         previousStepDuration = now - stepStartedAt
         var demotions: [(id: UInt32, slowSteps: Int, until: Int)] = []
         for id in stepOwners.sorted() where live.contains(id) {
-            guard beatenOwners.contains(id) else {
-                slowStreak[id] = 0
-                continue
+            let streak: Int
+            if let window = slowWindow {
+                // Beaten steps within the last `window` steps.
+                var steps = (slowSteps[id] ?? []).filter { $0 > step - window }
+                if beatenOwners.contains(id) { steps.append(step) }
+                slowSteps[id] = steps
+                guard beatenOwners.contains(id) else { continue }
+                streak = steps.count
+            } else {
+                guard beatenOwners.contains(id) else {
+                    slowStreak[id] = 0
+                    continue
+                }
+                streak = slowStreak[id, default: 0] + 1
             }
-            let streak = slowStreak[id, default: 0] + 1
             slowStreak[id] = streak
             let others = live.filter { $0 != id && !isDemoted($0) }
             guard streak >= slowStepsBeforeDemotion, !others.isEmpty else { continue }
@@ -106,6 +125,7 @@ struct StragglerPolicy: Sendable {
             nextDemotion[id] = min(length * 2, demotionSteps.upperBound)
             demotedUntil[id] = step + 1 + length
             slowStreak[id] = 0
+            slowSteps[id] = nil
             demotions.append((id, streak, step + 1 + length))
         }
         return demotions
@@ -114,6 +134,7 @@ struct StragglerPolicy: Sendable {
     /// Worker `id` went: nothing of it is remembered.
     mutating func forget(_ id: UInt32) {
         slowStreak[id] = nil
+        slowSteps[id] = nil
         demotedUntil[id] = nil
         nextDemotion[id] = nil
     }

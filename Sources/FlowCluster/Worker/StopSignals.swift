@@ -24,7 +24,9 @@ public final class StopSignals: @unchecked Sendable {
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [unowned self] in
+            source.setEventHandler { [weak self] in
+                // A signal that lands while the object goes away (the process is ending): exit.
+                guard let self else { _exit(128 + number) }
                 let first = self.lock.withLock { () -> Bool in
                     if self._received != nil { return false }
                     self._received = number

@@ -28,6 +28,11 @@ public final class Worker {
     /// result sent has one value perturbed (still finite, still well-formed, wrong).
     private let corruptResultsEvery: Int?
     private var gradientResultsSent = 0
+    /// Peer messages that were not segments (counted, dropped).
+    private var peerMessagesDropped = 0
+    private var loggedSegmentDrop = false
+    /// Segments received before the job they belong to (kept until it arrives).
+    private var earlySegments: [WireMessage.Segment] = []
     /// Give up when no coordinator has welcomed this worker this many seconds after start (nil: never).
     private let connectTimeout: Double?
     /// Give up after this many handshakes refused in a row (nil: never).
@@ -36,6 +41,9 @@ public final class Worker {
     private let stopSignals: StopSignals?
     private var refusals = 0
     private var lastRefusal = ""
+    /// `--peer-endpoint`: where this worker's peer socket binds (`sync=sharded`); nil: none.
+    private let peerEndpoint: String?
+    private var peers: PeerSockets?
 
     /// A worker named `name` that will connect to `endpoint`.
     ///
@@ -50,11 +58,15 @@ public final class Worker {
     ///   - maxRefusals: throw ``WorkerError/refused(endpoint:count:reason:)`` after this many
     ///     handshakes refused in a row (nil: retry forever).
     ///   - stopSignals: when one arrives, send `goodbye`, leave and throw ``WorkerError/stopped(signal:)``.
+    ///   - peerEndpoint: where to bind the peer socket of the sharded exchange (an address the
+    ///     other workers reach; port 0 picks a free one); nil: no peer socket (such a worker
+    ///     cannot join a job with `--exchange sharded`).
     public init(
         endpoint: String, name: String, threads: Int = 1, parentPID: Int32? = nil, crashAfterResults: Int? = nil,
         security: ClusterSecurity.Client? = nil, corruptResultsEvery: Int? = nil, connectTimeout: Double? = nil,
-        maxRefusals: Int? = nil, stopSignals: StopSignals? = nil, log: @escaping (String) -> Void = { _ in }
+        maxRefusals: Int? = nil, stopSignals: StopSignals? = nil, peerEndpoint: String? = nil, log: @escaping (String) -> Void = { _ in }
     ) {
+        self.peerEndpoint = peerEndpoint
         self.connectTimeout = connectTimeout
         self.maxRefusals = maxRefusals
         self.stopSignals = stopSignals
@@ -88,8 +100,35 @@ public final class Worker {
             let c = (clock.now - origin).components
             return Double(c.seconds) + Double(c.attoseconds) * 1e-18
         }
+        if let peerEndpoint {
+            let peers = try PeerSockets(context: context, bind: peerEndpoint, security: security, log: log)
+            self.peers = peers
+            var hello = machine.hello
+            hello.peerEndpoint = peers.endpoint
+            machine = WorkerStateMachine(hello: hello)
+        }
+        defer {
+            peers?.close()
+            peers = nil
+        }
         var socket = try connect(context)
         var pending = machine.start(now: now())
+        /// Sends what the exchange produced: to the coordinator, or to other workers.
+        func deliver(_ deliveries: [WorkerDelivery]) {
+            for delivery in deliveries {
+                switch delivery {
+                case .coordinator(var message):
+                    if case .stepReady(var report) = message, let peers {
+                        report.peerBytesSent = peers.bytesSent
+                        message = .stepReady(report)
+                    }
+                    send(socket, message.encoded())
+                    machine.sent(now: now())
+                case .peer(let id, let bytes):
+                    peers?.send(to: id, bytes)
+                }
+            }
+        }
         var lastTick = 0.0
         var welcomed = false
         while true {
@@ -130,13 +169,25 @@ public final class Worker {
                         }
                     case .compute(let step, let version, let items):
                         if let engine {
-                            engine.compute(step: step, version: version, items: items) { result in
+                            engine.compute(step: step, version: version, items: items) { delivery in
+                                guard case .coordinator(let result) = delivery else {
+                                    deliver([delivery])
+                                    return
+                                }
                                 send(socket, corruptedIfAsked(result).encoded())
                                 resultsSent += 1
                                 if let crashAfterResults, resultsSent >= crashAfterResults { exit(3) }
                             }
                         }
                         pending += machine.computeFinished(now: now())
+                    case .exchange(let message):
+                        guard let engine else { break }
+                        if case .roster(let roster) = message, let peers, let id = machine.workerID {
+                            peers.update(ids: roster.workerIDs, endpoints: roster.endpoints, keys: roster.keys, selfID: id)
+                        }
+                        engine.workerID = machine.workerID ?? 0
+                        deliver(engine.exchange(message))
+                        pending += machine.holding(version: engine.heldVersion, now: now())
                     case .reconnect(let reason):
                         log("reconnecting: \(reason)")
                         socket.close()
@@ -145,8 +196,9 @@ public final class Worker {
                         socket = try connect(context)
                         pending += machine.start(now: now())
                     case .finish(let reason):
-                        log("done: \(reason)")
                         socket.close()
+                        if let refusal = machine.refusal { throw WorkerError.refusedHello(endpoint: endpoint, reason: refusal) }
+                        log("done: \(reason)")
                         return
                     case .log(let line):
                         log(line)
@@ -154,10 +206,51 @@ public final class Worker {
                 }
             }
             do {
-                if let actions = try socket.receive(timeoutMilliseconds: 20, maxFrames: 2, lending: { frames in
+                // Both sockets: the coordinator's and (sync=sharded) the peers'.
+                var poller = ZMQPoller()
+                _ = poller.add(socket)
+                if let peers { _ = poller.add(peers.socket) }
+                let ready = try poller.poll(timeoutMilliseconds: 20)
+                if ready.contains(0), let actions = try socket.receive(timeoutMilliseconds: 0, maxFrames: 2, lending: { frames in
                     machine.messageReceived(InboundMessage(decoding: frames.last!), now: now())
                 }) {
                     pending += actions
+                }
+                // The coordinator's messages (a job, a roster) are acted on before the peers' that
+                // may depend on them; segments that come before their job wait for it (bounded).
+                if pending.isEmpty, ready.contains(1), let peers {
+                    if let engine, !earlySegments.isEmpty {
+                        let kept = earlySegments
+                        earlySegments = []
+                        for segment in kept { deliver(engine.exchange(.segment(segment))) }
+                    }
+                    // Up to a step's worth of segments at a time, then the coordinator again.
+                    for _ in 0..<64 {
+                        // Under CURVE the connection's ZAP user id is the sender's key: the
+                        // exchange checks it against the roster's key of the worker it names.
+                        guard let (message, key) = try peers.socket.receive(
+                            timeoutMilliseconds: 0, maxFrames: 1, property: security == nil ? nil : "User-Id", lending: { frames, userID in
+                                (InboundMessage(decoding: frames.last!), userID)
+                            }) else { break }
+                        guard case .message(.segment(var segment)) = message else {
+                            peerMessagesDropped += 1
+                            if peerMessagesDropped == 1 { log("dropped a peer message that is not a segment (counted; further ones are not logged)") }
+                            continue
+                        }
+                        if security != nil {
+                            // Kept with the segment; a plain socket's messages name no key.
+                            segment.senderKey = key ?? ""
+                        }
+                        guard let engine else {
+                            if earlySegments.count < 4096 { earlySegments.append(segment) } else { peerMessagesDropped += 1 }
+                            continue
+                        }
+                        deliver(engine.exchange(.segment(segment)))
+                        if engine.droppedSegments > 0, !loggedSegmentDrop {
+                            loggedSegmentDrop = true
+                            log("dropped a segment that is not of the current attempt (late, forged, or not from a worker of the roster); further ones are only counted")
+                        }
+                    }
                 }
             } catch let error as ZeroMQError where error.isInterrupted || error.isTooManyFrames {
                 // A signal, or a malformed multipart message (dropped by the socket layer).
@@ -260,8 +353,18 @@ protocol WorkerEngine: AnyObject {
     func store(_ rows: WireMessage.ShardRows)
     func setParameters(_ parameters: WireMessage.Parameters)
     /// Computes the items (tree nodes, or a round's micro-batches) and hands each result (or
-    /// error) to `send`, which encodes it.
-    func compute(step: UInt64, version: UInt64, items: [UInt64], send: (WireMessage) -> Void)
+    /// error) — and, with the sharded exchange, each partial's segments for their owners — to
+    /// `deliver`, which encodes and sends it.
+    func compute(step: UInt64, version: UInt64, items: [UInt64], deliver: (WorkerDelivery) -> Void)
+    /// `sync=sharded`: a coordinator's `roster`, `reduce`, `stateRequest` or `state`, or a peer's
+    /// `segment`; returns what to send.
+    func exchange(_ message: WireMessage) -> [WorkerDelivery]
+    /// `sync=sharded`: the parameter version held (nil: none, or another exchange).
+    var heldVersion: UInt64? { get }
+    /// `sync=sharded`: segments dropped (not of the current attempt, forged, wrong shape).
+    var droppedSegments: Int { get }
+    /// This worker's id (set once welcomed).
+    var workerID: UInt32 { get set }
 }
 
 final class Engine<Scalar: FlowScalar>: WorkerEngine {
@@ -277,6 +380,12 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     lazy var roundSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
     /// The value of the node being computed.
     lazy var nodeSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
+    /// `sync=sharded`: this worker's part of the exchange.
+    let sharded: ShardedWorkerExchange<Scalar>?
+    var workerID: UInt32 {
+        get { sharded?.workerID ?? 0 }
+        set { sharded?.workerID = newValue }
+    }
 
     init(spec: WireMessage.JobSpec, threads: Int) throws {
         guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
@@ -292,6 +401,42 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             batchSize: Int(training.batchSize), shardCount: Int(training.shardCount))
         cursor = BatchPlanCursor(plan: plan)
         lanes = GradientLanes(configuration: configuration, capacity: plan.microBatchSize, lanes: threads)
+        if case .sharded(let settings) = training.sync {
+            sharded = ShardedWorkerExchange(
+                jobID: spec.jobID, parameterCount: configuration.parameterCount, microBatchSize: plan.microBatchSize, settings: settings)
+        } else {
+            sharded = nil
+        }
+    }
+
+    var heldVersion: UInt64? { sharded?.version }
+    var droppedSegments: Int { sharded?.dropped ?? 0 }
+
+    func exchange(_ message: WireMessage) -> [WorkerDelivery] {
+        guard let sharded else { return [] }
+        switch message {
+        case .state(let state):
+            guard let values = state.parameters.elements(as: Scalar.self) else { return [] }
+            if model == nil { model = try? RealNVP(configuration: configuration, parameters: values, standardization: standardization) }
+            guard model != nil, sharded.install(state, into: &model!.parameters) else {
+                return [.coordinator(.error(.init(code: .badMessage, jobID: state.jobID, message: "the state does not fit the job")))]
+            }
+            return []
+        case .stateRequest(let request):
+            guard model != nil else {
+                return [.coordinator(.error(.init(code: .missingParameters, jobID: request.jobID, message: "this worker holds no state yet")))]
+            }
+            return [.coordinator(sharded.state(for: request, parameters: &model!.parameters))]
+        case .roster(let roster):
+            guard model != nil else { return [] }
+            return sharded.setRoster(roster, parameters: &model!.parameters)
+        case .reduce(let order):
+            return sharded.receive(order)
+        case .segment(let segment):
+            return sharded.receive(segment)
+        default:
+            return []
+        }
     }
 
     func store(_ rows: WireMessage.ShardRows) {
@@ -304,7 +449,23 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         model = try? RealNVP(configuration: configuration, parameters: values, standardization: standardization)
     }
 
-    func compute(step: UInt64, version: UInt64, items: [UInt64], send: (WireMessage) -> Void) {
+    func compute(step: UInt64, version: UInt64, items: [UInt64], deliver: (WorkerDelivery) -> Void) {
+        withoutActuallyEscaping(deliver) { deliver in
+            computeNodes(step: step, version: version, items: items, deliver: deliver)
+        }
+    }
+
+    private func computeNodes(step: UInt64, version: UInt64, items: [UInt64], deliver: @escaping (WorkerDelivery) -> Void) {
+        let send: (WireMessage) -> Void = { deliver(.coordinator($0)) }
+        var items = items
+        if let sharded {
+            // Nodes computed in an earlier attempt of this step are sent again, not recomputed.
+            for key in items where sharded.hasCached(step: step, node: key) {
+                for delivery in sharded.partial(step: step, node: key, rows: 0, lossSum: 0, gradient: nil, computeSeconds: 0) { deliver(delivery) }
+            }
+            items.removeAll { sharded.hasCached(step: step, node: $0) }
+            guard !items.isEmpty else { return }
+        }
         if case .training(let training) = spec.mode, case .parameters(let settings) = training.sync {
             computeRound(round: step, version: version, microBatches: items, settings: settings, send: send)
             return
@@ -354,6 +515,13 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             let gradient = sum.gradient
             if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
                 send(failure(.nonFinite, key, "the loss or gradient of \(node) in step \(step) is not finite"))
+                return
+            }
+            if let sharded {
+                for delivery in sharded.partial(
+                    step: step, node: key, rows: UInt64(sum.rows), lossSum: loss, gradient: gradient, computeSeconds: computeSeconds) {
+                    deliver(delivery)
+                }
                 return
             }
             send(WireMessage.gradientResult(.init(

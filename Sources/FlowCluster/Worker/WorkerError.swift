@@ -7,8 +7,14 @@ public enum WorkerError: Error, CustomStringConvertible, Equatable, Sendable {
     /// it does not authorise, a wrong `--server-key`, CURVE on one side only); `reason` is the
     /// explanation of the last refusal.
     case refused(endpoint: String, count: Int, reason: String)
+    /// The coordinator answered the hello with a refusal that saying hello again cannot change
+    /// (protocol version, dtype, no peer endpoint for the sharded exchange).
+    case refusedHello(endpoint: String, reason: String)
     /// The worker was stopped by `signal` (SIGINT, SIGTERM) and said goodbye first.
     case stopped(signal: Int32)
+    /// `--peer-endpoint` cannot serve as the worker's peer socket (a wildcard address, or it
+    /// cannot be bound).
+    case badPeerEndpoint(endpoint: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,8 +22,12 @@ public enum WorkerError: Error, CustomStringConvertible, Equatable, Sendable {
             return "no coordinator answered at \(endpoint) within \(Self.format(seconds)) s (is it running, and is this its --bind endpoint?); --connect-timeout 0 waits forever"
         case .refused(let endpoint, let count, let reason):
             return "the coordinator at \(endpoint) refused this worker at the handshake \(count) time\(count == 1 ? "" : "s") in a row; giving up: \(reason)"
+        case .refusedHello(let endpoint, let reason):
+            return "the coordinator at \(endpoint) refused this worker: \(reason)"
         case .stopped(let signal):
             return "stopped by \(Self.signalName(signal)); said goodbye to the coordinator"
+        case .badPeerEndpoint(let endpoint, let reason):
+            return "--peer-endpoint \(endpoint): \(reason)"
         }
     }
 

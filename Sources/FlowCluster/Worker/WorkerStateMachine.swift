@@ -29,6 +29,9 @@ public struct WorkerStateMachine: Sendable {
         case finish(reason: String)
         /// Something worth a log line.
         case log(String)
+        /// `sync=sharded`: hand this coordinator message (`roster`, `reduce`, `stateRequest`,
+        /// `state`) to the exchange, then report the version held with `holding(version:now:)`.
+        case exchange(WireMessage)
     }
 
     /// Who this worker is (sent in `hello`).
@@ -40,6 +43,9 @@ public struct WorkerStateMachine: Sendable {
     public private(set) var workerID: UInt32?
     /// Invalid messages received from the coordinator (counted, dropped).
     public private(set) var invalidMessages = 0
+    /// Why the coordinator refused this worker at the door (protocol, dtype, no peer endpoint),
+    /// once it has: the worker ends, and retrying would not help.
+    public private(set) var refusal: String?
 
     private var job: WireMessage.JobSpec?
     private var plan: BatchPlan?
@@ -153,15 +159,22 @@ public struct WorkerStateMachine: Sendable {
                 return [.send(.error(.init(code: .missingParameters, jobID: job.jobID, item: chunk.chunk, message: "no parameters received")))]
             }
             return [.score(chunk)]
+        case .roster, .reduce, .stateRequest, .state:
+            guard let job, case .training(let training) = job.mode, case .sharded = training.sync else {
+                invalidMessages += 1
+                return invalidMessages == 1 ? [.log("\(message.kind) outside a job with the sharded exchange; dropped")] : []
+            }
+            return [.exchange(message)]
         case .heartbeat:
             return []
         case .error(let report):
             if report.code == .notRegistered {
                 return [.reconnect(reason: "the coordinator does not know this worker (\(report.message))")]
             }
-            if workerID == nil, report.code == .unsupportedVersion || report.code == .unsupportedDType {
+            if workerID == nil, report.code == .unsupportedVersion || report.code == .unsupportedDType || report.code == .noPeerEndpoint {
                 // Refused at the door: retrying would be refused again, forever.
                 finished = true
+                refusal = report.message
                 return [.finish(reason: "the coordinator refused this worker: \(report.message)")]
             }
             return [.log("coordinator error \(report.code): \(report.message)")]
@@ -172,6 +185,14 @@ public struct WorkerStateMachine: Sendable {
             invalidMessages += 1
             return invalidMessages == 1 ? [.log("the coordinator may not send \(message.kind)")] : []
         }
+    }
+
+    /// `sync=sharded`: the exchange holds parameter version `held` (after a `state`, or a step
+    /// it applied when the coordinator committed it): assignments of that version can start.
+    public mutating func holding(version held: UInt64?, now: Double) -> [Action] {
+        guard let held, held != version else { return [] }
+        version = held
+        return startIfReady(now: now)
     }
 
     /// The driver sent every result of the last `compute`.
