@@ -203,6 +203,46 @@ struct ShardedCoordinatorTests {
         #expect(Self.rosters(restarted).first?.epoch == 2 && !Self.assignments(restarted).isEmpty)
     }
 
+    /// A reduce that stalls again after every restart (a worker the others cannot reach) fails
+    /// the job after three restarts, naming the workers that never reported — it does not spin.
+    @Test func aReduceThatKeepsStallingFailsTheJobNamingWhoNeverReported() throws {
+        var m = try Self.machine()
+        var actions = Self.receive(&m, Self.hello(1), from: 1, at: 0)
+        var t = 0.0
+        var failure: String?
+        while t < 30, failure == nil {
+            // Worker 1 answers every assignment with its header, never with a stepReady.
+            for (_, a) in Self.assignments(actions) {
+                for node in a.items { actions += Self.receive(&m, Self.header(node, step: Int(a.step)), from: 1, at: t) }
+            }
+            t += 0.125
+            _ = m.messageReceived(.message(.heartbeat(.init(sequence: 1))), from: [1], now: t)
+            actions = m.tick(now: t)
+            for case .failed(let reason) in actions { failure = reason }
+        }
+        let reason = try #require(failure, "the job never failed")
+        #expect(reason.contains("stalled 4 times") && reason.contains("no stepReady from worker 1") && reason.contains("--peer-endpoint"), "\(reason)")
+    }
+
+    /// A result from a worker that was not handed the node in the current attempt — a late one
+    /// of an earlier attempt, whose segments went to that attempt's owners — does not count.
+    @Test func aResultFromAWorkerNotHandedTheNodeInThisAttemptIsDropped() throws {
+        var m = try Self.machine(minimumWorkers: 3)
+        for n: UInt8 in 1...3 { _ = Self.receive(&m, Self.hello(n), from: n, at: 0) }
+        // Worker 3 leaves: a new attempt, the step covered again by workers 1 and 2.
+        let restart = Self.receive(&m, .goodbye(.init(reason: "bye")), from: 3, at: 0.125)
+        #expect(Self.rosters(restart).first.map { $0.epoch == 2 && $0.workerIDs == [1, 2] } == true)
+        let ofTwo = try #require(Self.assignments(restart).first { $0.0 == 2 }?.1.items.first, "\(restart)")
+        // Worker 1 answers for worker 2's node: dropped, and the node is still pending.
+        let before = m.droppedMessages
+        _ = Self.receive(&m, Self.header(ofTwo, step: 0), from: 1, at: 0.25)
+        #expect(m.droppedMessages == before + 1)
+        #expect(!m.isReducingForTests)
+        // Worker 2's own answer counts.
+        _ = Self.receive(&m, Self.header(ofTwo, step: 0), from: 2, at: 0.25)
+        #expect(m.droppedMessages == before + 1)
+    }
+
     @Test func losingEveryWorkerGoesBackToTheHeldCopy() throws {
         var m = try Self.machine(steps: 5)
         var t = 0.0

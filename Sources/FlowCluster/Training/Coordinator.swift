@@ -395,6 +395,7 @@ public final class Coordinator<Scalar: FlowScalar> {
                         if case .error(let report) = m, report.code == .missingParameters { return false }
                     }
                     stashed.append((identity, message, userID))
+                    machine.heard(from: identity, now: router.now())
                     return nil
                 }
                 if let answered = answered ?? nil ?? nil {

@@ -66,6 +66,7 @@ extension CoordinatorStateMachine {
 
     /// Forgets everything of the current attempt: results, work out, reports, straggler marks.
     private mutating func forgetAttempt() {
+        attemptSources.removeAll()
         results.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
         resultSources.removeAll()
@@ -143,6 +144,7 @@ extension CoordinatorStateMachine {
         verification.reset()
         for id in liveWorkerIDs { membership.members[id]?.version = nil }
         roster = []  // a new epoch: what the workers hold of the lost attempts is void
+        stalledRestarts = 0
         phase = .waiting
         let note: [Action] = version < from ? [.log(.rolledBack(step: version, from: from))] : []
         return note + startUnitIfPossible(now: now)
@@ -156,20 +158,39 @@ extension CoordinatorStateMachine {
         guard isSharded, phase == .reducing else { return [] }
         let limit = max(job.heartbeatInterval * Double(job.heartbeatLiveness), 8 * lastReduceSeconds)
         guard now - reduceStarted > limit else { return [] }
+        let silent = roster.filter { readyReports[$0] == nil }
+        stalledRestarts += 1
+        guard stalledRestarts <= Self.stalledRestartLimit else {
+            phase = .finished
+            return [.failed(reason: "step \(unit + 1): the workers' reduce stalled \(stalledRestarts) times in a row; no stepReady from worker\(silent.count == 1 ? "" : "s") \(silent.map(String.init).joined(separator: ", ")) — check that every worker's --peer-endpoint is reachable from the others (docs/operations.md, \"Ports\")")]
+        }
         return [.log(.attemptRestarted(step: unit, seconds: now - reduceStarted))] + restartAttempt(now: now)
     }
 
+    /// Stalled reduces of one step restarted before the job fails (each restart is a new epoch
+    /// and new connections; a reduce that stalls again every time has a worker the others cannot
+    /// reach, or that cannot reach them).
+    static let stalledRestartLimit = 3
+
     /// After a commit: every worker of the roster holds the next version.
     mutating func committedSharded() {
+        stalledRestarts = 0
         for id in roster { membership.members[id]?.version = UInt64(unit) }
         resultSources.removeAll()
         readyReports.removeAll()
         readyTimes.removeAll()
+        attemptSources.removeAll()
     }
 
     /// `sync=sharded`: message bytes the live workers reported queuing to each other (the
     /// latest `stepReady` of each; workers that left take theirs with them).
     public var totalPeerBytesSent: UInt64 { liveWorkerIDs.reduce(0) { $0 + (peerBytesSent[$1] ?? 0) } }
+
+    /// A message from `identity` arrived while the driver waits for a `state` (it is queued for
+    /// later): its sender is alive all the same.
+    public mutating func heard(from identity: [UInt8], now: Double) {
+        membership.heard(from: identity, now: now)
+    }
 
     /// The workers known to hold version `version` (the driver asks them for the state) — or
     /// able to make it: while a committed step is being reported, the workers of its roster hold

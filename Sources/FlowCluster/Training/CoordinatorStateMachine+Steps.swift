@@ -121,6 +121,7 @@ extension CoordinatorStateMachine {
         }
         peer.lastSent = now
         membership.members[id] = peer
+        if isSharded { for g in list { attemptSources[g, default: []].insert(id) } }
         actions.append(.send(identity: peer.identity, message: .assignment(.init(
             jobID: job.spec.jobID, step: UInt64(unit), version: UInt64(unit), items: list.map { UInt64($0) }))))
         return actions
@@ -137,7 +138,7 @@ extension CoordinatorStateMachine {
             return handleCheckedResult(result, item: g, from: id, now: now)
         }
         guard phase == .running, result.step == UInt64(unit), result.version == UInt64(unit),
-              pending[g] != nil, results[g] == nil
+              pending[g] != nil, results[g] == nil, !isSharded || attemptSources[g]?.contains(id) == true
         else {
             // Late (an earlier step), duplicate (reassigned and computed twice) or not asked for.
             droppedMessages += 1

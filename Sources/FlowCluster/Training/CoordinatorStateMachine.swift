@@ -184,6 +184,11 @@ public struct CoordinatorStateMachine: Sendable {
     var resultSources: [Int: UInt32] = [:]
     var readyReports: [UInt32: WireMessage.StepReady] = [:]
     var readyTimes: [UInt32: Double] = [:]
+    /// Who was handed each node in the current attempt (a result from anyone else — a late one of
+    /// an earlier attempt — is dropped: its segments went to that attempt's owners).
+    var attemptSources: [Int: Set<UInt32>] = [:]
+    /// Stalled reduces of the current step restarted so far.
+    var stalledRestarts = 0
     var peerBytesSent: [UInt32: UInt64] = [:]
     /// When the current reduce was ordered, and how long the last one took.
     var reduceStarted = 0.0

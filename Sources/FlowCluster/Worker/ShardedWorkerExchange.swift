@@ -30,6 +30,10 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     private let jobID: UInt64
     private let parameterCount: Int
     private let microBatchSize: Int
+    /// B, the rows of a step: a fold carries exactly these, a partial at most these.
+    private let batchSize: Int
+    /// Values held in `early` (bounded: a few parameter vectors).
+    private var earlyValues = 0
     private let clipNorm: Double?
     private let schedule: LearningRateSchedule
     private var optimizer: AdamOptimizer<Scalar>
@@ -75,7 +79,8 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     /// Most peer messages kept ahead of their roster.
     static var earlyLimit: Int { 4096 }
 
-    init(jobID: UInt64, parameterCount: Int, microBatchSize: Int, settings: WireMessage.JobSpec.LocalOptimizer) {
+    init(jobID: UInt64, parameterCount: Int, microBatchSize: Int, batchSize: Int, settings: WireMessage.JobSpec.LocalOptimizer) {
+        self.batchSize = batchSize
         self.jobID = jobID
         self.parameterCount = parameterCount
         self.microBatchSize = microBatchSize
@@ -160,6 +165,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         }
         let kept = early
         early = []
+        earlyValues = 0
         var out: [WorkerDelivery] = []
         for segment in kept { out += receive(segment) }
         return out
@@ -233,7 +239,15 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
 
     /// A peer's (or this worker's own) segment message.
     func receive(_ segment: WireMessage.Segment) -> [WorkerDelivery] {
-        guard segment.jobID == jobID, segment.values.dtype == (Scalar.self == Float.self ? .float32 : .float64) else {
+        // What any segment of this job must be, checked before it is kept: the dtype, a length
+        // that matches its segments of P, and rows a step can have (a fold: the step's B rows;
+        // a partial: a positive multiple of m up to B).
+        let rows = segment.rowCount
+        let segments = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
+        guard segment.jobID == jobID, segment.values.dtype == dtype,
+              segment.values.count == Self.parameterRange(segments, of: parameterCount).count,
+              segment.isReduced ? rows == UInt64(batchSize) : rows <= UInt64(batchSize) && rows % UInt64(microBatchSize) == 0
+        else {
             dropped += 1
             return []
         }
@@ -252,9 +266,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             dropped += 1
             return []
         }
-        let segments = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
-        let range = Self.parameterRange(segments, of: parameterCount)
-        guard let values = segment.values.elements(as: Scalar.self), values.count == range.count else {
+        guard let values = segment.values.elements(as: Scalar.self) else {
             dropped += 1
             return []
         }
@@ -298,10 +310,11 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     }
 
     private func keepEarly(_ segment: WireMessage.Segment) {
-        guard early.count < Self.earlyLimit else {
+        guard early.count < Self.earlyLimit, earlyValues + segment.values.count <= 4 * parameterCount else {
             dropped += 1
             return
         }
+        earlyValues += segment.values.count
         early.append(segment)
     }
 

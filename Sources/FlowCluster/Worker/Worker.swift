@@ -242,7 +242,8 @@ public final class Worker {
                             segment.senderKey = key ?? ""
                         }
                         guard let engine else {
-                            if earlySegments.count < 4096 { earlySegments.append(segment) } else { peerMessagesDropped += 1 }
+                            // Before the job, its size is unknown: at most 64 segments are kept.
+                            if earlySegments.count < 64 { earlySegments.append(segment) } else { peerMessagesDropped += 1 }
                             continue
                         }
                         deliver(engine.exchange(.segment(segment)))
@@ -403,7 +404,8 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         lanes = GradientLanes(configuration: configuration, capacity: plan.microBatchSize, lanes: threads)
         if case .sharded(let settings) = training.sync {
             sharded = ShardedWorkerExchange(
-                jobID: spec.jobID, parameterCount: configuration.parameterCount, microBatchSize: plan.microBatchSize, settings: settings)
+                jobID: spec.jobID, parameterCount: configuration.parameterCount, microBatchSize: plan.microBatchSize,
+                batchSize: plan.batchSize, settings: settings)
         } else {
             sharded = nil
         }
