@@ -147,6 +147,14 @@ public final class Worker {
                         } else {
                             scoring = nil
                             engine = try makeEngine(spec)
+                            engine?.workerID = machine.workerID ?? 0
+                            // Segments that came before their job: the exchange keeps what is
+                            // of a later roster, and drops what is not of this job.
+                            if let engine, !earlySegments.isEmpty {
+                                let kept = earlySegments
+                                earlySegments = []
+                                for segment in kept { deliver(engine.exchange(.segment(segment))) }
+                            }
                         }
                     case .storeShard(let rows):
                         engine?.store(rows)
@@ -219,11 +227,6 @@ public final class Worker {
                 // The coordinator's messages (a job, a roster) are acted on before the peers' that
                 // may depend on them; segments that come before their job wait for it (bounded).
                 if pending.isEmpty, ready.contains(1), let peers {
-                    if let engine, !earlySegments.isEmpty {
-                        let kept = earlySegments
-                        earlySegments = []
-                        for segment in kept { deliver(engine.exchange(.segment(segment))) }
-                    }
                     // Up to a step's worth of segments at a time, then the coordinator again.
                     for _ in 0..<64 {
                         // Under CURVE the connection's ZAP user id is the sender's key: the
