@@ -142,10 +142,18 @@ struct ShardedCoordinatorTests {
     /// send their segments), and its loss does not restart the attempt.
     @Test func aWorkerThatJoinedDuringTheStepHasNoPartInIt() throws {
         var m = try Self.machine()
-        _ = Self.receive(&m, Self.hello(1), from: 1, at: 0)
+        var actions = Self.receive(&m, Self.hello(1), from: 1, at: 0)
+        // Step 0 on worker 1 alone (it gives the backup rule a previous step's duration).
+        let first = try #require(Self.assignments(actions).first?.1)
+        _ = Self.receive(&m, Self.header(first.items[0], step: 0), from: 1, at: 0)
+        _ = Self.receive(&m, Self.ready(step: 0, epoch: m.epoch), from: 1, at: 0)
+        actions = m.unitApplied(now: 0)
+        #expect(Self.rosters(actions).map(\.workerIDs) == [[1]])
+        // Worker 2 joins during step 1; worker 1 is slow: no backup goes to worker 2, idle but
+        // not in the roster.
         _ = Self.receive(&m, Self.hello(2), from: 2, at: 0)
-        var t = 0.0, actions: [Action] = []
-        // Worker 1 is slow: no backup goes to worker 2, who is idle but not in the roster.
+        var t = 0.0
+        actions = []
         while t < 0.75 {
             t += 0.125
             _ = m.messageReceived(.message(.heartbeat(.init(sequence: 1))), from: [1], now: t)
