@@ -95,9 +95,17 @@ extension WireMessage {
             public var batchSize: UInt32
             /// How the coordinator combines the workers' work.
             public var sync: Sync
+            /// `sync=sharded` (protocol version 5): every `gradientResult` carries the ``XXH64``
+            /// digest of its partial (`--verify-fraction`: checked leaves are compared by it).
+            /// Encoded only with sync byte 3; false with the other modes.
+            public var digestResults: Bool
 
             /// A training plan with the given fields.
-            public init(seed: UInt64, rowCount: UInt64, shardCount: UInt32, microBatchSize: UInt32, batchSize: UInt32, sync: Sync) {
+            public init(
+                seed: UInt64, rowCount: UInt64, shardCount: UInt32, microBatchSize: UInt32, batchSize: UInt32, sync: Sync,
+                digestResults: Bool = false
+            ) {
+                self.digestResults = digestResults
                 self.seed = seed
                 self.rowCount = rowCount
                 self.shardCount = shardCount
@@ -267,6 +275,7 @@ extension WireMessage {
                 let batchSize = try reader.u32("jobSpec.batchSize")
                 let syncCode = try reader.u8("jobSpec.sync")
                 let sync: Sync
+                var digestResults = false
                 switch syncCode {
                 case 1:
                     sync = .gradients
@@ -274,12 +283,13 @@ extension WireMessage {
                     sync = .parameters(try LocalOptimizer(from: &reader))
                 case 3:
                     sync = .sharded(try LocalOptimizer(from: &reader))
+                    digestResults = try reader.bool("jobSpec.digestResults")
                 default:
                     throw .outOfRange(field: "jobSpec.sync", value: String(syncCode), allowed: "1 (gradients), 2 (parameters) or 3 (sharded)")
                 }
                 mode = .training(Training(
                     seed: seed, rowCount: rowCount, shardCount: shardCount, microBatchSize: microBatchSize,
-                    batchSize: batchSize, sync: sync))
+                    batchSize: batchSize, sync: sync, digestResults: digestResults))
             case 2:
                 let chunkRows = try reader.u32("jobSpec.chunkRows")
                 let wantLatent = try reader.bool("jobSpec.wantLatent")
@@ -321,6 +331,7 @@ extension WireMessage {
                 case .sharded(let optimizer):
                     sink.u8(3)
                     optimizer.write(to: &sink)
+                    sink.bool(training.digestResults)
                 }
             case .scoring(let scoring):
                 sink.u8(2)
@@ -385,6 +396,9 @@ extension WireMessage {
                     throw .inconsistent(
                         field: "jobSpec.batchSize",
                         reason: "batch size \(t.batchSize) is not a multiple of the micro-batch size \(t.microBatchSize)")
+                }
+                if t.digestResults, case .sharded = t.sync {} else if t.digestResults {
+                    throw .inconsistent(field: "jobSpec.digestResults", reason: "digests are for sync=sharded only")
                 }
                 var optimizer: LocalOptimizer?
                 switch t.sync {

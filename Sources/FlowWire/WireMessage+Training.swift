@@ -168,15 +168,20 @@ extension WireMessage {
         /// Seconds the worker spent computing it (monitoring only: never part of the model's bits
         /// nor of a comparison of results; finite, at least 0).
         public var computeSeconds: Double
-        /// ∂(lossSum)/∂θ, P finite values.
+        /// ∂(lossSum)/∂θ, P finite values (`sync=sharded`: none; the values went to the owners).
         public var gradient: WireVector
+        /// `sync=sharded` with digests on (`--verify-fraction`): ``XXH64`` (seed 0) of the
+        /// partial's values as this worker sent them to the owners, so that two sources of a
+        /// checked leaf are compared without the coordinator receiving either; otherwise 0.
+        public var digest: UInt64
 
         /// A gradient result with the given fields.
         public init(
             jobID: UInt64, step: UInt64, version: UInt64, node: UInt64, rowCount: UInt64, lossSum: Double,
-            gradient: WireVector, computeSeconds: Double = 0
+            gradient: WireVector, computeSeconds: Double = 0, digest: UInt64 = 0
         ) {
             self.computeSeconds = computeSeconds
+            self.digest = digest
             self.jobID = jobID
             self.step = step
             self.version = version
@@ -194,6 +199,7 @@ extension WireMessage {
             rowCount = try reader.u64("gradientResult.rowCount")
             lossSum = try reader.f64("gradientResult.lossSum")
             computeSeconds = try reader.f64("gradientResult.computeSeconds")
+            digest = try reader.u64("gradientResult.digest")
             gradient = try reader.vector("gradientResult.gradient")
         }
 
@@ -205,6 +211,7 @@ extension WireMessage {
             sink.u64(rowCount)
             sink.f64(lossSum)
             sink.f64(computeSeconds)
+            sink.u64(digest)
             sink.vector(gradient, "gradientResult.gradient")
         }
 

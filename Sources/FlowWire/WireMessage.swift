@@ -56,8 +56,10 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     /// The protocol version this module encodes and decodes (2 added the learning-rate schedule
     /// and weight decay to `jobSpec`'s local optimiser; 3 made training's work items nodes of
     /// the step's reduction tree: `assignment.items`, `gradientResult.node`, a 64-bit row count;
-    /// 4 added the sharded exchange: `hello.peerEndpoint`, `sync=sharded` and kinds 0x0E–0x13).
-    public static let protocolVersion: UInt16 = 4
+    /// 4 added the sharded exchange: `hello.peerEndpoint`, `sync=sharded` and kinds 0x0E–0x13;
+    /// 5 added `gradientResult.digest` and `jobSpec.digestResults`, for `--verify-fraction` under
+    /// the sharded exchange).
+    public static let protocolVersion: UInt16 = 5
     /// The header version of `error` messages: 1 in every version, and accepted in any version
     /// up to ``protocolVersion``, so that a peer of another version can always read why it was
     /// refused (docs/protocol.md, Versioning).

@@ -48,9 +48,6 @@ struct CoordinatorCommand: ParsableCommand {
         guard maxWorkers >= 1 else { throw ValidationError("--max-workers must be at least 1") }
         guard helloRate > 0, helloRate.isFinite else { throw ValidationError("--hello-rate must be positive") }
         guard (0...1).contains(verifyFraction) else { throw ValidationError("--verify-fraction must be in [0, 1], found \(verifyFraction)") }
-        if verifyFraction > 0, training.exchange == .sharded {
-            throw ValidationError("--verify-fraction works with --exchange star only: a checked leaf is compared at the coordinator, which the sharded exchange's partials bypass")
-        }
     }
 
     func run() throws {

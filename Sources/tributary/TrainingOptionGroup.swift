@@ -67,7 +67,7 @@ struct TrainingOptionGroup: ParsableArguments {
     @Option(help: "How a cluster combines the workers' work: gradients (exact: the same bits as one process) or parameters (local SGD: --local-steps local Adam steps per round, then a row-weighted average of the workers' parameters; cheaper, different numbers).")
     var sync: SyncMode = .gradients
 
-    @Option(help: "With --sync gradients, who combines the workers' partial gradients: sharded (workers send each parameter segment to its owner, owners fold and send the step's gradient to every worker; the coordinator carries only control messages) or star (the coordinator folds them, applies Adam and sends the parameters back). Both give the bits of one process. Default: sharded, except star with --sync parameters, --verify-fraction or CURVE (--key), where star measured faster or sharded does not apply (docs/operations.md, \"Choosing the exchange\").")
+    @Option(help: "With --sync gradients, who combines the workers' partial gradients: sharded (workers send each parameter segment to its owner, owners fold and send the step's gradient to every worker; the coordinator carries only control messages) or star (the coordinator folds them, applies Adam and sends the parameters back). Both give the bits of one process. Default: sharded, except star with --sync parameters (sharded does not apply), --verify-fraction (star checks everything a worker contributes; sharded compares checked leaves by digest and does not check owners' folds) or CURVE (--key; star measured faster) (docs/operations.md, \"Choosing the exchange\").")
     var exchange: Exchange?
 
     @Option(name: .customLong("local-steps"), help: "With --sync parameters: local Adam steps per averaging round (H, default 8).")
@@ -357,8 +357,9 @@ extension Exchange: ExpressibleByArgument {}
 extension TrainingOptionGroup {
     /// The exchange a cluster run uses: `--exchange` when given, else the rule of
     /// docs/operations.md ("Choosing the exchange"): `sharded`, except `star` with `--sync
-    /// parameters` (it exchanges parameters), `--verify-fraction` (checked leaves are compared at
-    /// the coordinator) or CURVE (`curve`; on the 2-core test machine star was faster under CURVE).
+    /// parameters` (it exchanges parameters), `--verify-fraction` (under star the check covers
+    /// everything a worker contributes; under sharded an owner's fold is not checked) or CURVE
+    /// (`curve`; on the 2-core test machine star was faster under CURVE).
     func resolvedExchange(curve: Bool, verifyFraction: Double) -> Exchange {
         if let exchange { return exchange }
         return sync == .parameters || verifyFraction > 0 || curve ? .star : .sharded

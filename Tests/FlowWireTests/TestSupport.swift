@@ -212,7 +212,7 @@ struct Samples {
                     minimumLearningRate: 0, weightDecay: bool() ? 0 : Double.random(in: 0...0.9, using: &rng)))
             mode = .training(.init(
                 seed: u64(), rowCount: UInt64(int(1...1 << 40)), shardCount: u32(1...UInt32(Int32.max)),
-                microBatchSize: micro, batchSize: micro * u32(1...64), sync: sync))
+                microBatchSize: micro, batchSize: micro * u32(1...64), sync: sync, digestResults: kind == 2 && bool()))
         } else {
             mode = .scoring(.init(chunkRows: u32(1...UInt32.max), wantLatent: bool()))
         }
@@ -241,7 +241,7 @@ struct Samples {
     mutating func gradientResult(dtype: WireDType, size: SampleSize) -> WireMessage.GradientResult {
         .init(
             jobID: u64(), step: u64(), version: u64(), node: u64(), rowCount: max(1, u64()),
-            lossSum: finite(), gradient: vector(dtype, count: count(size)))
+            lossSum: finite(), gradient: vector(dtype, count: count(size)), digest: bool() ? 0 : u64())
     }
 
     mutating func scoreChunk(dtype: WireDType, size: SampleSize) -> WireMessage.ScoreChunk {

@@ -18,7 +18,7 @@ struct WireErrorTests {
         jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
 
     static func goodbye(rawReason: [UInt8]) -> [UInt8] {
-        [0x54, 0x52, 0x42, 0x57, 0x04, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
+        [0x54, 0x52, 0x42, 0x57, 0x05, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
     }
 
     static let cases: [Case] = [
@@ -42,7 +42,7 @@ struct WireErrorTests {
         Case(name: "version 1 (not an error)", bytes: patched(heartbeat, at: 4, UInt16(1)), expected: .unsupportedVersion(found: 1)),
         Case(name: "version 2", bytes: patched(heartbeat, at: 4, UInt16(2)), expected: .unsupportedVersion(found: 2)),
         Case(name: "version 3", bytes: patched(heartbeat, at: 4, UInt16(3)), expected: .unsupportedVersion(found: 3)),
-        Case(name: "version 5", bytes: patched(heartbeat, at: 4, UInt16(5)), expected: .unsupportedVersion(found: 5)),
+        Case(name: "version 6", bytes: patched(heartbeat, at: 4, UInt16(6)), expected: .unsupportedVersion(found: 6)),
         Case(name: "version 0", bytes: patched(heartbeat, at: 4, UInt16(0)), expected: .unsupportedVersion(found: 0)),
         Case(name: "version 512 (big-endian 2)", bytes: patched(heartbeat, at: 4, UInt16(0x0200)), expected: .unsupportedVersion(found: 512)),
         // unknownKind
@@ -51,7 +51,7 @@ struct WireErrorTests {
         Case(name: "kind 255", bytes: patched(heartbeat, at: 6, UInt8(255)), expected: .unknownKind(found: 255)),
         // trailingBytes
         Case(name: "two extra bytes", bytes: heartbeat + [0, 0], expected: .trailingBytes(count: 2)),
-        Case(name: "vector count one short", bytes: patched(gradient, at: 65, UInt32(1)), expected: .trailingBytes(count: 4)),
+        Case(name: "vector count one short", bytes: patched(gradient, at: 73, UInt32(1)), expected: .trailingBytes(count: 4)),
         // countTooLarge
         Case(name: "item count 0xFFFFFFFF", bytes: patched(assignment, at: 32, UInt32.max),
              expected: .countTooLarge(field: "assignment.items", count: Int(UInt32.max), limit: 65536)),
@@ -68,7 +68,7 @@ struct WireErrorTests {
         Case(name: "above U+10FFFF", bytes: goodbye(rawReason: [0xF4, 0x90, 0x80, 0x80]), expected: .invalidUTF8(field: "goodbye.reason")),
         Case(name: "cut sequence", bytes: goodbye(rawReason: [0x61, 0xE6, 0xBC]), expected: .invalidUTF8(field: "goodbye.reason")),
         // nonFinite
-        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 73, Float.nan.bitPattern),
+        Case(name: "NaN in a gradient", bytes: patched(gradient, at: 81, Float.nan.bitPattern),
              expected: .nonFinite(field: "gradientResult.gradient", index: 1)),
         Case(name: "infinite loss", bytes: patched(gradient, at: 48, Double.infinity.bitPattern),
              expected: .nonFinite(field: "gradientResult.lossSum", index: nil)),
@@ -77,7 +77,7 @@ struct WireErrorTests {
              expected: .outOfRange(field: "flags", value: "1", allowed: "0 (reserved)")),
         Case(name: "negative compute time", bytes: patched(gradient, at: 56, (-1.0).bitPattern),
              expected: .outOfRange(field: "gradientResult.computeSeconds", value: "-1.0", allowed: "finite, at least 0")),
-        Case(name: "dtype 3", bytes: patched(gradient, at: 64, UInt8(3)),
+        Case(name: "dtype 3", bytes: patched(gradient, at: 72, UInt8(3)),
              expected: .outOfRange(field: "gradientResult.gradient.dtype", value: "3", allowed: "1 (float32) or 2 (float64)")),
         Case(name: "presence byte 2", bytes: patched(heartbeat, at: 20, UInt8(2)),
              expected: .outOfRange(field: "heartbeat.currentStep.present", value: "2", allowed: "0 or 1")),
@@ -134,10 +134,10 @@ struct WireErrorTests {
          WireMessage.hello(.init(instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: [], blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
          WireError.outOfRange(field: "hello.dtypes", value: "0", allowed: "1...3 (bit 0 float32, bit 1 float64)")),
-        ("hello from a version-5-only worker",
-         WireMessage.hello(.init(minimumVersion: 5, maximumVersion: 6, instance: 9, processID: 1, name: "w", host: "h",
+        ("hello from a version-6-only worker",
+         WireMessage.hello(.init(minimumVersion: 6, maximumVersion: 7, instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
-         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 5...6 do not include the message's version 4")),
+         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 6...7 do not include the message's version 5")),
         ("hello with an empty name",
          WireMessage.hello(.init(instance: 9, processID: 1, name: "", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
@@ -211,7 +211,7 @@ struct WireErrorTests {
         #expect(WireError.badMagic(found: [0x47, 0x45, 0x54, 0x20]).description
             == "not a Tributary message: expected magic bytes 54 52 42 57 \"TRBW\", found 47 45 54 20")
         #expect(WireError.unsupportedVersion(found: 4).description
-            == "protocol version 4 is not supported (this side speaks version 4)")
+            == "protocol version 4 is not supported (this side speaks version 5)")
         #expect(WireError.nonFinite(field: "g", index: 3).description == "g[3] is not finite (NaN or infinity)")
         #expect(WireError.countTooLarge(field: "f", count: 9, limit: 8).description == "f: count 9 exceeds the limit 8")
         #expect(WireErrorCode.nonFinite.description == "nonFinite")

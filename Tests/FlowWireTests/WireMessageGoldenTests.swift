@@ -3,8 +3,8 @@ import FlowWire
 
 /// Exact bytes, computed by hand from `docs/protocol.md`, so the encoding cannot drift silently.
 struct WireMessageGoldenTests {
-    /// Version 4, except `error` (kind 0x0C), which every version writes with the version-1 header.
-    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x04, 0x00, kind, 0x00] }
+    /// Version 5, except `error` (kind 0x0C), which every version writes with the version-1 header.
+    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x05, 0x00, kind, 0x00] }
 
     /// A `sync=parameters` training job with a cosine schedule and weight decay (version 2's fields).
     @Test func jobSpecLocalSGDWithSchedule() throws {
@@ -57,21 +57,54 @@ struct WireMessageGoldenTests {
         }
     }
 
-    /// An `error` keeps the version-1 header, and a decoder of version 4 reads it in version 1 to 4
+    /// A `sync=sharded` job whose results carry digests (version 5's `digestResults` byte, after
+    /// the optimiser's fields; only with sync byte 3).
+    @Test func jobSpecShardedWithDigests() throws {
+        let message = WireMessage.jobSpec(.init(
+            jobID: 1, dtype: .float32,
+            architecture: .init(dimension: 2, couplings: 1, hidden: 4, depth: 1, permutations: [[1, 0]]),
+            standardization: nil,
+            mode: .training(.init(
+                seed: 5, rowCount: 100, shardCount: 4, microBatchSize: 8, batchSize: 16,
+                sync: .sharded(.init(
+                    localSteps: 1, learningRate: 0.5, beta1: 0.5, beta2: 0.75, epsilon: 0.25, clipNorm: nil,
+                    schedule: .constant, warmupSteps: 0, totalSteps: 100, minimumLearningRate: 0, weightDecay: 0)),
+                digestResults: true))))
+        let bytes = message.encoded()
+        #expect(bytes.count == 151)
+        #expect(bytes[8 + 71] == 0x03, "sync byte")  // after jobID…batchSize (71 bytes of body)
+        #expect(bytes.last == 0x01, "digestResults")
+        #expect(try WireMessage.decode(bytes) == message)
+        var off = bytes
+        off[off.count - 1] = 0x00
+        guard case .jobSpec(let decoded) = try WireMessage.decode(off), case .training(let training) = decoded.mode else {
+            Issue.record("not a training jobSpec")
+            return
+        }
+        #expect(!training.digestResults)
+        // Digests with another sync are refused, naming the field.
+        var gradients = decoded
+        gradients.mode = .training(.init(seed: 5, rowCount: 100, shardCount: 4, microBatchSize: 8, batchSize: 16, sync: .gradients, digestResults: true))
+        #expect(throws: WireError.inconsistent(field: "jobSpec.digestResults", reason: "digests are for sync=sharded only")) {
+            try gradients.validate()
+        }
+    }
+
+    /// An `error` keeps the version-1 header, and a decoder of version 5 reads it in version 1 to 5
     /// (so that peers of different versions can always say why they part).
     @Test func errorIsReadableInEveryVersion() throws {
         let message = WireMessage.error(.init(code: .unsupportedVersion, message: "x"))
         let bytes = message.encoded()
         #expect(bytes[4] == 0x01 && bytes[5] == 0x00)
-        for version: UInt8 in [2, 3, 4] {
+        for version: UInt8 in [2, 3, 4, 5] {
             var older = bytes
             older[4] = version
             #expect(try WireMessage.decode(older) == message)
         }
-        var v5 = bytes
-        v5[4] = 0x05
-        #expect(throws: WireError.unsupportedVersion(found: 5)) { try WireMessage.decode(v5) }
-        // Any other kind must carry version 4.
+        var v6 = bytes
+        v6[4] = 0x06
+        #expect(throws: WireError.unsupportedVersion(found: 6)) { try WireMessage.decode(v6) }
+        // Any other kind must carry version 5.
         var hello = WireMessage.hello(.init(
             instance: 1, processID: 1, name: "w", host: "h",
             capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 8))).encoded()
@@ -120,7 +153,8 @@ struct WireMessageGoldenTests {
 
     @Test func gradientResultFloat32() throws {
         let message = WireMessage.gradientResult(.init(
-            jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]), computeSeconds: 0.25))
+            jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]), computeSeconds: 0.25,
+            digest: 0x0102_0304_0506_0708))
         let golden: [UInt8] = Self.header(0x07) + [
             0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // jobID = 1
             0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // step = 2
@@ -129,17 +163,18 @@ struct WireMessageGoldenTests {
             0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // rowCount = 4
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0x3F,  // lossSum = 0.5 (0x3FE0000000000000)
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xD0, 0x3F,  // computeSeconds = 0.25 (0x3FD0000000000000)
+            0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // digest = 0x0102030405060708 (version 5)
             0x01,  // dtype float32
             0x02, 0x00, 0x00, 0x00,  // 2 elements
             0x00, 0x00, 0x80, 0x3F,  // 1.0 (0x3F800000)
             0x00, 0x00, 0x00, 0xC0,  // -2.0 (0xC0000000)
         ]
-        #expect(golden.count == 77)
+        #expect(golden.count == 85)
         #expect(message.encoded() == golden, "\(hex(message.encoded()))")
         #expect(try WireMessage.decode(golden) == message)
     }
 
-    /// A `segment` (version 4, the sharded exchange): an owner's fold of segments 2..<4.
+    /// A `segment` (version 4's sharded exchange): an owner's fold of segments 2..<4.
     @Test func segmentFold() throws {
         let message = WireMessage.segment(.init(
             jobID: 1, step: 2, epoch: 3, token: 9, sender: 4, isReduced: true, node: 0, firstSegment: 2, segmentCount: 2, rowCount: 8,

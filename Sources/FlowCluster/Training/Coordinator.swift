@@ -50,6 +50,9 @@ public final class Coordinator<Scalar: FlowScalar> {
     private var encodedState: (version: UInt64, bytes: [UInt8])?
     /// `sync=sharded`: messages received while fetching the state, for the machine.
     private var stashed: [(identity: [UInt8], message: InboundMessage, userID: String?)] = []
+    /// `sync=sharded`: the worker that gave the driver's copy of the state (nil: the driver's
+    /// own, from the start or a checkpoint).
+    private var heldStateSource: UInt32?
     private let inference: InferenceWorkspace<Scalar>
     private var validationLogProb: [Scalar]
     /// The norm of the last step's mean gradient (for the progress report, as `LocalTrainer` gives it).
@@ -107,9 +110,6 @@ public final class Coordinator<Scalar: FlowScalar> {
             guard model.parameters.count >= ParameterSegments.count else {
                 throw TrainingError.invalidOption("--exchange sharded cuts the parameters into \(ParameterSegments.count) segments: this model has only \(model.parameters.count) parameters; use --exchange star")
             }
-            guard verifyFraction == 0 else {
-                throw TrainingError.invalidOption("--verify-fraction works with --exchange star only (a checked leaf is compared at the coordinator, which the sharded exchange bypasses)")
-            }
         }
         guard (0...1).contains(verifyFraction) else {
             throw TrainingError.invalidOption("--verify-fraction must be in [0, 1], found \(verifyFraction)")
@@ -151,7 +151,9 @@ public final class Coordinator<Scalar: FlowScalar> {
             mode: .training(.init(
                 seed: options.seed, rowCount: UInt64(data.trainCount), shardCount: UInt32(plan.shardCount),
                 microBatchSize: UInt32(options.microBatch), batchSize: UInt32(options.batch),
-                sync: Self.sync(options: options, exchange: exchange))))
+                sync: Self.sync(options: options, exchange: exchange),
+                // sync=sharded: the coordinator sees no partial, so checked leaves are compared by digest.
+                digestResults: exchange == .sharded && verifyFraction > 0)))
         // A run that --early-stop already ended (resumed from its last checkpoint) has no steps left.
         let steps = resume.flatMap { $0.monitor.state.stoppedAt } ?? options.steps
         var job = CoordinatorStateMachine.Job(
@@ -346,7 +348,25 @@ public final class Coordinator<Scalar: FlowScalar> {
             case .revokeKey(let z85):
                 router.revoke(z85)
             case .computeLocally(let step, let item):
-                followUp += machine.coordinatorComputed(computeLocally(step: step, item: item), now: router.now())
+                var result: WireMessage.GradientResult
+                if machine.isSharded {
+                    // The referee needs the step's parameters, which live on the workers.
+                    switch refereeState(version: step, suspects: machine.sources(ofChecked: item), router: router) {
+                    case .held:
+                        break
+                    case .lost:
+                        return followUp + machine.rollBack(now: router.now())
+                    case .conflicting(let a, let b):
+                        throw ClusterError.jobFailed("step \(step + 1): workers \(a) and \(b) disagree on a checked leaf and hold different training states, so neither can be trusted; continue from the last checkpoint with --resume without them")
+                    }
+                    result = computeLocally(step: step, item: item)
+                    // Compared by digest, as the workers' results are.
+                    result.digest = result.gradient.elements(as: Scalar.self)!.withUnsafeBufferPointer { XXH64.hash(values: $0) }
+                    result.gradient = WireVector(empty: result.gradient.dtype)
+                } else {
+                    result = computeLocally(step: step, item: item)
+                }
+                followUp += machine.coordinatorComputed(result, now: router.now())
             case .finished:
                 break
             case .failed(let reason):
@@ -368,44 +388,92 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// `sync=sharded`: makes `model` and `optimizer` the training state at `version`, asking the
     /// workers that hold it one after the other (a worker asked for the version after its
-    /// pending step applies that step first). Messages that arrive meanwhile are kept for the
-    /// machine, in order; heartbeats keep going out. False when no live worker could give it.
+    /// pending step applies that step first; workers in `avoiding` last). Messages that arrive
+    /// meanwhile are kept for the machine, in order; heartbeats keep going out. False when no
+    /// live worker could give it.
     @discardableResult
-    private func fetchState(version: Int, router: CoordinatorRouter) -> Bool {
+    private func fetchState(version: Int, router: CoordinatorRouter, avoiding: Set<UInt32> = []) -> Bool {
         guard machine.heldStateVersion != version else { return true }
-        let jobID = machine.job.spec.jobID
-        let patience = machine.job.heartbeatInterval * Double(machine.job.heartbeatLiveness)
         var asked: Set<UInt32> = []
-        while let id = machine.workersHolding(version: UInt64(version)).first(where: { !asked.contains($0) }),
-              let peer = machine.workers[id]
-        {
+        while let id = nextHolder(of: version, asked: asked, avoiding: avoiding) {
             asked.insert(id)
-            router.send(peer.identity, WireMessage.stateRequest(.init(jobID: jobID, version: UInt64(version))).encoded())
-            let started = router.now()
-            while router.now() - started < patience {
-                // The workers must not take the wait for the coordinator's death.
-                if let t = router.tickDue() {
-                    for case .send(let identity, let message) in machine.heartbeatsDue(now: t) { router.send(identity, message.encoded()) }
-                }
-                let answered = try? router.receive { identity, message, userID -> Bool? in
-                    if identity == peer.identity, case .message(let m) = message {
-                        if case .state(let state) = m, state.jobID == jobID, state.version == UInt64(version) {
-                            return install(state)
-                        }
-                        if case .error(let report) = m, report.code == .missingParameters { return false }
-                    }
-                    stashed.append((identity, message, userID))
-                    machine.heard(from: identity, now: router.now())
-                    return nil
-                }
-                if let answered = answered ?? nil ?? nil {
-                    if answered { return true }
-                    break
-                }
-            }
+            if let state = requestState(version: version, from: id, router: router), install(state, from: id) { return true }
             log("worker \(id) did not send the training state of step \(version); asking another")
         }
         return false
+    }
+
+    /// The next live worker to ask for the state at `version`: one not asked yet, outside
+    /// `avoiding` if any is.
+    private func nextHolder(of version: Int, asked: Set<UInt32>, avoiding: Set<UInt32>) -> UInt32? {
+        let holders = machine.workersHolding(version: UInt64(version)).filter { !asked.contains($0) }
+        return holders.first { !avoiding.contains($0) } ?? holders.first
+    }
+
+    /// Asks worker `id` for the training state at `version` and waits for it (at most the
+    /// liveness deadline), keeping what else arrives for the machine. Nil when it does not come.
+    private func requestState(version: Int, from id: UInt32, router: CoordinatorRouter) -> WireMessage.TrainingState? {
+        guard let peer = machine.workers[id] else { return nil }
+        let jobID = machine.job.spec.jobID
+        let patience = machine.job.heartbeatInterval * Double(machine.job.heartbeatLiveness)
+        router.send(peer.identity, WireMessage.stateRequest(.init(jobID: jobID, version: UInt64(version))).encoded())
+        let started = router.now()
+        while router.now() - started < patience {
+            // The workers must not take the wait for the coordinator's death.
+            if let t = router.tickDue() {
+                for case .send(let identity, let message) in machine.heartbeatsDue(now: t) { router.send(identity, message.encoded()) }
+            }
+            let answered = try? router.receive { identity, message, userID -> WireMessage.TrainingState?? in
+                if identity == peer.identity, case .message(let m) = message {
+                    if case .state(let state) = m, state.jobID == jobID, state.version == UInt64(version) { return .some(state) }
+                    if case .error(let report) = m, report.code == .missingParameters { return .some(nil) }
+                }
+                stashed.append((identity, message, userID))
+                machine.heard(from: identity, now: router.now())
+                return nil
+            }
+            if let answered = answered ?? nil { return answered }
+        }
+        return nil
+    }
+
+    /// What the referee of a checked leaf (`sync=sharded`) can compute with.
+    private enum RefereeState {
+        /// The driver holds the step's state, from a source it may trust.
+        case held
+        /// No live worker gave it.
+        case lost
+        /// Two suspects gave different states: nobody can be trusted.
+        case conflicting(UInt32, UInt32)
+    }
+
+    /// `sync=sharded`: makes the driver hold the state of step `version` to compute a checked leaf
+    /// whose sources disagree (`suspects`). A worker outside the disagreement is asked first;
+    /// when only suspects hold the state, two of them must give the same bits (a worker that
+    /// forged its result could forge its state too). With a single holder, its state is taken.
+    private func refereeState(version: Int, suspects: Set<UInt32>, router: CoordinatorRouter) -> RefereeState {
+        if machine.heldStateVersion == version, heldStateSource.map({ !suspects.contains($0) }) ?? true { return .held }
+        var asked: Set<UInt32> = []
+        var first: (id: UInt32, state: WireMessage.TrainingState)?
+        while let id = nextHolder(of: version, asked: asked, avoiding: suspects) {
+            asked.insert(id)
+            guard let state = requestState(version: version, from: id, router: router) else {
+                log("worker \(id) did not send the training state of step \(version); asking another")
+                continue
+            }
+            if !suspects.contains(id) { return install(state, from: id) ? .held : .lost }
+            guard let earlier = first else {
+                first = (id, state)
+                continue
+            }
+            guard earlier.state == state else { return .conflicting(earlier.id, id) }
+            log("workers \(earlier.id) and \(id) gave the same training state (after \(version) steps); settling with it")
+            return install(state, from: id) ? .held : .lost
+        }
+        guard let only = first, install(only.state, from: only.id) else {
+            return machine.heldStateVersion == version ? .held : .lost
+        }
+        return .held
     }
 
     /// `sync=sharded`: how often the driver fetches a copy of the training state from a worker —
@@ -416,8 +484,8 @@ public final class Coordinator<Scalar: FlowScalar> {
     static var copyInterval: Double { 2.0 }
     static var copyMinimumSteps: Int { 64 }
 
-    /// Takes a worker's `state` as the driver's copy; false when it does not fit the model.
-    private func install(_ state: WireMessage.TrainingState) -> Bool {
+    /// Takes worker `source`'s `state` as the driver's copy; false when it does not fit the model.
+    private func install(_ state: WireMessage.TrainingState, from source: UInt32) -> Bool {
         guard let parameters = state.parameters.elements(as: Scalar.self), parameters.count == model.parameters.count,
               let first = state.firstMoment.elements(as: Scalar.self), let second = state.secondMoment.elements(as: Scalar.self)
         else { return false }
@@ -427,6 +495,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         optimizer.secondMoment = second
         optimizer.step = Int(clamping: state.optimizerStep)
         machine.heldStateVersion = Int(state.version)
+        heldStateSource = source
         encodedParameters = nil
         return true
     }

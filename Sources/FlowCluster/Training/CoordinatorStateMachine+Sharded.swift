@@ -25,6 +25,13 @@ extension CoordinatorStateMachine {
         return false
     }
 
+    /// Whether the workers' results carry the digest of their partials (`sync=sharded` with
+    /// `--verify-fraction`).
+    public var digestsResults: Bool {
+        if case .training(let training) = job.spec.mode { return training.digestResults }
+        return false
+    }
+
     /// Starts an attempt of the current step: a new epoch when the roster changed (or `force`),
     /// the state to workers that lack this version, then the roster to everyone in it.
     mutating func beginAttempt(force: Bool, now: Double) -> [Action] {
@@ -58,6 +65,8 @@ extension CoordinatorStateMachine {
     /// roster (nothing of it was applied anywhere).
     mutating func restartAttempt(now: Double) -> [Action] {
         forgetAttempt()
+        // Checked leaves are compared again: their sources must send their segments in the new epoch.
+        verification.reset()
         stragglers.stepStarted(unit, now: now)
         phase = .running
         rebalance()

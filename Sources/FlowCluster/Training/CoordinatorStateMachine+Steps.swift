@@ -84,7 +84,8 @@ extension CoordinatorStateMachine {
                 byWorker[owner, default: []].append(g)
                 sources.insert(owner)
             }
-            let ids = liveWorkerIDs.filter { !stragglers.isDemoted($0) }
+            // sync=sharded: only workers of the attempt's roster can send a partial's segments.
+            let ids = liveWorkerIDs.filter { !stragglers.isDemoted($0) && (!isSharded || roster.contains($0)) }
             let after = ids.filter { $0 > owner } + ids.filter { $0 < owner }
             for v in after where sources.count < 2 && !sources.contains(v) {
                 verification.addVerifier(v, of: g)

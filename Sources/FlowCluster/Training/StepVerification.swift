@@ -1,6 +1,6 @@
 import FlowWire
 
-/// `--verify-fraction` in a training step (`sync=gradients`): the checked work items — leaves of
+/// `--verify-fraction` in a training step (`sync=gradients` or `sharded`): the checked work items — leaves of
 /// the step's reduction tree (`TreeNode.key`), whose ids `step·S + shard` the shared
 /// `VerificationSampler` picks; the machine asks with the leaf id, and keys its bookkeeping
 /// here by the item — are computed by two sources — workers, or the
@@ -24,8 +24,9 @@ struct StepVerification: Sendable {
     enum Verdict: Equatable {
         /// Fewer than two sources have answered, or the coordinator is already asked.
         case undecided
-        /// Accept `result`; `liars` (workers that disagreed with the coordinator) are quarantined.
-        case accept(WireMessage.GradientResult, liars: [UInt32])
+        /// Accept `result`, the value of worker `source` (0: only the coordinator's has these
+        /// bits); `liars` (workers that disagreed with the coordinator) are quarantined.
+        case accept(WireMessage.GradientResult, source: UInt32, liars: [UInt32])
         /// Two workers disagree: the coordinator computes it (`workers` for the log line).
         case askCoordinator(workers: [UInt32])
     }
@@ -73,6 +74,9 @@ struct StepVerification: Sendable {
     /// The coordinator answered `g`; false when it was not asked (or answered already).
     mutating func coordinatorAnswered(_ g: Int) -> Bool { coordinatorComputing.remove(g) != nil }
 
+    /// The workers (not the coordinator) that gave a result for `g`.
+    func answeredWorkers(of g: Int) -> Set<UInt32> { Set(candidates[g]?.keys.filter { $0 != 0 } ?? []) }
+
     /// Whether `source` already gave a result for `g`.
     func hasCandidate(_ g: Int, from source: UInt32) -> Bool { candidates[g]?[source] != nil }
 
@@ -91,11 +95,13 @@ struct StepVerification: Sendable {
     mutating func verdict(on g: Int) -> Verdict {
         guard let found = candidates[g], found.count >= 2 else { return .undecided }
         if let truth = found[0] {
-            return .accept(truth, liars: found.filter { $0.key != 0 && !Self.sameBits($0.value, truth) }.keys.sorted())
+            let workers = found.filter { $0.key != 0 }
+            let agreeing = workers.filter { Self.sameBits($0.value, truth) }.keys.sorted()
+            return .accept(truth, source: agreeing.first ?? 0, liars: workers.filter { !Self.sameBits($0.value, truth) }.keys.sorted())
         }
         let sorted = found.sorted { $0.key < $1.key }
         if sorted.allSatisfy({ Self.sameBits($0.value, sorted[0].value) }) {
-            return .accept(sorted[0].value, liars: [])
+            return .accept(sorted[0].value, source: sorted[0].key, liars: [])
         }
         guard askCoordinator(g) else { return .undecided }
         return .askCoordinator(workers: sorted.map(\.key))
@@ -122,8 +128,9 @@ struct StepVerification: Sendable {
         computedBy.removeAll()
     }
 
-    /// Whether two results are the same bits (loss included).
+    /// Whether two results are the same bits (loss included; `sync=sharded`: by the partials'
+    /// digests, the gradients having gone to the owners).
     static func sameBits(_ a: WireMessage.GradientResult, _ b: WireMessage.GradientResult) -> Bool {
-        a.rowCount == b.rowCount && a.lossSum.bitPattern == b.lossSum.bitPattern && a.gradient == b.gradient
+        a.rowCount == b.rowCount && a.lossSum.bitPattern == b.lossSum.bitPattern && a.gradient == b.gradient && a.digest == b.digest
     }
 }

@@ -35,6 +35,8 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     /// Values held in `early` (bounded: a few parameter vectors).
     private var earlyValues = 0
     private let clipNorm: Double?
+    /// Whether results carry the digest of their partial (`jobSpec.digestResults`).
+    private let digests: Bool
     private let schedule: LearningRateSchedule
     private var optimizer: AdamOptimizer<Scalar>
     /// The parameter version the engine's model holds (nil: no state received yet).
@@ -47,7 +49,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
 
     /// Partials computed in step `cachedStep`, by node key.
     private var cachedStep: UInt64?
-    private var cache: [UInt64: (rows: UInt64, lossSum: Double, gradient: [Scalar])] = [:]
+    private var cache: [UInt64: (rows: UInt64, lossSum: Double, gradient: [Scalar], digest: UInt64)] = [:]
 
     /// Owner: the parameter range owned, the partials' values for it by (node, sender), the order.
     private var ownedRange: Range<Int> = 0..<0
@@ -79,7 +81,11 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     /// Most peer messages kept ahead of their roster.
     static var earlyLimit: Int { 4096 }
 
-    init(jobID: UInt64, parameterCount: Int, microBatchSize: Int, batchSize: Int, settings: WireMessage.JobSpec.LocalOptimizer) {
+    init(
+        jobID: UInt64, parameterCount: Int, microBatchSize: Int, batchSize: Int, settings: WireMessage.JobSpec.LocalOptimizer,
+        digests: Bool = false
+    ) {
+        self.digests = digests
         self.batchSize = batchSize
         self.jobID = jobID
         self.parameterCount = parameterCount
@@ -210,7 +216,11 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             cache.removeAll()
             cachedStep = step
         }
-        if let gradient { cache[node] = (rows, lossSum, gradient) }
+        if let gradient {
+            // The digest of exactly the values the segments carry (verification compares it).
+            let digest = digests ? gradient.withUnsafeBufferPointer { XXH64.hash(values: $0) } : 0
+            cache[node] = (rows, lossSum, gradient, digest)
+        }
         guard let entry = cache[node], let roster, roster.version == step else { return [] }
         var out: [WorkerDelivery] = []
         let owners = min(roster.workerIDs.count, WireMessage.Roster.segmentCount)
@@ -231,7 +241,8 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         }
         out.append(.coordinator(.gradientResult(.init(
             jobID: jobID, step: step, version: step, node: node, rowCount: entry.rows, lossSum: entry.lossSum,
-            gradient: WireVector(empty: Scalar.self == Float.self ? .float32 : .float64), computeSeconds: computeSeconds))))
+            gradient: WireVector(empty: Scalar.self == Float.self ? .float32 : .float64), computeSeconds: computeSeconds,
+            digest: entry.digest))))
         return out
     }
 

@@ -317,7 +317,8 @@ public final class Worker {
     static let goodbyeLingerMilliseconds = 500
 
     /// The test hook `corruptResultsEvery`: flips the lowest bit of the first gradient value of
-    /// every K-th `gradientResult`.
+    /// every K-th `gradientResult` (`sync=sharded`: the engine moves the first value of every K-th
+    /// partial up by one ulp, before its segments and digest are made).
     private func corruptedIfAsked(_ message: WireMessage) -> WireMessage {
         guard let k = corruptResultsEvery, case .gradientResult(var result) = message, result.gradient.count > 0 else { return message }
         gradientResultsSent += 1
@@ -346,8 +347,8 @@ public final class Worker {
 
     private func makeEngine(_ spec: WireMessage.JobSpec) throws -> WorkerEngine {
         switch spec.dtype {
-        case .float32: return try Engine<Float>(spec: spec, threads: threads)
-        case .float64: return try Engine<Double>(spec: spec, threads: threads)
+        case .float32: return try Engine<Float>(spec: spec, threads: threads, corruptPartialsEvery: corruptResultsEvery)
+        case .float64: return try Engine<Double>(spec: spec, threads: threads, corruptPartialsEvery: corruptResultsEvery)
         }
     }
 }
@@ -386,13 +387,18 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     lazy var nodeSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
     /// `sync=sharded`: this worker's part of the exchange.
     let sharded: ShardedWorkerExchange<Scalar>?
+    /// Test hook (`--corrupt-results-every K`, `sync=sharded`): every K-th partial computed has
+    /// its first value moved up by one ulp.
+    private let corruptPartialsEvery: Int?
+    private var partialsComputed = 0
     var workerID: UInt32 {
         get { sharded?.workerID ?? 0 }
         set { sharded?.workerID = newValue }
     }
 
-    init(spec: WireMessage.JobSpec, threads: Int) throws {
+    init(spec: WireMessage.JobSpec, threads: Int, corruptPartialsEvery: Int? = nil) throws {
         guard case .training(let training) = spec.mode else { throw TrainingError.invalidData("not a training job") }
+        self.corruptPartialsEvery = corruptPartialsEvery
         self.spec = spec
         configuration = try spec.flowConfiguration()
         if let s = spec.standardization, let mean = s.mean.elements(as: Scalar.self), let std = s.std.elements(as: Scalar.self) {
@@ -408,7 +414,7 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         if case .sharded(let settings) = training.sync {
             sharded = ShardedWorkerExchange(
                 jobID: spec.jobID, parameterCount: configuration.parameterCount, microBatchSize: plan.microBatchSize,
-                batchSize: plan.batchSize, settings: settings)
+                batchSize: plan.batchSize, settings: settings, digests: training.digestResults)
         } else {
             sharded = nil
         }
@@ -523,6 +529,11 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
                 return
             }
             if let sharded {
+                var gradient = gradient
+                partialsComputed += 1
+                if let k = corruptPartialsEvery, partialsComputed % k == 0 {
+                    gradient[0] = gradient[0].nextUp
+                }
                 for delivery in sharded.partial(
                     step: step, node: key, rows: UInt64(sum.rows), lossSum: loss, gradient: gradient, computeSeconds: computeSeconds) {
                     deliver(delivery)
