@@ -92,13 +92,17 @@ extension ClusterTests {
             #expect(!failed.isEmpty && failed.count <= 2, "\(failed)\n\(coordinator)")
         }
 
-        @Test func aKeyRemovedWithSIGHUPLocksItsWorkerOutAtItsNextConnection() throws {
+        /// Also, under `sharded`: a worker SIGSTOPped past the heartbeat timeout is an owner
+        /// lost mid-step, under CURVE between the workers too.
+        @Test(arguments: ClusterFixture.exchanges)
+        func aKeyRemovedWithSIGHUPLocksItsWorkerOutAtItsNextConnection(exchange: String) throws {
             let h = try ClusterHarness()
             defer { h.finish() }
             let keys = try Self.keygen(h, ["coordinator", "w1", "w2"])
             try Self.authorize(h, ["w1", "w2"])
             let endpoint = try h.tcpEndpoint()
-            let coordinator = try h.start("coordinator", Self.secureCoordinator(endpoint, ["--min-workers", "2", "--heartbeat-ms", "50"]))
+            let coordinator = try h.start("coordinator", Self.secureCoordinator(
+                endpoint, ["--min-workers", "2", "--heartbeat-ms", "50", "--exchange", exchange]))
             let w1 = try h.start("w1", Self.secureWorker(endpoint, name: "w1"))
             let w2 = try h.start("w2", Self.secureWorker(endpoint, name: "w2"))
             guard h.waitForStep(200, metrics: "metrics.jsonl", while: coordinator) else { return }
@@ -129,6 +133,33 @@ extension ClusterTests {
             w2.wait(timeout: 5)
             let explained = lines(of: w2.stderr, containing: "the coordinator refused this worker's key \(keys["w2"]!.publicKey.fingerprint) (ZAP status 400)")
             #expect(explained.count == 1, "\(w2)")
+        }
+
+        /// The sharded exchange under CURVE (workers encrypt and authenticate each other's
+        /// segments against the roster): an owner SIGKILLed mid-run and a replacement with its
+        /// own key that joins — the bits are one process's.
+        @Test func shardedUnderCURVEAnOwnerKilledMidRunIsReplaced() throws {
+            let h = try ClusterHarness()
+            defer { h.finish() }
+            _ = try Self.keygen(h, ["coordinator", "w1", "w2", "w3"])
+            try Self.authorize(h, ["w1", "w2", "w3"])
+            let endpoint = try h.tcpEndpoint()
+            let coordinator = try h.start("coordinator", Self.secureCoordinator(
+                endpoint, ["--min-workers", "2", "--heartbeat-ms", "50", "--exchange", "sharded"]))
+            let w1 = try h.start("w1", Self.secureWorker(endpoint, name: "w1"))
+            let w2 = try h.start("w2", Self.secureWorker(endpoint, name: "w2"))
+            guard h.waitForStep(300, metrics: "metrics.jsonl", while: coordinator) else { return }
+            h.signal(w2, SIGKILL)
+            let lost = h.waitUntil(timeout: 10) { !lines(of: coordinator.stderr, containing: "(w2) lost").isEmpty || !coordinator.isRunning }
+            #expect(lost, "w2's death went unnoticed\n\(h.report())")
+            let w3 = try h.start("w3", Self.secureWorker(endpoint, name: "w3"))
+            h.expectSuccess(coordinator, timeout: 90)
+            for worker in [w1, w3] { h.expectSuccess(worker, timeout: 10) }
+            w2.wait(timeout: 5)
+            try ClusterFaultTests.expectReferenceModel(h)
+            let log = coordinator.stderr
+            #expect(!lines(of: log, containing: "sharded exchange").isEmpty, "\(coordinator)")
+            #expect(!lines(of: log, containing: "(w3) joined").isEmpty, "the replacement never joined\n\(coordinator)")
         }
 
         /// `score --bind` with CURVE: the same bytes as one process, and a stranger that knows the
