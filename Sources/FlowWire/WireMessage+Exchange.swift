@@ -378,9 +378,10 @@ extension WireMessage {
         public var optimizerStep: UInt64
         /// The P finite parameters.
         public var parameters: WireVector
-        /// Adam's first moments (P finite values).
+        /// Adam's first moments (P finite values; none at all when ``optimizerStep`` is 0 and
+        /// every moment is zero — version 5: a fresh run's state is then P values, not 3·P).
         public var firstMoment: WireVector
-        /// Adam's second moments (P finite values).
+        /// Adam's second moments (as ``firstMoment``).
         public var secondMoment: WireVector
 
         /// A state with the given fields.
@@ -391,6 +392,15 @@ extension WireMessage {
             self.parameters = parameters
             self.firstMoment = firstMoment
             self.secondMoment = secondMoment
+        }
+
+        /// The moments as `T` values, P of each (zeros when they were left out); nil when their
+        /// dtype is not `T`'s.
+        public func moments<T>(as type: T.Type) -> (first: [T], second: [T])? where T: BinaryFloatingPoint {
+            guard let first = firstMoment.elements(as: T.self), let second = secondMoment.elements(as: T.self) else { return nil }
+            guard first.isEmpty, second.isEmpty, parameters.count > 0 else { return (first, second) }
+            let zeros = [T](repeating: 0, count: parameters.count)
+            return (zeros, zeros)
         }
 
         init(from reader: inout WireReader) throws(WireError) {
@@ -416,7 +426,10 @@ extension WireMessage {
             for (vector, field) in [(parameters, "state.parameters"), (firstMoment, "state.firstMoment"), (secondMoment, "state.secondMoment")] {
                 try WireCheck.vector(vector, field, limits)
                 try WireCheck.finite(vector, field)
-                guard vector.count == parameters.count, vector.dtype == parameters.dtype else {
+                // Zero moments of a fresh state may be left out (both, with optimizerStep 0).
+                let omitted = vector.count == 0 && field != "state.parameters" && optimizerStep == 0
+                    && firstMoment.count == 0 && secondMoment.count == 0
+                guard vector.count == parameters.count || omitted, vector.dtype == parameters.dtype else {
                     throw .inconsistent(field: field, reason: "\(vector.count) \(vector.dtype) values; the parameters have \(parameters.count) \(parameters.dtype)")
                 }
             }

@@ -256,3 +256,28 @@ struct WireMessageGoldenTests {
         #expect(WireRowStatus.allCases.map(\.rawValue) == [0, 1, 2, 3])
     }
 }
+
+extension WireMessageGoldenTests {
+    /// A fresh state (optimizerStep 0) may leave out its zero moments (version 5): both, and only
+    /// then; the receiver reads them as P zeros.
+    @Test func stateWithoutMomentsOnlyWhenFresh() throws {
+        let empty = WireVector.float32([])
+        var fresh = WireMessage.TrainingState(
+            jobID: 1, version: 0, optimizerStep: 0, parameters: .float32([1, 2, 3]), firstMoment: empty, secondMoment: empty)
+        try fresh.validate()
+        let decoded = try WireMessage.decode(WireMessage.state(fresh).encoded())
+        #expect(decoded == .state(fresh))
+        let moments = try #require(fresh.moments(as: Float.self))
+        #expect(moments.first == [0, 0, 0] && moments.second == [0, 0, 0])
+        #expect(fresh.moments(as: Double.self) == nil)
+        fresh.optimizerStep = 1
+        #expect(throws: WireError.inconsistent(field: "state.firstMoment", reason: "0 float32 values; the parameters have 3 float32")) {
+            try fresh.validate()
+        }
+        fresh.optimizerStep = 0
+        fresh.secondMoment = .float32([0, 0, 0])
+        #expect(throws: WireError.inconsistent(field: "state.firstMoment", reason: "0 float32 values; the parameters have 3 float32")) {
+            try fresh.validate()
+        }
+    }
+}

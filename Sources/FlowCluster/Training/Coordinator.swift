@@ -318,10 +318,14 @@ public final class Coordinator<Scalar: FlowScalar> {
                     return followUp + machine.rollBack(now: router.now())
                 }
                 if encodedState?.version != version {
+                    // A fresh run's moments are zeros: left out, a third of the bytes to every
+                    // worker at the start (which all get it at once, through this one link).
+                    let fresh = optimizer.step == 0 && optimizer.firstMoment.allSatisfy { $0 == 0 } && optimizer.secondMoment.allSatisfy { $0 == 0 }
+                    let empty = WireVector(empty: machine.job.spec.dtype)
                     encodedState = (version, WireMessage.state(.init(
                         jobID: machine.job.spec.jobID, version: version, optimizerStep: UInt64(optimizer.step),
-                        parameters: WireVector(model.parameters)!, firstMoment: WireVector(optimizer.firstMoment)!,
-                        secondMoment: WireVector(optimizer.secondMoment)!)).encoded())
+                        parameters: WireVector(model.parameters)!, firstMoment: fresh ? empty : WireVector(optimizer.firstMoment)!,
+                        secondMoment: fresh ? empty : WireVector(optimizer.secondMoment)!)).encoded())
                 }
                 router.send(identity, encodedState!.bytes)
             case .stepReduced(let step, let meanLoss, let gradientNorm):
@@ -487,7 +491,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// Takes worker `source`'s `state` as the driver's copy; false when it does not fit the model.
     private func install(_ state: WireMessage.TrainingState, from source: UInt32) -> Bool {
         guard let parameters = state.parameters.elements(as: Scalar.self), parameters.count == model.parameters.count,
-              let first = state.firstMoment.elements(as: Scalar.self), let second = state.secondMoment.elements(as: Scalar.self)
+              let (first, second) = state.moments(as: Scalar.self), first.count == parameters.count, second.count == parameters.count
         else { return false }
         stateBytesFetched += WireMessage.state(state).encodedByteCount
         model.parameters = parameters

@@ -107,7 +107,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     /// Returns false when it does not fit the job.
     func install(_ state: WireMessage.TrainingState, into parameters: inout [Scalar]) -> Bool {
         guard state.jobID == jobID, let p = state.parameters.elements(as: Scalar.self), p.count == parameterCount,
-              let m = state.firstMoment.elements(as: Scalar.self), let v = state.secondMoment.elements(as: Scalar.self)
+              let (m, v) = state.moments(as: Scalar.self), m.count == parameterCount, v.count == parameterCount
         else { return false }
         parameters = p
         optimizer.firstMoment = m
