@@ -85,8 +85,9 @@ public final class Coordinator<Scalar: FlowScalar> {
     }
     /// The last step's (round's) mean training loss, for the progress report.
     private var lastMeanLoss = 0.0
-    /// `sync=parameters`: the weighted sum of the workers' parameters, in `Double`.
-    private lazy var average = [Double](repeating: 0, count: model.parameters.count)
+    /// `sync=parameters`: the weighted sum of the workers' parameters, in `Double` (allocated on
+    /// the first round; not `lazy`, whose every mutating access copies the buffer).
+    private var average: [Double] = []
 
     /// A coordinator for `model` (fresh, or restored from `resume`) on `data`.
     ///
@@ -549,6 +550,7 @@ public final class Coordinator<Scalar: FlowScalar> {
     /// report through `sum`.
     private func averageParameters(_ results: [WireMessage.LocalResult], round: Int) throws {
         let P = model.parameters.count
+        if average.count != P { average = [Double](repeating: 0, count: P) }
         average.withUnsafeMutableBufferPointer { FlatVector.zero($0.baseAddress!, count: P) }
         var rows = 0.0, lossSum = 0.0
         for result in results {

@@ -53,12 +53,13 @@ extension Engine {
                 }
                 batches.append(batch)
             }
-            lanes.reduce(model: local, batches, shards: refs.map(\.shard), into: &roundSum)
-            lossSum += roundSum.lossSum
-            rowCount += roundSum.rows
+            if roundSum == nil { roundSum = GradientSum(parameterCount: configuration.parameterCount) }
+            lanes.reduce(model: local, batches, shards: refs.map(\.shard), into: &roundSum!)
+            lossSum += roundSum!.lossSum
+            rowCount += roundSum!.rows
             do {
                 _ = try adam.apply(
-                    &roundSum, to: &local.parameters, clipNorm: settings.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
+                    &roundSum!, to: &local.parameters, clipNorm: settings.clipNorm, step: step, learningRate: schedule.rate(atStep: step))
             } catch {
                 send(failure(.nonFinite, "round \(round), local step \(step): \(error)"))
                 return

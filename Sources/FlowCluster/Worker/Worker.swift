@@ -381,10 +381,13 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
     let lanes: GradientLanes<Scalar>
     var shards: [Int: [Scalar]] = [:]
     var model: RealNVP<Scalar>?
-    /// `sync=parameters`: the running sum of one local step (reused across rounds).
-    lazy var roundSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
-    /// The value of the node being computed.
-    lazy var nodeSum = GradientSum<Scalar>(parameterCount: configuration.parameterCount)
+    /// `sync=parameters`: the running sum of one local step (reused across rounds; allocated on
+    /// first use). Optional, not `lazy`: an `inout` access to a lazy property goes through its
+    /// getter and setter, so every write would copy the P-value buffers (a profile showed one
+    /// copy per step).
+    var roundSum: GradientSum<Scalar>?
+    /// The value of the node being computed (allocated on first use; see `roundSum`).
+    var nodeSum: GradientSum<Scalar>?
     /// `sync=sharded`: this worker's part of the exchange.
     let sharded: ShardedWorkerExchange<Scalar>?
     /// Test hook (`--corrupt-results-every K`, `sync=sharded`): every K-th partial computed has
@@ -518,7 +521,8 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
         // Each result carries the compute time since the previous one was handed over: summed
         // per worker, its busy time, never its sending.
         var handedOver = MonotonicClock.seconds()
-        lanes.reduce(model: model, batches, shards: batchShards, nodeEnds: nodeEnds, into: &nodeSum) { k, sum in
+        if nodeSum == nil { nodeSum = GradientSum(parameterCount: configuration.parameterCount) }
+        lanes.reduce(model: model, batches, shards: batchShards, nodeEnds: nodeEnds, into: &nodeSum!) { k, sum in
             let computeSeconds = max(0, MonotonicClock.seconds() - handedOver)
             defer { handedOver = MonotonicClock.seconds() }
             let (key, node) = nodes[k]
