@@ -26,6 +26,8 @@
 #   score              a scoring job with one worker partitioned: output = one process's, every row once
 # A drill with no cluster up brings up 4 hosts at 1gbit and removes them when it ends.
 # Environment: EMULATE_DIR (state, keys and logs; default out/emulate), TRIBUTARY (the binary),
+#   EXCHANGE (star or sharded: the training coordinator's --exchange; with sharded each worker
+#   binds its peer socket on its host's address; default: the coordinator's rule, star under CURVE),
 #   STEPS (drill training steps, default 4000), TIME_LIMIT (seconds per drill, default 120),
 #   QUEUE (how long a shaped link may queue, tbf latency, default 20ms), MEASURE_RATES
 #   (default "100mbit 1gbit"), MEASURE_STEPS (default 24 for tab16, 8 for wide64).
@@ -48,6 +50,11 @@ state_dir=${EMULATE_DIR:-out/emulate}
 state_file=$state_dir/cluster.env
 heartbeat_ms=100          # a peer silent for 8 intervals (0.8 s) is dead
 port=5570
+exchange=${EXCHANGE:-}
+case $exchange in
+    ""|star|sharded) ;;
+    *) echo "EXCHANGE must be star or sharded, found '$exchange'" >&2; exit 64 ;;
+esac
 
 # Exits 77 with one line when the machine cannot run the emulator.
 check_machine() {
@@ -138,6 +145,9 @@ cmd_up() {
     fi
     mkdir -p "$state_dir"
     suffix=$(printf '%04x%04x' $(( $$ & 0xffff )) $RANDOM)
+    # A caller's EXIT trap (measure brings clusters up in a loop) comes back once this one is up.
+    local caller_trap
+    caller_trap=$(trap -p EXIT)
     trap 'status=$?; [ $status -ne 0 ] && remove_run "$suffix"; exit $status' EXIT
     ip netns add "$(ns br)"
     ip -n "$(ns br)" link set lo up
@@ -154,7 +164,7 @@ cmd_up() {
         [ -n "$bandwidth" ] && shape "$i" "$bandwidth"
     done
     printf 'suffix=%s\nhosts=%s\nbandwidth=%s\n' "$suffix" "$hosts" "$bandwidth" > "$state_file"
-    trap - EXIT
+    if [ -n "$caller_trap" ]; then eval "$caller_trap"; else trap - EXIT; fi
     echo "up: $hosts hosts (namespaces trib-$suffix-h0…h$((hosts - 1)), bridge in trib-$suffix-br), addresses $(address 0)…$(address $((hosts - 1)))/24, links ${bandwidth:-unshaped}"
 }
 
@@ -207,17 +217,23 @@ make_keys() {
 start_coordinator() {
     local name=$1; shift
     coordinator_log=$name
-    in_host 0 "$bin" "$@" --key "$keys/coordinator.key" --authorized-keys "$keys/authorized_keys" \
+    local extra=()
+    [ "$1" = coordinator ] && [ -n "$exchange" ] && extra=(--exchange "$exchange")
+    in_host 0 "$bin" "$@" "${extra[@]}" --key "$keys/coordinator.key" --authorized-keys "$keys/authorized_keys" \
         --heartbeat-ms "$heartbeat_ms" > "$rundir/$name.out" 2> "$rundir/$name.log" &
     coordinator=$!
     pids+=("$coordinator")
 }
 declare -A worker_pid=()
 worker_runs=0
+# start_worker HOST [ENDPOINT] — a worker on host HOST (of the training coordinator, unless
+# ENDPOINT names another); with EXCHANGE=sharded its peer socket listens on its host's address.
 start_worker() {
     local host=$1 endpoint=${2:-$(endpoint)}
+    local extra=()
+    [ -z "${2:-}" ] && [ "$exchange" = sharded ] && extra=(--peer-endpoint "tcp://$(address "$host"):0")
     worker_runs=$((worker_runs + 1))
-    in_host "$host" "$bin" worker --connect "$endpoint" --name "host$host" \
+    in_host "$host" "$bin" worker --connect "$endpoint" --name "host$host" "${extra[@]}" \
         --key "$keys/host$host.key" --server-key "$keys/coordinator.pub" \
         > /dev/null 2> "$rundir/worker-host$host-$worker_runs.log" &
     worker_pid[$host]=$!

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The emulated-hosts tests (cluster/emulate.sh, docs/operations.md "Emulated hosts"): a training
-# run over CURVE across four network stacks, every fault drill, the refusals of bad commands, and
-# an interrupted drill — and after each, no namespace and no process of the run is left.
+# run over CURVE across four network stacks, every fault drill, four of them again under the
+# sharded exchange, the refusals of bad commands, and an interrupted drill — and after each, no
+# namespace and no process of the run is left.
 # Needs root, ip netns, tc and nft; otherwise prints one line saying why and exits 0 (skipped).
 # Takes about three minutes on the 2-core test machine. Environment: TRIBUTARY (the binary).
 set -euo pipefail
@@ -67,6 +68,12 @@ assert_clean "run"
 echo "-- every drill (on a cluster of its own)"
 emulate 900 drill all || fail "drills"
 assert_clean "drills"
+
+echo "-- drills under the sharded exchange (owners lost, the coordinator cut off: back to its copy, --resume)"
+out=$(EXCHANGE=ring cluster/emulate.sh drill partition 2>&1) && fail "EXCHANGE=ring was accepted"
+[[ $out == *"EXCHANGE must be star or sharded"* ]] || fail "EXCHANGE=ring: unexpected message: $out"
+EXCHANGE=sharded emulate 600 drill partition isolate-long kill-host kill-coordinator || fail "sharded drills"
+assert_clean "sharded drills"
 
 echo "-- a drill interrupted by SIGTERM removes its hosts and processes"
 cluster/emulate.sh drill partition > "$EMULATE_DIR/interrupted.log" 2>&1 &

@@ -79,20 +79,20 @@ extension ClusterTests {
             endpoint, duration, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
             rng = random.Random(seed)
 
-            def header(kind, version=4, flags=0):
+            def header(kind, version=5, flags=0):
                 return b"TRBW" + struct.pack("<HBB", version, kind, flags)
 
             def text(s):
                 b = s.encode()
                 return struct.pack("<I", len(b)) + b
 
-            def hello(instance, dtypes=1, name="rogue", minv=4, maxv=4):
+            def hello(instance, dtypes=1, name="rogue", minv=5, maxv=5):
                 return (header(1) + struct.pack("<HHQI", minv, maxv, instance, os.getpid())
                         + struct.pack("<BII", dtypes, 1, 1 << 20) + text(name) + text("nowhere") + text("none")
                         + text("tcp://127.0.0.1:9"))  # a peer endpoint nobody listens at
 
             def result(job, step, microbatch, values):
-                return (header(7) + struct.pack("<QQQQQd", job, step, step, microbatch, 64, 1.5)
+                return (header(7) + struct.pack("<QQQQQddQ", job, step, step, microbatch, 64, 1.5, 0.25, 0)
                         + struct.pack("<BI", 1, len(values)) + struct.pack("<%df" % len(values), *values))
 
             def heartbeat(sequence):
@@ -126,7 +126,7 @@ extension ClusterTests {
                 choice = i % 12
                 if choice == 0: return [os.urandom(rng.randrange(0, 300))]
                 if choice == 1: return [b"TRBW" + os.urandom(rng.randrange(0, 100))]
-                if choice == 2: return [header(7, version=4) + os.urandom(60)]
+                if choice == 2: return [header(7) + os.urandom(60)]
                 if choice == 3: return [header(0x2A) + os.urandom(20)]
                 if choice == 4: return [heartbeat(i) + b"\x07"]                      # a trailing byte
                 if choice == 5:

@@ -28,6 +28,7 @@ cmd_measure() {
     heartbeat_ms=1000    # a 10 MB message takes 0.8 s at 100 Mbit/s: 8 s before a peer counts as dead
     time_limit=${TIME_LIMIT:-600}
     echo "load before: $(uptime | sed 's/.*load average/load average/')"
+    echo "exchange: ${exchange:-star (the default under CURVE)}"
     echo "config  link     workers  measured ms  projected ms  projected/measured"
     local config rate workers
     for config in "${configs[@]}"; do
@@ -41,7 +42,8 @@ cmd_measure() {
             local gbit
             gbit=$(python3 -c "print($(rate_bits "$rate") / 1e9)")
             # Costs measured now, on this machine, by the simulator itself.
-            "$bin" simulate --config "$config" --workers 1,2,4 --bandwidth-gbit "$gbit" --link-efficiency 0.9564 --json > "$out_dir/simulate-$config-$rate.jsonl"
+            "$bin" simulate --config "$config" --workers 1,2,4 --bandwidth-gbit "$gbit" --link-efficiency 0.9564 \
+                --exchange "${exchange:-star}" --json > "$out_dir/simulate-$config-$rate.jsonl"
             for workers in 1 2 4; do
                 cmd_up --hosts $((workers + 1)) --bandwidth "$rate" > /dev/null
                 load_state
