@@ -166,6 +166,23 @@ struct ShardedCoordinatorTests {
         #expect(Self.rosters(gone).isEmpty && m.epoch == 1, "\(gone)")
     }
 
+    /// Work handed out again during a step (here after an error report) goes to a worker of the
+    /// roster, even where the shards moved to a worker that joined during the step: that worker
+    /// could not send the node's segments, and the step would never complete.
+    @Test func workHandedOutAgainDuringAStepStaysInTheRoster() throws {
+        // Two workers: worker 2 owns shards 3..<6 and computes the node of shards 4 and 5.
+        var (m, actions) = try Self.twoWorkers()
+        let ofTwo = Self.assignments(actions).filter { $0.0 == 2 }.flatMap { $0.1.items }
+        let node = try #require(ofTwo.first { TreeNode(key: $0)?.firstShard == 4 }, "\(ofTwo)")
+        // Worker 3 joins: shards 4..<6 are now its own, but it is not in the step's roster.
+        _ = Self.receive(&m, Self.hello(3), from: 3, at: 0.05)
+        #expect(m.shards(of: 3) == [4, 5] && m.roster == [1, 2])
+        actions = Self.receive(&m, .error(.init(
+            code: .missingRows, jobID: Base.jobID, step: 0, item: node, message: "rows lost")), from: 2, at: 0.1)
+        let handed = Self.assignments(actions)
+        #expect(!handed.isEmpty && handed.allSatisfy { $0.0 != 3 }, "\(actions)")
+    }
+
     @Test func aWorkerLostDuringTheReduceRestartsTheAttemptUnderANewEpoch() throws {
         var (m, _) = try Self.twoWorkers()
         var t = 0.125

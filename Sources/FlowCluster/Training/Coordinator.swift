@@ -466,7 +466,10 @@ public final class Coordinator<Scalar: FlowScalar> {
                 log("worker \(id) did not send the training state of step \(version); asking another")
                 continue
             }
-            if !suspects.contains(id) { return install(state, from: id) ? .held : .lost }
+            if !suspects.contains(id) {
+                if install(state, from: id) { return .held }
+                continue  // a state that does not fit the model: ask the next holder
+            }
             guard let earlier = first else {
                 first = (id, state)
                 continue
@@ -502,6 +505,7 @@ public final class Coordinator<Scalar: FlowScalar> {
         machine.heldStateVersion = Int(state.version)
         heldStateSource = source
         encodedParameters = nil
+        encodedState = nil
         return true
     }
 

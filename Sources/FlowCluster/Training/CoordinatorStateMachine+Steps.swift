@@ -60,7 +60,14 @@ extension CoordinatorStateMachine {
         var byWorker: [UInt32: [Int]] = [:]
         var actions: [Action] = []
         for g in items {
-            guard let owner = assignment.owner[ownerShard(of: g)] else { continue }
+            guard var owner = assignment.owner[ownerShard(of: g)] else { continue }
+            // sync=sharded: a worker that joined during the step owns shards but is not in the
+            // attempt's roster, so it could not send the node's segments: a roster worker computes it.
+            if isSharded, !roster.contains(owner) {
+                let live = roster.filter { workers[$0] != nil }
+                guard let stand = live.first(where: { $0 > owner }) ?? live.first else { continue }
+                owner = stand
+            }
             guard isChecked(item: g) else {
                 pending[g] = owner
                 byWorker[owner, default: []].append(g)

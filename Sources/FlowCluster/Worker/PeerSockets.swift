@@ -19,6 +19,8 @@ final class PeerSockets {
     private let allowed = PeerKeySet()
     private var zap: ZAPHandler?
     private var outboxes: [UInt32: (endpoint: String, key: String, socket: ZMQSocket)] = [:]
+    /// The roster token (one per attempt) the outboxes were made for.
+    private var lastToken: UInt64?
     private let log: (String) -> Void
     /// Peer messages that could not be queued (a peer's queue stayed full for the send timeout).
     private(set) var dropped = 0
@@ -48,7 +50,10 @@ final class PeerSockets {
             let allowed = self.allowed
             let handler = ZAPHandler(context: context) { request in
                 // A peer may connect a moment before this worker has read the roster that lists
-                // it: wait for the roster a little before refusing.
+                // it: wait for the roster a little before refusing — but not for a key that has
+                // left the roster (a worker lost or quarantined): the handler answers one request
+                // at a time, and waiting for a key that will not come would hold up every other
+                // peer's handshake behind it.
                 guard let key = request.curveKey, allowed.waitUntilContains(key.z85, seconds: Self.rosterWaitSeconds) else {
                     return .deny(reason: "not a worker of the current roster")
                 }
@@ -75,12 +80,17 @@ final class PeerSockets {
     var socket: ZMQSocket { inbox }
 
     /// Connects to the roster's other workers (closing sockets to those no longer in it, or whose
-    /// endpoint or key changed) and admits exactly their keys.
-    func update(ids: [UInt32], endpoints: [String], keys: [String], selfID: UInt32) {
+    /// endpoint or key changed) and admits exactly their keys. A new attempt (another roster
+    /// `token`, drawn at random for each epoch) reconnects every peer: libzmq does not retry a connection whose handshake a peer refused (ZAP 400), and
+    /// segments queued on it would wait forever — a new attempt must not inherit such a socket
+    /// (what an earlier attempt queued is void anyway).
+    func update(token: UInt64, ids: [UInt32], endpoints: [String], keys: [String], selfID: UInt32) {
         allowed.set(Set(keys.filter { !$0.isEmpty }))
         var wanted: [UInt32: (String, String)] = [:]
         for (i, id) in ids.enumerated() where id != selfID { wanted[id] = (endpoints[i], keys[i]) }
-        for (id, box) in outboxes where wanted[id].map({ $0 != (box.endpoint, box.key) }) ?? true {
+        let reconnect = token != lastToken
+        lastToken = token
+        for (id, box) in outboxes where reconnect || (wanted[id].map({ $0 != (box.endpoint, box.key) }) ?? true) {
             box.socket.close()
             outboxes[id] = nil
         }
@@ -145,9 +155,13 @@ final class PeerSockets {
 final class PeerKeySet: @unchecked Sendable {
     private let condition = NSCondition()
     private var keys: Set<String> = []
+    /// Keys of earlier rosters that the current one lacks: refused at once, not waited for.
+    private var departed: Set<String> = []
 
     func set(_ new: Set<String>) {
         condition.lock()
+        departed.formUnion(keys.subtracting(new))
+        departed.subtract(new)
         keys = new
         condition.broadcast()
         condition.unlock()
@@ -165,7 +179,7 @@ final class PeerKeySet: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while !keys.contains(key) {
-            guard condition.wait(until: deadline) else { return keys.contains(key) }
+            guard !departed.contains(key), condition.wait(until: deadline) else { return keys.contains(key) }
         }
         return true
     }

@@ -191,7 +191,7 @@ public final class Worker {
                     case .exchange(let message):
                         guard let engine else { break }
                         if case .roster(let roster) = message, let peers, let id = machine.workerID {
-                            peers.update(ids: roster.workerIDs, endpoints: roster.endpoints, keys: roster.keys, selfID: id)
+                            peers.update(token: roster.token, ids: roster.workerIDs, endpoints: roster.endpoints, keys: roster.keys, selfID: id)
                         }
                         engine.workerID = machine.workerID ?? 0
                         deliver(engine.exchange(message))
