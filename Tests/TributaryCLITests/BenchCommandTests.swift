@@ -48,9 +48,11 @@ struct BenchCommandTests {
                 // One float32 partial (4P bytes, ~100 bytes of header) per worker and step, plus heartbeats.
                 #expect(perWorker >= 4 * P && perWorker < 4 * P + 4096, "workers \(workers): \(perWorker) bytes per worker and step")
             } else {
-                // 2·4P·(W−1)/W to the others, a few hundred bytes to the coordinator; the copies aside.
+                // 2·4P·(W−1)/W to the others, a few hundred bytes to the coordinator; the copies
+                // aside. Within issue 9's target of 1.1× that: on a loaded machine a backup or a
+                // restarted attempt sends a partial's segments again (CI once measured 1.063×).
                 let bound = 2 * 4 * P * (workers - 1) / workers
-                #expect(perWorker >= bound && perWorker < bound + 4096, "workers \(workers): \(perWorker) bytes per worker and step, bound \(bound)")
+                #expect(perWorker >= bound && perWorker <= 1.1 * bound + 4096, "workers \(workers): \(perWorker) bytes per worker and step, bound \(bound)")
                 #expect(received - copies < 4096, "the coordinator received \(received - copies) bytes a step besides the copies")
             }
         }
