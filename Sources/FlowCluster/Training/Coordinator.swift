@@ -393,14 +393,13 @@ public final class Coordinator<Scalar: FlowScalar> {
 
     /// `sync=sharded`: makes `model` and `optimizer` the training state at `version`, asking the
     /// workers that hold it one after the other (a worker asked for the version after its
-    /// pending step applies that step first; workers in `avoiding` last). Messages that arrive
-    /// meanwhile are kept for the machine, in order; heartbeats keep going out. False when no
-    /// live worker could give it.
+    /// pending step applies that step first). Messages that arrive meanwhile are kept for the
+    /// machine, in order; heartbeats keep going out. False when no live worker could give it.
     @discardableResult
-    private func fetchState(version: Int, router: CoordinatorRouter, avoiding: Set<UInt32> = []) -> Bool {
+    private func fetchState(version: Int, router: CoordinatorRouter) -> Bool {
         guard machine.heldStateVersion != version else { return true }
         var asked: Set<UInt32> = []
-        while let id = nextHolder(of: version, asked: asked, avoiding: avoiding) {
+        while let id = nextHolder(of: version, asked: asked, avoiding: []) {
             asked.insert(id)
             if let state = requestState(version: version, from: id, router: router), install(state, from: id) { return true }
             log("worker \(id) did not send the training state of step \(version); asking another")
