@@ -5,14 +5,52 @@
 /// the numbers, never on threads or scheduling.
 public enum FlatVector {
     /// `accumulator[i] += addend[i]`. Micro-batch gradients and tree nodes are summed with this (`GradientSum`).
-    public static func add<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) {
-        if Scalar.self == Float.self { addBody(addend.same(as: Float.self), into: accumulator.same(as: Float.self), count: count) }
-        else if Scalar.self == Double.self { addBody(addend.same(as: Double.self), into: accumulator.same(as: Double.self), count: count) }
-        else { addBody(addend, into: accumulator, count: count) }
+    ///
+    /// Returns whether every result is finite, tested in the same pass (the test is an integer OR
+    /// that vectorises with the addition: it costs nothing measurable, where a separate check of
+    /// a large gradient is another pass over memory).
+    @discardableResult
+    public static func add<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) -> Bool {
+        if Scalar.self == Float.self { return addBody(addend.same(as: Float.self), into: accumulator.same(as: Float.self), count: count) }
+        else if Scalar.self == Double.self { return addBody(addend.same(as: Double.self), into: accumulator.same(as: Double.self), count: count) }
+        else { return addBody(addend, into: accumulator, count: count) }
     }
 
-    static func addBody<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) {
-        for i in 0..<count { accumulator[i] += addend[i] }
+    static func addBody<Scalar: FlowScalar>(_ addend: UnsafePointer<Scalar>, into accumulator: UnsafeMutablePointer<Scalar>, count: Int) -> Bool {
+        var bad: UInt8 = 0
+        for i in 0..<count {
+            let y = accumulator[i] + addend[i]
+            accumulator[i] = y
+            bad |= y.isFinite ? 0 : 1
+        }
+        return bad == 0
+    }
+
+    /// `result[i] = x[i] + y[i]` (the bits of `add(y, into: x)`, without first copying `x`);
+    /// returns whether every result is finite, as ``add(_:into:count:)``.
+    @discardableResult
+    public static func sum<Scalar: FlowScalar>(
+        _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>, into result: UnsafeMutablePointer<Scalar>, count: Int
+    ) -> Bool {
+        if Scalar.self == Float.self {
+            return sumBody(x.same(as: Float.self), y.same(as: Float.self), into: result.same(as: Float.self), count: count)
+        } else if Scalar.self == Double.self {
+            return sumBody(x.same(as: Double.self), y.same(as: Double.self), into: result.same(as: Double.self), count: count)
+        } else {
+            return sumBody(x, y, into: result, count: count)
+        }
+    }
+
+    static func sumBody<Scalar: FlowScalar>(
+        _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>, into result: UnsafeMutablePointer<Scalar>, count: Int
+    ) -> Bool {
+        var bad: UInt8 = 0
+        for i in 0..<count {
+            let z = x[i] + y[i]
+            result[i] = z
+            bad |= z.isFinite ? 0 : 1
+        }
+        return bad == 0
     }
 
     /// `vector[i] /= divisor` (a true division, so dividing a sum by a row count is exact-as-possible).

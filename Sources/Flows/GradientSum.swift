@@ -12,14 +12,22 @@
 /// parameters agree bit for bit. Scratch space is at most ⌈log2 S⌉ + 2 vectors, kept across steps.
 public struct GradientSum<Scalar: FlowScalar>: Sendable {
     /// A pushed value: its block's shards (any shard of the block will do for the fold), its
-    /// loss, and whether more micro-batches of its shard may still be added.
-    private struct Entry: Sendable {
+    /// loss, whether more micro-batches of its shard may still be added, what is known of its
+    /// finiteness, and — for a node read where it lies (`fold(borrowing:_:)`) — its address.
+    ///
+    /// `@unchecked Sendable`: `borrowed` is set only inside `fold(borrowing:_:)`, which clears
+    /// it before returning, so a sum that leaves its owner never holds one.
+    private struct Entry: @unchecked Sendable {
         var first: Int
         var lossSum: Double
         var open: Bool
+        /// true: every value is finite; false: one is not; nil: not known (not tested).
+        var finite: Bool? = nil
+        /// The value's address when it is read in place; nil when it is in `buffers`.
+        var borrowed: UnsafePointer<Scalar>? = nil
     }
 
-    /// Vectors; stack entry `i` lives in `buffers[i]`.
+    /// Vectors; stack entry `i`, unless borrowed, lives in `buffers[i]`.
     private var buffers: [[Scalar]] = []
     private var stack: [Entry] = []
     private let parameterCount: Int
@@ -48,12 +56,32 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
     /// tree order; micro-batches of the same shard in slot order, one after the other.
     public mutating func add(microBatchOf shard: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, rows: Int) {
         precondition(!finished, "GradientSum: add after finish")
-        if let top = stack.last, top.open, top.first == shard {
-            let depth = stack.count - 1
-            buffers[depth].withUnsafeMutableBufferPointer { FlatVector.add(g, into: $0.baseAddress!, count: parameterCount) }
-            stack[depth].lossSum += lossSum
-        } else {
+        if !addToOpen(shard: shard, gradient: g, lossSum: lossSum) {
             push(first: shard, gradient: g, lossSum: lossSum, open: true)
+        }
+        self.rows += rows
+        microBatches += 1
+    }
+
+    /// Adds a micro-batch as `add(microBatchOf:gradient:lossSum:rows:)` does, taking the storage
+    /// of `gradient` when the micro-batch starts a new value: the array is swapped into the sum
+    /// instead of copied, and `gradient` gets back a spare array of the same length whose
+    /// contents are unspecified (a gradient kernel overwrites it). The same bits, one pass over
+    /// memory fewer.
+    public mutating func add(microBatchOf shard: Int, taking gradient: inout [Scalar], lossSum: Double, rows: Int) {
+        precondition(!finished, "GradientSum: add after finish")
+        precondition(gradient.count == parameterCount, "micro-batch gradient length \(gradient.count) ≠ \(parameterCount)")
+        let added = gradient.withUnsafeBufferPointer { addToOpen(shard: shard, gradient: $0.baseAddress!, lossSum: lossSum) }
+        if !added {
+            prepareToPush(first: shard)
+            let depth = stack.count
+            if depth == buffers.count {
+                buffers.append(gradient)
+                gradient = [Scalar](repeating: 0, count: parameterCount)
+            } else {
+                swap(&buffers[depth], &gradient)
+            }
+            stack.append(Entry(first: shard, lossSum: lossSum, open: true))
         }
         self.rows += rows
         microBatches += 1
@@ -74,6 +102,62 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
         g.withUnsafeBufferPointer { add(microBatchOf: shard, gradient: $0.baseAddress!, lossSum: lossSum, rows: rows) }
     }
 
+    /// A node's finished value for ``fold(borrowing:_:)``, read where it lies.
+    public struct BorrowedNode {
+        /// The first shard of the node's block.
+        public var firstShard: Int
+        /// The node's value (`parameterCount` elements).
+        public var values: ArraySlice<Scalar>
+        /// The node's loss sum.
+        public var lossSum: Double
+        /// The node's rows.
+        public var rows: Int
+        /// The micro-batches the node holds.
+        public var microBatches: Int
+
+        /// A node value to fold.
+        public init(firstShard: Int, values: ArraySlice<Scalar>, lossSum: Double, rows: Int, microBatches: Int) {
+            self.firstShard = firstShard
+            self.values = values
+            self.lossSum = lossSum
+            self.rows = rows
+            self.microBatches = microBatches
+        }
+    }
+
+    /// Folds finished node values, given in tree order, reading each where it lies instead of
+    /// copying it in first, and lends `body` the root with its loss sum and rows; the sum is reset
+    /// afterwards. The bits are those of `add(nodeAt:…)` for each node then `finish()`: two
+    /// values are added by one pass that writes their sum (`FlatVector.sum`), and a single node
+    /// is lent as it is, so a fold of n nodes costs n − 1 passes where copying them in cost 2n − 1.
+    public mutating func fold<R>(
+        borrowing nodes: [BorrowedNode], _ body: (_ root: UnsafeBufferPointer<Scalar>, _ lossSum: Double, _ rows: Int) -> R
+    ) -> R {
+        precondition(parameterCount > 0, "GradientSum: a borrowed fold of empty vectors")
+        reset()
+        defer { reset() }
+        return foldBorrowed(nodes, from: 0, body)
+    }
+
+    private mutating func foldBorrowed<R>(
+        _ nodes: [BorrowedNode], from index: Int, _ body: (UnsafeBufferPointer<Scalar>, Double, Int) -> R
+    ) -> R {
+        guard index < nodes.count else {
+            finish()
+            let lossSum = self.lossSum, rows = self.rows
+            return withGradient { body($0, lossSum, rows) }
+        }
+        let node = nodes[index]
+        precondition(node.values.count == parameterCount, "GradientSum: node value of \(node.values.count) elements, not \(parameterCount)")
+        return node.values.withUnsafeBufferPointer { values in
+            prepareToPush(first: node.firstShard)
+            stack.append(Entry(first: node.firstShard, lossSum: node.lossSum, open: false, borrowed: values.baseAddress!))
+            rows += node.rows
+            microBatches += node.microBatches
+            return foldBorrowed(nodes, from: index + 1, body)
+        }
+    }
+
     /// Completes the fold: afterwards `gradient` and `lossSum` are the root's. Idempotent.
     public mutating func finish() {
         guard !finished else { return }
@@ -85,6 +169,7 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
     public var gradient: [Scalar] {
         precondition(finished, "GradientSum: read before finish")
         if stack.isEmpty { return [Scalar](repeating: 0, count: parameterCount) }
+        if let borrowed = stack[0].borrowed { return Array(UnsafeBufferPointer(start: borrowed, count: parameterCount)) }
         return buffers[0]
     }
 
@@ -97,17 +182,45 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
     /// Whether nothing was added since the last reset.
     public var isEmpty: Bool { stack.isEmpty }
 
-    private mutating func push(first: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, open: Bool) {
+    /// Whether every value of the finished sum is finite. Known without another pass when the
+    /// root was written by an addition (each tests its results as it writes them); otherwise
+    /// tested once and remembered.
+    public mutating func isFinite() -> Bool {
+        precondition(finished, "GradientSum: read before finish")
+        guard !stack.isEmpty else { return true }
+        if let known = stack[0].finite { return known }
+        let finite = withGradient { FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) == nil }
+        stack[0].finite = finite
+        return finite
+    }
+
+    /// Adds `g` to the top value when it is the open value of shard `shard`; false otherwise.
+    private mutating func addToOpen(shard: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double) -> Bool {
+        guard let top = stack.last, top.open, top.first == shard else { return false }
+        let depth = stack.count - 1
+        let count = parameterCount
+        let finite = buffers[depth].withUnsafeMutableBufferPointer { FlatVector.add(g, into: $0.baseAddress!, count: count) }
+        stack[depth].lossSum += lossSum
+        stack[depth].finite = finite
+        return true
+    }
+
+    /// Closes the top value and adds what the next value (shard `first`) completes.
+    private mutating func prepareToPush(first: Int) {
         if !stack.isEmpty { stack[stack.count - 1].open = false }
         collapse(before: first)
+        while buffers.count <= stack.count { buffers.append([Scalar](repeating: 0, count: parameterCount)) }
+    }
+
+    private mutating func push(first: Int, gradient g: UnsafePointer<Scalar>, lossSum: Double, open: Bool) {
+        prepareToPush(first: first)
         let depth = stack.count
-        if depth == buffers.count { buffers.append([Scalar](repeating: 0, count: parameterCount)) }
         buffers[depth].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: g, count: parameterCount) }
         stack.append(Entry(first: first, lossSum: lossSum, open: open))
     }
 
     /// Adds the top two values while the next value (`next`, a shard; nil: none) lies outside the
-    /// smallest aligned block holding both.
+    /// smallest aligned block holding both. The sum x + y is written to x's buffer.
     private mutating func collapse(before next: Int?) {
         while stack.count >= 2 {
             let x = stack[stack.count - 2], y = stack[stack.count - 1]
@@ -115,10 +228,22 @@ public struct GradientSum<Scalar: FlowScalar>: Sendable {
             if let next, next >> level == y.first >> level { return }
             let depth = stack.count - 1
             let count = parameterCount
-            buffers[depth].withUnsafeBufferPointer { top in
-                buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.add(top.baseAddress!, into: $0.baseAddress!, count: count) }
+            let finite: Bool
+            switch (x.borrowed, y.borrowed) {
+            case (nil, nil):
+                finite = buffers[depth].withUnsafeBufferPointer { top in
+                    buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.add(top.baseAddress!, into: $0.baseAddress!, count: count) }
+                }
+            case (nil, let top?):
+                finite = buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.add(top, into: $0.baseAddress!, count: count) }
+            case (let below?, nil):
+                finite = buffers[depth].withUnsafeBufferPointer { top in
+                    buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.sum(below, top.baseAddress!, into: $0.baseAddress!, count: count) }
+                }
+            case (let below?, let top?):
+                finite = buffers[depth - 1].withUnsafeMutableBufferPointer { FlatVector.sum(below, top, into: $0.baseAddress!, count: count) }
             }
-            stack[depth - 1].lossSum = x.lossSum + y.lossSum
+            stack[depth - 1] = Entry(first: x.first, lossSum: x.lossSum + y.lossSum, open: false, finite: finite)
             stack.removeLast()
         }
     }
@@ -196,12 +321,19 @@ extension GradientSum {
     /// Lends the finished sum (the root's vector) without copying it.
     public mutating func withGradient<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
         precondition(finished && !stack.isEmpty, "GradientSum: read before finish")
+        if let borrowed = stack[0].borrowed { return try body(UnsafeBufferPointer(start: borrowed, count: parameterCount)) }
         return try buffers[0].withUnsafeBufferPointer(body)
     }
 
-    /// The finished sum's storage (the root's vector).
+    /// The finished sum's storage (the root's vector), to change in place.
     mutating func withGradientPointer(_ body: (UnsafeMutablePointer<Scalar>) -> Void) {
         precondition(finished && !stack.isEmpty, "GradientSum: read before finish")
+        if let borrowed = stack[0].borrowed {
+            let count = parameterCount
+            buffers[0].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: borrowed, count: count) }
+            stack[0].borrowed = nil
+        }
+        stack[0].finite = nil
         buffers[0].withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -53,6 +53,9 @@ struct ReductionTreeTests {
     func everyFoldGivesTheRootsBits(shards: Int, slots: Int) throws {
         let plan = try BatchPlan(seed: 9, rowCount: 50_000, microBatchSize: 1, batchSize: slots, shardCount: shards)
         var leftFoldDiffered = false
+        // Kept across steps, as a worker keeps them: the sum's buffers and the lane's array.
+        var taken = GradientSum<Float>(parameterCount: 33)
+        var lane = [Float](repeating: .nan, count: 33)
         for step in [0, 1, 5, shards + 3] {
             let tree = ReductionTree(plan: plan, step: step)
             let length = 33
@@ -62,6 +65,15 @@ struct ReductionTreeTests {
             var whole = Self.fold(tree.root, tree, values, length: length)
             #expect(whole.gradient == expected, "S \(shards) M \(slots) step \(step)")
             #expect(whole.rows == slots && whole.microBatches == slots)
+            // As the lanes add: each micro-batch's array taken by the sum, the lane's array reused.
+            taken.reset()
+            for ref in tree.microBatches(under: tree.root) {
+                lane.withUnsafeMutableBufferPointer { _ = $0.update(from: values[ref.globalIndex]!) }
+                taken.add(microBatchOf: ref.shard, taking: &lane, lossSum: Double(ref.globalIndex), rows: 1)
+            }
+            taken.finish()
+            #expect(taken.gradient == expected, "taking: S \(shards) M \(slots) step \(step)")
+            #expect(taken.lossSum.bitPattern == whole.lossSum.bitPattern && taken.rows == slots)
             // Workers: nodes cut along random owner boundaries, each pre-reduced, then folded.
             var generator = SeededGenerator(seed: UInt64(step))
             for _ in 0..<6 {
@@ -74,8 +86,12 @@ struct ReductionTreeTests {
                 #expect(nodes.flatMap { tree.microBatches(under: $0).map(\.globalIndex) } == tree.microBatches.map(\.globalIndex),
                         "the nodes cover the step once, in tree order")
                 var partials = GradientSum<Float>(parameterCount: length)
+                var borrowedNodes: [GradientSum<Float>.BorrowedNode] = []
                 for node in nodes {
-                    var part = Self.fold(node, tree, values, length: length)
+                    let part = Self.fold(node, tree, values, length: length)
+                    borrowedNodes.append(.init(
+                        firstShard: node.firstShard, values: part.gradient[...], lossSum: part.lossSum, rows: part.rows,
+                        microBatches: part.microBatches))
                     #expect(part.gradient == Self.reference(node, tree, values))
                     part.gradient.withUnsafeBufferPointer {
                         partials.add(nodeAt: node.firstShard, gradient: $0.baseAddress!, lossSum: part.lossSum, rows: part.rows,
@@ -85,6 +101,12 @@ struct ReductionTreeTests {
                 partials.finish()
                 #expect(partials.gradient == expected, "S \(shards) M \(slots) step \(step), cuts \(cuts.sorted())")
                 #expect(partials.lossSum.bitPattern == whole.lossSum.bitPattern)
+                // An owner's fold: the same nodes read where they lie.
+                var ownerSum = GradientSum<Float>(parameterCount: length)
+                let (root, lossSum, rows) = ownerSum.fold(borrowing: borrowedNodes) { (Array($0), $1, $2) }
+                #expect(root == expected, "borrowed: S \(shards) M \(slots) step \(step), cuts \(cuts.sorted())")
+                #expect(lossSum.bitPattern == whole.lossSum.bitPattern && rows == slots)
+                #expect(ownerSum.isEmpty, "the fold resets the sum: no borrowed address outlives it")
             }
             // The test can fail: adding in slot order (a left fold) gives other bits somewhere (with
         // one shard the tree is one leaf, which is the left fold).
@@ -95,6 +117,35 @@ struct ReductionTreeTests {
             #expect(whole.isEmpty && whole.rows == 0)
         }
         if slots >= 3, shards >= 2 { #expect(leftFoldDiffered, "S \(shards) M \(slots): the tree is the left fold on every step tried") }
+    }
+
+    /// `isFinite()` after any way of adding: known from the additions that wrote the root, or
+    /// tested when the root was copied in (one micro-batch, one node).
+    @Test(arguments: [(1, 1), (1, 3), (4, 4), (13, 5)])
+    func finitenessIsKnownWhateverWroteTheRoot(shards: Int, slots: Int) throws {
+        let length = 37
+        let plan = try BatchPlan(seed: 5, rowCount: 50_000, microBatchSize: 1, batchSize: slots, shardCount: shards)
+        let tree = ReductionTree(plan: plan, step: 0)
+        for bad in [Float?.none, .nan, .infinity, -.infinity] {
+            for target in Set([0, tree.microBatches.count / 2, tree.microBatches.count - 1]) {
+                var values = Self.values(tree, length: length, seed: 9)
+                if let bad { values[tree.microBatches[target].globalIndex]![target % length] = bad }
+                var whole = Self.fold(tree.root, tree, values, length: length)
+                #expect(whole.isFinite() == (bad == nil), "micro-batches: \(String(describing: bad)) in micro-batch \(target)")
+                #expect(whole.isFinite() == (bad == nil), "remembered")
+                var taken = GradientSum<Float>(parameterCount: length)
+                for ref in tree.microBatches {
+                    var lane = values[ref.globalIndex]!
+                    taken.add(microBatchOf: ref.shard, taking: &lane, lossSum: 0, rows: 1)
+                }
+                taken.finish()
+                #expect(taken.isFinite() == (bad == nil), "taking: \(String(describing: bad)) in micro-batch \(target)")
+                var node = GradientSum<Float>(parameterCount: length)
+                whole.withGradient { node.add(nodeAt: 0, gradient: $0.baseAddress!, lossSum: 0, rows: 1, microBatches: 1) }
+                node.finish()
+                #expect(node.isFinite() == (bad == nil), "one node, copied in")
+            }
+        }
     }
 
     @Test func nodeKeysRoundTripAndMalformedKeysAreRefused() {

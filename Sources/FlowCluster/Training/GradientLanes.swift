@@ -75,7 +75,9 @@ public final class GradientLanes<Scalar: FlowScalar>: @unchecked Sendable {
     public func loss(lane: Int) -> Double { losses[lane] }
 
     /// Adds lane `lane`'s result, a micro-batch of shard `shard`, to `sum` (call in tree order).
+    /// The sum may take the lane's gradient array and leave it another (no copy): afterwards
+    /// `gradient(lane:)` is unspecified until the next `compute`.
     public func add(lane: Int, shard: Int, rows: Int, to sum: inout GradientSum<Scalar>) {
-        gradients[lane].withUnsafeBufferPointer { sum.add(microBatchOf: shard, gradient: $0.baseAddress!, lossSum: losses[lane], rows: rows) }
+        sum.add(microBatchOf: shard, taking: &gradients[lane], lossSum: losses[lane], rows: rows)
     }
 }

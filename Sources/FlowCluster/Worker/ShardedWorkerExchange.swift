@@ -342,28 +342,27 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         guard var sum = ownerSum else { return [] }
         ownerSum = nil  // one owner of the buffers while they are written (no copy on write)
         defer { ownerSum = sum }
-        sum.reset()
-        for part in parts {
-            part.entry.values.withUnsafeBufferPointer {
-                sum.add(nodeAt: part.node.firstShard, gradient: $0.baseAddress!, lossSum: part.entry.lossSum,
-                        rows: Int(part.entry.rows), microBatches: Int(part.entry.rows) / microBatchSize)
-            }
+        // The partials are read where they lie (the decoded messages, this worker's cache).
+        let nodes = parts.map {
+            GradientSum<Scalar>.BorrowedNode(
+                firstShard: $0.node.firstShard, values: $0.entry.values, lossSum: $0.entry.lossSum,
+                rows: Int($0.entry.rows), microBatches: Int($0.entry.rows) / microBatchSize)
         }
-        sum.finish()
-        inbox.removeAll()
-        let header = WireMessage.Segment(
-            jobID: jobID, step: order.step, epoch: order.epoch, token: roster.token, sender: workerID, isReduced: true, node: 0,
-            firstSegment: UInt32(ownedSegments.lowerBound), segmentCount: UInt32(ownedSegments.count), rowCount: UInt64(sum.rows),
-            lossSum: sum.lossSum, values: WireVector(empty: dtype))
         var out: [WorkerDelivery] = []
         let peers = roster.workerIDs.filter { $0 != workerID }
-        sum.withGradient { folded in
+        let me = myIndex!
+        sum.fold(borrowing: nodes) { folded, lossSum, rows in
+            let header = WireMessage.Segment(
+                jobID: jobID, step: order.step, epoch: order.epoch, token: roster.token, sender: workerID, isReduced: true, node: 0,
+                firstSegment: UInt32(ownedSegments.lowerBound), segmentCount: UInt32(ownedSegments.count), rowCount: UInt64(rows),
+                lossSum: lossSum, values: WireVector(empty: dtype))
             if !peers.isEmpty {
                 let bytes = header.encoded(values: folded)
                 out = peers.map { .peer($0, bytes) }
             }
-            out += acceptFold(header, values: folded, from: myIndex!)
+            out += acceptFold(header, values: folded, from: me)
         }
+        inbox.removeAll()
         return out
     }
 

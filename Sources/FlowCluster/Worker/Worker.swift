@@ -527,11 +527,13 @@ final class Engine<Scalar: FlowScalar>: WorkerEngine {
             defer { handedOver = MonotonicClock.seconds() }
             let (key, node) = nodes[k]
             let loss = sum.lossSum
-            let gradient = sum.gradient
-            if !loss.isFinite || gradient.withUnsafeBufferPointer({ FlatVector.firstNonFinite($0.baseAddress!, count: $0.count) }) != nil {
+            // Known from the additions that wrote the node's value (no extra pass) when it holds
+            // more than one micro-batch.
+            if !loss.isFinite || !sum.isFinite() {
                 send(failure(.nonFinite, key, "the loss or gradient of \(node) in step \(step) is not finite"))
                 return
             }
+            let gradient = sum.gradient
             if let sharded {
                 var gradient = gradient
                 partialsComputed += 1
