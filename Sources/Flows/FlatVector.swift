@@ -147,24 +147,36 @@ public enum FlatVector {
     public static func divideAndSumSquares<Scalar: FlowScalar>(
         _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
     ) -> (sumOfSquares: Double, firstNonFinite: Int?) {
+        divideAndSumSquares(from: UnsafePointer(vector), into: vector, count: count, by: divisor)
+    }
+
+    /// `result[i] = source[i] / divisor`, measured as ``divideAndSumSquares(_:count:by:)``
+    /// measures it (the same bits); `source` may be `result` (in place). Taking a value from
+    /// where it arrived, this is its copy and its measurement in one pass.
+    public static func divideAndSumSquares<Scalar: FlowScalar>(
+        from source: UnsafePointer<Scalar>, into result: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
+    ) -> (sumOfSquares: Double, firstNonFinite: Int?) {
         if Scalar.self == Float.self {
-            return divideAndMeasureBody(vector.same(as: Float.self), count: count, by: Specialization.same(divisor, as: Float.self))
+            return divideAndMeasureBody(
+                source.same(as: Float.self), result.same(as: Float.self), count: count, by: Specialization.same(divisor, as: Float.self))
         } else if Scalar.self == Double.self {
-            return divideAndMeasureBody(vector.same(as: Double.self), count: count, by: Specialization.same(divisor, as: Double.self))
+            return divideAndMeasureBody(
+                source.same(as: Double.self), result.same(as: Double.self), count: count, by: Specialization.same(divisor, as: Double.self))
         } else {
-            return divideAndMeasureBody(vector, count: count, by: divisor)
+            return divideAndMeasureBody(source, result, count: count, by: divisor)
         }
     }
 
     static func divideAndMeasureBody<Scalar: FlowScalar>(
-        _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
+        _ source: UnsafePointer<Scalar>, _ vector: UnsafeMutablePointer<Scalar>, count: Int, by divisor: Scalar
     ) -> (sumOfSquares: Double, firstNonFinite: Int?) {
         var s = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         var bad: UInt8 = 0
         var i = 0
         while i + 8 <= count {
-            let y0 = vector[i] / divisor, y1 = vector[i + 1] / divisor, y2 = vector[i + 2] / divisor, y3 = vector[i + 3] / divisor
-            let y4 = vector[i + 4] / divisor, y5 = vector[i + 5] / divisor, y6 = vector[i + 6] / divisor, y7 = vector[i + 7] / divisor
+            // All eight read before any is written: `source` may be `vector`.
+            let y0 = source[i] / divisor, y1 = source[i + 1] / divisor, y2 = source[i + 2] / divisor, y3 = source[i + 3] / divisor
+            let y4 = source[i + 4] / divisor, y5 = source[i + 5] / divisor, y6 = source[i + 6] / divisor, y7 = source[i + 7] / divisor
             vector[i] = y0; vector[i + 1] = y1; vector[i + 2] = y2; vector[i + 3] = y3
             vector[i + 4] = y4; vector[i + 5] = y5; vector[i + 6] = y6; vector[i + 7] = y7
             bad |= (y0.isFinite && y1.isFinite && y2.isFinite && y3.isFinite && y4.isFinite && y5.isFinite && y6.isFinite && y7.isFinite) ? 0 : 1
@@ -177,7 +189,7 @@ public enum FlatVector {
         // The tail: element i still goes to partial sum i mod 8.
         var lane = 0
         while i < count {
-            let y = vector[i] / divisor
+            let y = source[i] / divisor
             vector[i] = y
             bad |= y.isFinite ? 0 : 1
             let x = Double(y)

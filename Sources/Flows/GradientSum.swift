@@ -299,14 +299,30 @@ extension AdamOptimizer {
     public static func prepareMeanGradient(
         _ g: UnsafeMutablePointer<Scalar>, count: Int, rows: Int, lossSum: Double, clipNorm: Double?, step: Int
     ) throws(FlowError) -> StepOutcome {
+        let meanLoss = try Self.meanLoss(lossSum: lossSum, rows: rows, step: step)
+        // One pass: divide, look for NaN/±∞, measure the norm segment by segment (ParameterSegments).
+        let (norm, bad) = ParameterSegments.divideAndMeasure(g, count: count, by: Scalar(rows))
+        return try finishMeanGradient(g, count: count, meanLoss: meanLoss, norm: norm, firstNonFinite: bad, clipNorm: clipNorm, step: step)
+    }
+
+    /// A step's mean loss, refused (as ``prepareMeanGradient(_:count:rows:lossSum:clipNorm:step:)``
+    /// refuses it) when there are no rows or it is NaN/±∞.
+    public static func meanLoss(lossSum: Double, rows: Int, step: Int) throws(FlowError) -> Double {
         guard rows > 0 else { throw .shapeMismatch(what: "rows in step \(step)", expected: 1, found: 0) }
         let meanLoss = lossSum / Double(rows)
         guard meanLoss.isFinite else { throw .nonFinite(what: "the loss (\(meanLoss))", step: step + 1) }
-        var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: 0, clipped: false)
-        // One pass: divide, look for NaN/±∞, measure the norm segment by segment (ParameterSegments).
-        let (norm, bad) = ParameterSegments.divideAndMeasure(g, count: count, by: Scalar(rows))
+        return meanLoss
+    }
+
+    /// The part of ``prepareMeanGradient(_:count:rows:lossSum:clipNorm:step:)`` after its
+    /// measuring pass, for a caller that divided and measured `g` itself (a worker of the sharded
+    /// exchange does it as each owner's fold arrives, `ParameterSegments.Shares`): refuses a
+    /// non-finite entry, then clips.
+    public static func finishMeanGradient(
+        _ g: UnsafeMutablePointer<Scalar>, count: Int, meanLoss: Double, norm: Double, firstNonFinite bad: Int?, clipNorm: Double?, step: Int
+    ) throws(FlowError) -> StepOutcome {
         if let bad { throw .nonFinite(what: "gradient entry \(bad)", step: step + 1) }
-        outcome.gradientNorm = norm
+        var outcome = StepOutcome(meanLoss: meanLoss, gradientNorm: norm, clipped: false)
         if let clipNorm {
             // PyTorch's clip_grad_norm_ (FlatVector.clipNorm with the norm already known).
             let factor = clipNorm / (norm + 1e-6)

@@ -23,15 +23,56 @@ public enum ParameterSegments {
     public static func divideAndMeasure<Scalar: FlowScalar>(
         _ vector: UnsafeMutablePointer<Scalar>, count parameterCount: Int, by divisor: Scalar
     ) -> (norm: Double, firstNonFinite: Int?) {
-        var squares = 0.0
-        var firstBad: Int? = nil
+        var shares = Shares(parameterCount: parameterCount)
         for g in 0..<count {
             let r = range(g, of: parameterCount)
-            guard !r.isEmpty else { continue }
-            let (segment, bad) = FlatVector.divideAndSumSquares(vector + r.lowerBound, count: r.count, by: divisor)
-            squares += segment
-            if firstBad == nil, let bad { firstBad = r.lowerBound + bad }
+            shares.measure(g, from: UnsafePointer(vector + r.lowerBound), into: vector + r.lowerBound, by: divisor)
         }
-        return (squares.squareRoot(), firstBad)
+        return (shares.norm, shares.firstNonFinite)
+    }
+
+    /// The segments' shares of a gradient's norm, gathered segment by segment in any order —
+    /// as the owners' folds arrive at a worker — and combined in segment order: the bits of
+    /// ``divideAndMeasure(_:count:by:)`` over the whole vector.
+    public struct Shares: Sendable {
+        private let parameterCount: Int
+        private var squares = [Double](repeating: 0, count: ParameterSegments.count)
+        private var measured = [Bool](repeating: false, count: ParameterSegments.count)
+        /// The first non-finite element of the segments measured so far (an index in the vector).
+        public private(set) var firstNonFinite: Int?
+
+        /// No segment measured yet, for a vector of `parameterCount` values.
+        public init(parameterCount: Int) {
+            self.parameterCount = parameterCount
+        }
+
+        /// Forgets every share (no allocation).
+        public mutating func reset() {
+            for g in 0..<ParameterSegments.count {
+                squares[g] = 0
+                measured[g] = false
+            }
+            firstNonFinite = nil
+        }
+
+        /// Segment `g`: `result[i] = source[i] / divisor` for its values (`source` and `result`
+        /// point at the segment's first value; they may be the same), and its share.
+        public mutating func measure<Scalar: FlowScalar>(
+            _ g: Int, from source: UnsafePointer<Scalar>, into result: UnsafeMutablePointer<Scalar>, by divisor: Scalar
+        ) {
+            let r = range(g, of: parameterCount)
+            guard !r.isEmpty else { return }
+            let (share, bad) = FlatVector.divideAndSumSquares(from: source, into: result, count: r.count, by: divisor)
+            squares[g] = share
+            measured[g] = true
+            if let bad { firstNonFinite = min(firstNonFinite ?? .max, r.lowerBound + bad) }
+        }
+
+        /// The norm: the square root of the measured segments' sums of squares added left to right.
+        public var norm: Double {
+            var total = 0.0
+            for g in 0..<ParameterSegments.count where measured[g] { total += squares[g] }
+            return total.squareRoot()
+        }
     }
 }

@@ -154,6 +154,23 @@ struct ParameterSegmentsTests {
         #expect(norm.bitPattern == total.squareRoot().bitPattern, "\(norm) vs \(total.squareRoot())")
         let plain = divided.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         #expect(abs(norm - plain) <= 1e-12 * max(plain, 1))
+        // Segment by segment, in a shuffled order, out of place (as the owners' folds arrive at a
+        // worker of the sharded exchange, each copied out of its message): the same bits.
+        var shares = ParameterSegments.Shares(parameterCount: count)
+        var gathered = [Float](repeating: .nan, count: count)
+        for g in (0..<ParameterSegments.count).shuffled(using: &generator) {
+            let offset = ParameterSegments.range(g, of: count).lowerBound
+            values.withUnsafeBufferPointer { source in
+                gathered.withUnsafeMutableBufferPointer { target in
+                    guard let from = source.baseAddress, let to = target.baseAddress else { return }
+                    shares.measure(g, from: from + offset, into: to + offset, by: 3)
+                }
+            }
+        }
+        #expect(shares.norm.bitPattern == norm.bitPattern && shares.firstNonFinite == nil)
+        #expect(gathered.map(\.bitPattern) == divided.map(\.bitPattern))
+        shares.reset()
+        #expect(shares.norm == 0 && shares.firstNonFinite == nil)
     }
 
     @Test func theFirstNonFiniteEntryIsFoundInAnySegment() {
@@ -162,5 +179,14 @@ struct ParameterSegmentsTests {
         values[999] = .nan
         let (_, bad) = values.withUnsafeMutableBufferPointer { ParameterSegments.divideAndMeasure($0.baseAddress!, count: 1000, by: 2) }
         #expect(bad == 517)
+        // Gathered from the last segment to the first: still the first entry of the vector.
+        var shares = ParameterSegments.Shares(parameterCount: 1000)
+        values.withUnsafeMutableBufferPointer { v in
+            for g in (0..<ParameterSegments.count).reversed() {
+                let offset = ParameterSegments.range(g, of: 1000).lowerBound
+                shares.measure(g, from: UnsafePointer(v.baseAddress! + offset), into: v.baseAddress! + offset, by: 2)
+            }
+        }
+        #expect(shares.firstNonFinite == 517)
     }
 }

@@ -59,8 +59,11 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     private var folded = false
     private var ownerSum: GradientSum<Scalar>?
 
-    /// The step's whole gradient, filled by the owners' folds.
+    /// The step's mean gradient, filled by the owners' folds (each divided by the step's rows and
+    /// measured as it arrives, `shares`).
     private var reduced: [Scalar]
+    /// The segments' shares of the step's gradient norm, from the folds in so far.
+    private var shares: ParameterSegments.Shares
     private var reducedFrom: Set<Int> = []
     private var reducedTotals: (rows: UInt64, lossSum: Double)?
     /// The step whose mean gradient `reduced` holds, ready to apply.
@@ -99,6 +102,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             parameterCount: parameterCount, learningRate: settings.learningRate, beta1: settings.beta1, beta2: settings.beta2,
             epsilon: settings.epsilon, weightDecay: settings.weightDecay)
         reduced = [Scalar](repeating: 0, count: parameterCount)
+        shares = ParameterSegments.Shares(parameterCount: parameterCount)
     }
 
     // MARK: State
@@ -194,6 +198,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         folded = false
         reducedFrom.removeAll()
         reducedTotals = nil
+        shares.reset()
     }
 
     /// Parameters `[first of segments.lowerBound, end of segments.upperBound − 1)`.
@@ -313,8 +318,16 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             return []
         }
         reducedTotals = (segment.rowCount, segment.lossSum)
-        reduced.withUnsafeMutableBufferPointer { r in
-            if !range.isEmpty { (r.baseAddress! + range.lowerBound).update(from: values.baseAddress!, count: range.count) }
+        // Copied out of the message, divided by the step's rows and measured in one pass per
+        // segment — while the other owners' folds are still on their way.
+        let divisor = Scalar(Int(segment.rowCount))
+        if let source = values.baseAddress {  // nil: a range of empty segments
+            reduced.withUnsafeMutableBufferPointer { r in
+                for g in segments {
+                    let offset = ParameterSegments.range(g, of: parameterCount).lowerBound
+                    shares.measure(g, from: source + (offset - range.lowerBound), into: r.baseAddress! + offset, by: divisor)
+                }
+            }
         }
         reducedFrom.insert(senderIndex)
         return completeIfWhole()
@@ -374,10 +387,12 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         let step = roster.version
         var report = WireMessage.StepReady(jobID: jobID, step: step, epoch: roster.epoch, rowCount: totals.rows, meanLoss: 0, gradientNorm: 0)
         do {
-            let count = parameterCount, rows = Int(totals.rows), clip = clipNorm
+            // What one process's `prepareMeanGradient` does, its pass already made fold by fold.
+            let count = parameterCount, clip = clipNorm, norm = shares.norm, bad = shares.firstNonFinite
+            let meanLoss = try AdamOptimizer<Scalar>.meanLoss(lossSum: totals.lossSum, rows: Int(totals.rows), step: Int(clamping: step))
             let outcome = try reduced.withUnsafeMutableBufferPointer { (g) throws(FlowError) -> StepOutcome in
-                try AdamOptimizer<Scalar>.prepareMeanGradient(
-                    g.baseAddress!, count: count, rows: rows, lossSum: totals.lossSum, clipNorm: clip, step: Int(clamping: step))
+                try AdamOptimizer<Scalar>.finishMeanGradient(
+                    g.baseAddress!, count: count, meanLoss: meanLoss, norm: norm, firstNonFinite: bad, clipNorm: clip, step: Int(clamping: step))
             }
             report.meanLoss = outcome.meanLoss
             report.gradientNorm = outcome.gradientNorm
