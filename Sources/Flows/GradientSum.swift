@@ -4,8 +4,9 @@
 /// A step's gradient is the value of its tree's root divided by its rows (`ReductionTree` in
 /// FlowData defines the tree): values are pushed in tree order (by shard), either one
 /// micro-batch at a time (`add(microBatchOf:…)`: consecutive micro-batches of one shard are
-/// summed left to right, the first copied) or as the finished value of a whole node
-/// (`add(nodeAt:…)`, e.g. a worker's partial). Two neighbouring values are added as soon as the
+/// summed left to right, the first copied — or taken, `add(microBatchOf:taking:…)`) or as the
+/// finished value of a whole node (`add(nodeAt:…)`, e.g. a worker's partial; an owner's
+/// `fold(borrowing:_:)` reads them in place). Two neighbouring values are added as soon as the
 /// next value falls outside the smallest aligned block that holds both — the tree's addition for
 /// that block — so the result is the root's value whatever mix of micro-batches and nodes was
 /// pushed. Single-process training, the workers and the coordinator all use this type, so their
