@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "FlowsTests", dependencies: ["Flows", "FlowRandom"]),
         .testTarget(name: "FlowDataTests", dependencies: ["FlowData", "FlowRandom"]),
         .testTarget(name: "FlowWireTests", dependencies: ["FlowWire"]),
-        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowWire", "ZeroMQ"]),
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCluster", "Flows", "FlowData", "FlowRandom", "FlowWire", "ZeroMQ"]),
         .testTarget(name: "TributaryCLITests", dependencies: ["tributary", "Flows", "FlowData", "FlowCluster", "FlowWire", "FlowRandom", "ZeroMQ"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     ],

@@ -240,24 +240,48 @@ extension WireMessage {
         /// (`Float` or `Double`, the job's dtype) — encoded straight from the caller's buffer, one
         /// copy, where building a `WireVector` first would make two. ``values`` itself is ignored.
         public func encoded<T: BinaryFloatingPoint>(values elements: UnsafeBufferPointer<T>) -> [UInt8] {
-            precondition(T.self == Float.self || T.self == Double.self, "FlowWire: segment values are Float or Double")
-            var header = self
-            header.values = WireVector(empty: T.self == Float.self ? .float32 : .float64)
-            var bytes = WireMessage.segment(header).encoded()
-            // The empty vector's count is the last four bytes: patch it, then append the elements.
-            precondition(elements.count <= Int(UInt32.max), "FlowWire: segment of \(elements.count) elements")
-            withUnsafeBytes(of: UInt32(elements.count).littleEndian) { count in
-                for i in 0..<4 { bytes[bytes.count - 4 + i] = count[i] }
+            var encoder = Encoder<T>(self, valueCount: elements.count)
+            encoder.append(elements)
+            return encoder.bytes
+        }
+
+        /// The bytes of a segment message whose values are appended piece by piece (an owner's
+        /// fold, one segment at a time as each is folded), each copied once.
+        public struct Encoder<T: BinaryFloatingPoint> {
+            /// The message so far; complete once every announced value is appended.
+            public private(set) var bytes: [UInt8]
+            /// Values still to append.
+            public private(set) var remaining: Int
+
+            /// A message with `header`'s fields (its ``values`` ignored) and room for `valueCount` values.
+            public init(_ header: Segment, valueCount: Int) {
+                precondition(T.self == Float.self || T.self == Double.self, "FlowWire: segment values are Float or Double")
+                precondition(valueCount <= Int(UInt32.max), "FlowWire: segment of \(valueCount) elements")
+                var empty = header
+                empty.values = WireVector(empty: T.self == Float.self ? .float32 : .float64)
+                var bytes = WireMessage.segment(empty).encoded()
+                bytes.reserveCapacity(bytes.count + valueCount * MemoryLayout<T>.size)
+                // The empty vector's count is the last four bytes: patch it.
+                withUnsafeBytes(of: UInt32(valueCount).littleEndian) { count in
+                    for i in 0..<4 { bytes[bytes.count - 4 + i] = count[i] }
+                }
+                self.bytes = bytes
+                remaining = valueCount
             }
-            #if _endian(big)
-            for x in elements {
-                if let f = x as? Float { withUnsafeBytes(of: f.bitPattern.littleEndian) { bytes += $0 } }
-                if let d = x as? Double { withUnsafeBytes(of: d.bitPattern.littleEndian) { bytes += $0 } }
+
+            /// Appends the next values.
+            public mutating func append(_ elements: UnsafeBufferPointer<T>) {
+                precondition(elements.count <= remaining, "FlowWire: \(elements.count) values appended, \(remaining) expected")
+                remaining -= elements.count
+                #if _endian(big)
+                for x in elements {
+                    if let f = x as? Float { withUnsafeBytes(of: f.bitPattern.littleEndian) { bytes += $0 } }
+                    if let d = x as? Double { withUnsafeBytes(of: d.bitPattern.littleEndian) { bytes += $0 } }
+                }
+                #else
+                bytes.append(contentsOf: UnsafeRawBufferPointer(elements))
+                #endif
             }
-            #else
-            bytes.append(contentsOf: UnsafeRawBufferPointer(elements))
-            #endif
-            return bytes
         }
 
         /// Checks the fields (see `docs/protocol.md`, `segment`).

@@ -58,8 +58,9 @@ public enum WireMessage: Sendable, Equatable, CustomStringConvertible {
     /// the step's reduction tree: `assignment.items`, `gradientResult.node`, a 64-bit row count;
     /// 4 added the sharded exchange: `hello.peerEndpoint`, `sync=sharded` and kinds 0x0E–0x13;
     /// 5 added `gradientResult.digest` and `jobSpec.digestResults`, for `--verify-fraction` under
-    /// the sharded exchange).
-    public static let protocolVersion: UInt16 = 5
+    /// the sharded exchange; 6 lets a partial or a fold travel as several `segment` messages, each
+    /// a run of its segments, so that the sharded exchange pipelines).
+    public static let protocolVersion: UInt16 = 6
     /// The header version of `error` messages: 1 in every version, and accepted in any version
     /// up to ``protocolVersion``, so that a peer of another version can always read why it was
     /// refused (docs/protocol.md, Versioning).

@@ -18,6 +18,35 @@ public enum ParameterSegments {
         return (g * parameterCount / count)..<((g + 1) * parameterCount / count)
     }
 
+    /// The most values one segment message carries unless a single segment is larger.
+    public static let valuesPerMessage = 1 << 15
+
+    /// How a run of segments is cut into messages: runs of consecutive segments of `segments`,
+    /// each as many whole segments as fit in ``valuesPerMessage`` values (at least one). Small
+    /// messages let the exchange pipeline — a receiver folds and forwards the first runs while
+    /// the rest are on their way — without a message per segment when segments are tiny.
+    public static func messageRuns(_ segments: Range<Int>, of parameterCount: Int) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        var start = segments.lowerBound
+        while start < segments.upperBound {
+            var values = range(start, of: parameterCount).count
+            var end = start + 1
+            while end < segments.upperBound, values + range(end, of: parameterCount).count <= valuesPerMessage {
+                values += range(end, of: parameterCount).count
+                end += 1
+            }
+            runs.append(start..<end)
+            start = end
+        }
+        return runs
+    }
+
+    /// The indices of segments `segments` (consecutive) of a vector of `parameterCount` values.
+    public static func range(of segments: Range<Int>, in parameterCount: Int) -> Range<Int> {
+        guard let first = segments.first, let last = segments.last else { return 0..<0 }
+        return range(first, of: parameterCount).lowerBound..<range(last, of: parameterCount).upperBound
+    }
+
     /// Divides `vector` by `divisor` and measures it: the segmented norm of the result and the
     /// first non-finite element (or nil) — one pass.
     public static func divideAndMeasure<Scalar: FlowScalar>(

@@ -472,9 +472,9 @@ struct CoordinatorStateMachineTests {
             if case .send(_, let message) = action { return message.encoded() } else { return nil }
         }
         #expect(reply.first.map { $0[4] == 1 && $0[5] == 0 } == true)
-        // A version-5 header whose hello claims versions 6...7 is inconsistent: invalid, counted.
+        // A version-6 header whose hello claims versions 7...8 is inconsistent: invalid, counted.
         var inconsistent = Self.helloMessage(2).encoded()
-        inconsistent[8] = 6; inconsistent[10] = 7
+        inconsistent[8] = 7; inconsistent[10] = 8
         #expect(Self.summary(m.messageReceived(from: [2], bytes: inconsistent, now: 0)) == ["invalid [2]"])
         #expect(m.invalidMessages[[2]] == 1)
     }

@@ -95,7 +95,7 @@ struct ScoringStateMachineTests {
         #expect(report.code == .unsupportedDType)
         #expect(m.liveWorkerIDs.isEmpty)
         var wrong = Self.hello(1)
-        wrong[4] = 6  // header version 6
+        wrong[4] = 7  // header version 7
         let versioned = m.messageReceived(from: [1], bytes: wrong, now: 0)
         #expect(Self.messages(versioned, to: 1).contains { if case .error(let e) = $0 { return e.code == .unsupportedVersion } else { return false } })
     }

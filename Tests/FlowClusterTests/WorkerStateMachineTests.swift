@@ -381,7 +381,7 @@ struct WorkerStateMachineTests {
     static let garbage: [[UInt8]] = {
         let heartbeat = WireMessage.heartbeat(.init(sequence: 1)).encoded()
         var badMagic = heartbeat; badMagic[0] = 0x58
-        var badVersion = heartbeat; badVersion[4] = 6
+        var badVersion = heartbeat; badVersion[4] = 7
         var unknownKind = heartbeat; unknownKind[6] = 0x7F
         return [[], [0x54], badMagic, badVersion, unknownKind, Array(heartbeat.dropLast()), heartbeat + [0]]
     }()

@@ -18,7 +18,7 @@ struct WireErrorTests {
         jobID: 1, step: 2, version: 2, node: 5, rowCount: 4, lossSum: 0.5, gradient: .float32([1, -2]))).encoded()
 
     static func goodbye(rawReason: [UInt8]) -> [UInt8] {
-        [0x54, 0x52, 0x42, 0x57, 0x05, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
+        [0x54, 0x52, 0x42, 0x57, 0x06, 0x00, 0x0D, 0x00] + patched([0, 0, 0, 0], at: 0, UInt32(rawReason.count)) + rawReason
     }
 
     static let cases: [Case] = [
@@ -42,7 +42,7 @@ struct WireErrorTests {
         Case(name: "version 1 (not an error)", bytes: patched(heartbeat, at: 4, UInt16(1)), expected: .unsupportedVersion(found: 1)),
         Case(name: "version 2", bytes: patched(heartbeat, at: 4, UInt16(2)), expected: .unsupportedVersion(found: 2)),
         Case(name: "version 3", bytes: patched(heartbeat, at: 4, UInt16(3)), expected: .unsupportedVersion(found: 3)),
-        Case(name: "version 6", bytes: patched(heartbeat, at: 4, UInt16(6)), expected: .unsupportedVersion(found: 6)),
+        Case(name: "version 7", bytes: patched(heartbeat, at: 4, UInt16(7)), expected: .unsupportedVersion(found: 7)),
         Case(name: "version 0", bytes: patched(heartbeat, at: 4, UInt16(0)), expected: .unsupportedVersion(found: 0)),
         Case(name: "version 512 (big-endian 2)", bytes: patched(heartbeat, at: 4, UInt16(0x0200)), expected: .unsupportedVersion(found: 512)),
         // unknownKind
@@ -134,10 +134,10 @@ struct WireErrorTests {
          WireMessage.hello(.init(instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: [], blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
          WireError.outOfRange(field: "hello.dtypes", value: "0", allowed: "1...3 (bit 0 float32, bit 1 float64)")),
-        ("hello from a version-6-only worker",
-         WireMessage.hello(.init(minimumVersion: 6, maximumVersion: 7, instance: 9, processID: 1, name: "w", host: "h",
+        ("hello from a version-7-only worker",
+         WireMessage.hello(.init(minimumVersion: 7, maximumVersion: 8, instance: 9, processID: 1, name: "w", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
-         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 6...7 do not include the message's version 5")),
+         WireError.inconsistent(field: "hello.minimumVersion", reason: "versions 7...8 do not include the message's version 6")),
         ("hello with an empty name",
          WireMessage.hello(.init(instance: 9, processID: 1, name: "", host: "h",
                                  capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 1))),
@@ -211,7 +211,7 @@ struct WireErrorTests {
         #expect(WireError.badMagic(found: [0x47, 0x45, 0x54, 0x20]).description
             == "not a Tributary message: expected magic bytes 54 52 42 57 \"TRBW\", found 47 45 54 20")
         #expect(WireError.unsupportedVersion(found: 4).description
-            == "protocol version 4 is not supported (this side speaks version 5)")
+            == "protocol version 4 is not supported (this side speaks version 6)")
         #expect(WireError.nonFinite(field: "g", index: 3).description == "g[3] is not finite (NaN or infinity)")
         #expect(WireError.countTooLarge(field: "f", count: 9, limit: 8).description == "f: count 9 exceeds the limit 8")
         #expect(WireErrorCode.nonFinite.description == "nonFinite")

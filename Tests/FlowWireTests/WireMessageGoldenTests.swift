@@ -4,7 +4,7 @@ import FlowWire
 /// Exact bytes, computed by hand from `docs/protocol.md`, so the encoding cannot drift silently.
 struct WireMessageGoldenTests {
     /// Version 5, except `error` (kind 0x0C), which every version writes with the version-1 header.
-    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x05, 0x00, kind, 0x00] }
+    static func header(_ kind: UInt8) -> [UInt8] { [0x54, 0x52, 0x42, 0x57, kind == 0x0C ? 0x01 : 0x06, 0x00, kind, 0x00] }
 
     /// A `sync=parameters` training job with a cosine schedule and weight decay (version 2's fields).
     @Test func jobSpecLocalSGDWithSchedule() throws {
@@ -90,21 +90,21 @@ struct WireMessageGoldenTests {
         }
     }
 
-    /// An `error` keeps the version-1 header, and a decoder of version 5 reads it in version 1 to 5
+    /// An `error` keeps the version-1 header, and a decoder of version 6 reads it in version 1 to 6
     /// (so that peers of different versions can always say why they part).
     @Test func errorIsReadableInEveryVersion() throws {
         let message = WireMessage.error(.init(code: .unsupportedVersion, message: "x"))
         let bytes = message.encoded()
         #expect(bytes[4] == 0x01 && bytes[5] == 0x00)
-        for version: UInt8 in [2, 3, 4, 5] {
+        for version: UInt8 in [2, 3, 4, 5, 6] {
             var older = bytes
             older[4] = version
             #expect(try WireMessage.decode(older) == message)
         }
-        var v6 = bytes
-        v6[4] = 0x06
-        #expect(throws: WireError.unsupportedVersion(found: 6)) { try WireMessage.decode(v6) }
-        // Any other kind must carry version 5.
+        var v7 = bytes
+        v7[4] = 0x07
+        #expect(throws: WireError.unsupportedVersion(found: 7)) { try WireMessage.decode(v7) }
+        // Any other kind must carry version 6.
         var hello = WireMessage.hello(.init(
             instance: 1, processID: 1, name: "w", host: "h",
             capabilities: .init(dtypes: .all, blasThreads: 1, blasKernel: "", maxMicroBatchRows: 8))).encoded()

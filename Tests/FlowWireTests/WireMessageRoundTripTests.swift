@@ -18,7 +18,7 @@ struct WireMessageRoundTripTests {
             let bytes = message.encoded()
             #expect(bytes.count == message.encodedByteCount)
             // Version 5, except `error`, which keeps the version-1 header every version can read.
-            let version: UInt8 = kind == .error ? 0x01 : 0x05
+            let version: UInt8 = kind == .error ? 0x01 : UInt8(WireMessage.protocolVersion)
             #expect(Array(bytes[0..<8]) == [0x54, 0x52, 0x42, 0x57, version, 0x00, kind.rawValue, 0x00])
             let decoded = try WireMessage.decode(bytes)
             #expect(decoded.kind == kind)

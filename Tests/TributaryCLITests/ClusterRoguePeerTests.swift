@@ -79,14 +79,14 @@ extension ClusterTests {
             endpoint, duration, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
             rng = random.Random(seed)
 
-            def header(kind, version=5, flags=0):
+            def header(kind, version=6, flags=0):
                 return b"TRBW" + struct.pack("<HBB", version, kind, flags)
 
             def text(s):
                 b = s.encode()
                 return struct.pack("<I", len(b)) + b
 
-            def hello(instance, dtypes=1, name="rogue", minv=5, maxv=5):
+            def hello(instance, dtypes=1, name="rogue", minv=6, maxv=6):
                 return (header(1) + struct.pack("<HHQI", minv, maxv, instance, os.getpid())
                         + struct.pack("<BII", dtypes, 1, 1 << 20) + text(name) + text("nowhere") + text("none")
                         + text("tcp://127.0.0.1:9"))  # a peer endpoint nobody listens at

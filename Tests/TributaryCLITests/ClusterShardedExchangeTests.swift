@@ -1,3 +1,4 @@
+import FlowWire
 import Foundation
 import Testing
 import ZeroMQ
@@ -173,10 +174,10 @@ extension ClusterTests {
             }
         }
 
-        /// A well-formed `segment` (protocol version 5, kind 0x10) of `count` float32 ones, with a
+        /// A well-formed `segment` (this protocol version, kind 0x10) of `count` float32 ones, with a
         /// guessed token.
         static func segment(jobID: UInt64, step: UInt64, epoch: UInt64, sender: UInt32, reduced: Bool, count: Int) -> [UInt8] {
-            var bytes: [UInt8] = Array("TRBW".utf8) + [5, 0, 0x10, 0]
+            var bytes: [UInt8] = Array("TRBW".utf8) + [UInt8(WireMessage.protocolVersion), 0, 0x10, 0]
             func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
             put(jobID); put(step); put(epoch); put(UInt64.random(in: 1...UInt64.max)); put(sender)
             bytes.append(reduced ? 1 : 0)

@@ -15,9 +15,9 @@ enum WorkerDelivery {
 /// here) at ``version``, and for the step under way:
 /// - the partials this worker computed (kept for the step, so that a new attempt after a change
 ///   of membership sends them again instead of recomputing them);
-/// - as an owner of a range of parameter segments, the partials' values for that range, by node
-///   and sender, folded in tree order once the coordinator's `reduce` order names the accepted
-///   ones, then sent to every worker of the roster;
+/// - as an owner of a range of parameter segments, the partials' values for that range
+///   (`SegmentOwner`), folded in tree order run by run once the coordinator's `reduce` order
+///   names the accepted ones, each run sent to every worker of the roster as soon as it is folded;
 /// - the step's whole gradient as the owners' folds arrive; once complete, it is turned into the
 ///   mean (clipped) gradient exactly as one process does (`AdamOptimizer.prepareMeanGradient`) and
 ///   `stepReady` goes to the coordinator. The update is applied when the coordinator commits the
@@ -51,20 +51,20 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     private var cachedStep: UInt64?
     private var cache: [UInt64: (rows: UInt64, lossSum: Double, gradient: [Scalar], digest: UInt64)] = [:]
 
-    /// Owner: the parameter range owned, the partials' values for it by (node, sender), the order.
-    private var ownedRange: Range<Int> = 0..<0
-    private var ownedSegments: Range<Int> = 0..<0
-    private var inbox: [PartialKey: (rows: UInt64, lossSum: Double, values: ArraySlice<Scalar>)] = [:]
+    /// Owner: the partials' values for the segments owned, and the coordinator's order.
+    private var owner: SegmentOwner<Scalar>
     private var order: WireMessage.ReduceOrder?
-    private var folded = false
-    private var ownerSum: GradientSum<Scalar>?
 
     /// The step's mean gradient, filled by the owners' folds (each divided by the step's rows and
     /// measured as it arrives, `shares`).
     private var reduced: [Scalar]
     /// The segments' shares of the step's gradient norm, from the folds in so far.
     private var shares: ParameterSegments.Shares
-    private var reducedFrom: Set<Int> = []
+    /// The segments whose fold is in `reduced`, and how many of the non-empty ones that is.
+    private var reducedSegments = [Bool](repeating: false, count: ParameterSegments.count)
+    private var reducedCount = 0
+    /// Segments with at least one value (all 64 unless P < 64): the folds a step needs.
+    private let nonEmptySegments: Int
     private var reducedTotals: (rows: UInt64, lossSum: Double)?
     /// The step whose mean gradient `reduced` holds, ready to apply.
     private var ready: (step: UInt64, epoch: UInt64)?
@@ -75,11 +75,6 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     private(set) var dropped = 0
 
     private var dtype: WireDType { Scalar.self == Float.self ? .float32 : .float64 }
-
-    private struct PartialKey: Hashable {
-        var node: UInt64
-        var sender: UInt32
-    }
 
     /// Most peer messages kept ahead of their roster.
     static var earlyLimit: Int { 4096 }
@@ -103,6 +98,8 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             epsilon: settings.epsilon, weightDecay: settings.weightDecay)
         reduced = [Scalar](repeating: 0, count: parameterCount)
         shares = ParameterSegments.Shares(parameterCount: parameterCount)
+        owner = SegmentOwner(parameterCount: parameterCount, microBatchSize: microBatchSize)
+        nonEmptySegments = (0..<ParameterSegments.count).filter { !ParameterSegments.range($0, of: parameterCount).isEmpty }.count
     }
 
     // MARK: State
@@ -161,18 +158,8 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         roster = new
         myIndex = new.workerIDs.firstIndex(of: workerID)
         ready = nil
+        owner.reset(owning: myIndex.map { new.segments(ownedBy: $0) } ?? 0..<0)
         resetStep()
-        if let myIndex {
-            ownedSegments = new.segments(ownedBy: myIndex)
-            ownedRange = Self.parameterRange(ownedSegments, of: parameterCount)
-        } else {
-            ownedSegments = 0..<0
-            ownedRange = 0..<0
-        }
-        if ownerSum == nil || ownedRange.count != ownerSumCount {
-            ownerSum = ownedRange.isEmpty ? nil : GradientSum(parameterCount: ownedRange.count)
-            ownerSumCount = ownedRange.count
-        }
         let kept = early
         early = []
         earlyValues = 0
@@ -180,7 +167,6 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         for segment in kept { out += receive(segment) }
         return out
     }
-    private var ownerSumCount = 0
 
     /// The coordinator's order to fold.
     func receive(_ reduce: WireMessage.ReduceOrder) -> [WorkerDelivery] {
@@ -193,18 +179,12 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
     }
 
     private func resetStep() {
-        inbox.removeAll()
+        owner.reset(owning: owner.segments)
         order = nil
-        folded = false
-        reducedFrom.removeAll()
+        for g in reducedSegments.indices { reducedSegments[g] = false }
+        reducedCount = 0
         reducedTotals = nil
         shares.reset()
-    }
-
-    /// Parameters `[first of segments.lowerBound, end of segments.upperBound − 1)`.
-    static func parameterRange(_ segments: Range<Int>, of count: Int) -> Range<Int> {
-        guard let first = segments.first, let last = segments.last else { return 0..<0 }
-        return ParameterSegments.range(first, of: count).lowerBound..<ParameterSegments.range(last, of: count).upperBound
     }
 
     // MARK: Partials
@@ -227,28 +207,34 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
             cache[node] = (rows, lossSum, gradient, digest)
         }
         guard let entry = cache[node], let roster, roster.version == step else { return [] }
+        // Every other owner's runs first (their transfer overlaps everything after), then this
+        // worker's own, kept as slices of the cached partial, no copy.
         var out: [WorkerDelivery] = []
         let owners = min(roster.workerIDs.count, WireMessage.Roster.segmentCount)
-        for index in 0..<owners {
-            let segments = roster.segments(ownedBy: index)
-            let range = Self.parameterRange(segments, of: parameterCount)
-            let header = WireMessage.Segment(
+        func header(_ run: Range<Int>) -> WireMessage.Segment {
+            WireMessage.Segment(
                 jobID: jobID, step: step, epoch: roster.epoch, token: roster.token, sender: workerID, isReduced: false, node: node,
-                firstSegment: UInt32(segments.lowerBound), segmentCount: UInt32(segments.count), rowCount: entry.rows,
+                firstSegment: UInt32(run.lowerBound), segmentCount: UInt32(run.count), rowCount: entry.rows,
                 lossSum: entry.lossSum, values: WireVector(empty: dtype))
-            if index == myIndex {
-                // Its own range: kept as a slice of the cached partial, no copy.
-                out += acceptPartial(header, values: entry.gradient[range])
-            } else {
-                let bytes = entry.gradient.withUnsafeBufferPointer { header.encoded(values: UnsafeBufferPointer(rebasing: $0[range])) }
+        }
+        for index in 0..<owners where index != myIndex {
+            for run in ParameterSegments.messageRuns(roster.segments(ownedBy: index), of: parameterCount) {
+                let range = ParameterSegments.range(of: run, in: parameterCount)
+                let bytes = entry.gradient.withUnsafeBufferPointer { header(run).encoded(values: UnsafeBufferPointer(rebasing: $0[range])) }
                 out.append(.peer(roster.workerIDs[index], bytes))
+            }
+        }
+        var own: [WorkerDelivery] = []
+        if let myIndex {
+            for run in ParameterSegments.messageRuns(roster.segments(ownedBy: myIndex), of: parameterCount) {
+                own += acceptPartial(header(run), values: entry.gradient[ParameterSegments.range(of: run, in: parameterCount)])
             }
         }
         out.append(.coordinator(.gradientResult(.init(
             jobID: jobID, step: step, version: step, node: node, rowCount: entry.rows, lossSum: entry.lossSum,
             gradient: WireVector(empty: Scalar.self == Float.self ? .float32 : .float64), computeSeconds: computeSeconds,
             digest: entry.digest))))
-        return out
+        return out + own
     }
 
     // MARK: Segments
@@ -261,7 +247,7 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         let rows = segment.rowCount
         let segments = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
         guard segment.jobID == jobID, segment.values.dtype == dtype,
-              segment.values.count == Self.parameterRange(segments, of: parameterCount).count,
+              segment.values.count == ParameterSegments.range(of: segments, in: parameterCount).count,
               segment.isReduced ? rows == UInt64(batchSize) : rows <= UInt64(batchSize) && rows % UInt64(microBatchSize) == 0
         else {
             dropped += 1
@@ -292,45 +278,60 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         return acceptPartial(segment, values: values[...])
     }
 
-    /// A partial's values for the range this worker owns (`segment`'s other fields describe it).
+    /// A run of a partial's values for segments this worker owns (`segment`'s other fields
+    /// describe it).
     private func acceptPartial(_ segment: WireMessage.Segment, values: ArraySlice<Scalar>) -> [WorkerDelivery] {
-        let segments = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
-        guard myIndex != nil, segments == ownedSegments, values.count == ownedRange.count, !folded, TreeNode(key: segment.node) != nil else {
+        let run = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
+        guard myIndex != nil, TreeNode(key: segment.node) != nil, owner.accept(
+            node: segment.node, sender: segment.sender, rows: segment.rowCount, lossSum: segment.lossSum, run: run, values: values)
+        else {
             dropped += 1
             return []
         }
-        inbox[PartialKey(node: segment.node, sender: segment.sender)] = (segment.rowCount, segment.lossSum, values)
         return foldIfComplete()
     }
 
-    /// An owner's fold (the owner at `senderIndex` of the roster): it must be that owner's whole
-    /// range, once, with the same totals as the others'.
+    /// A run of an owner's fold (the owner at `senderIndex` of the roster): segments of that
+    /// owner's range, each once, with the same totals as the others'.
     private func acceptFold(_ segment: WireMessage.Segment, values: UnsafeBufferPointer<Scalar>, from senderIndex: Int) -> [WorkerDelivery] {
         guard let roster else { return [] }
-        let segments = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
-        let range = Self.parameterRange(segments, of: parameterCount)
-        guard segments == roster.segments(ownedBy: senderIndex), values.count == range.count, !reducedFrom.contains(senderIndex) else {
+        let run = Int(segment.firstSegment)..<Int(segment.firstSegment + segment.segmentCount)
+        let owned = roster.segments(ownedBy: senderIndex)
+        guard run.lowerBound >= owned.lowerBound, run.upperBound <= owned.upperBound,
+              values.count == ParameterSegments.range(of: run, in: parameterCount).count, !run.contains(where: { reducedSegments[$0] }),
+              agreesWithTotals(rows: segment.rowCount, lossSum: segment.lossSum)
+        else {
             dropped += 1
             return []
         }
-        if let totals = reducedTotals, totals.rows != segment.rowCount || totals.lossSum.bitPattern != segment.lossSum.bitPattern {
-            dropped += 1
-            return []
-        }
-        reducedTotals = (segment.rowCount, segment.lossSum)
         // Copied out of the message, divided by the step's rows and measured in one pass per
-        // segment — while the other owners' folds are still on their way.
-        let divisor = Scalar(Int(segment.rowCount))
-        if let source = values.baseAddress {  // nil: a range of empty segments
+        // segment — while the other runs are still on their way.
+        let start = ParameterSegments.range(of: run, in: parameterCount).lowerBound
+        for g in run {
+            let offset = ParameterSegments.range(g, of: parameterCount).lowerBound - start
+            measureFold(g, from: values.baseAddress.map { $0 + offset }, rows: segment.rowCount)
+        }
+        return completeIfWhole()
+    }
+
+    /// Whether a fold's rows and loss sum are the step's (the first fold sets them).
+    private func agreesWithTotals(rows: UInt64, lossSum: Double) -> Bool {
+        if let totals = reducedTotals { return totals.rows == rows && totals.lossSum.bitPattern == lossSum.bitPattern }
+        reducedTotals = (rows, lossSum)
+        return true
+    }
+
+    /// Segment `g` of the step's gradient from a fold (`source`: its first value; nil: an empty
+    /// segment), divided by the step's rows and measured into `reduced`.
+    private func measureFold(_ g: Int, from source: UnsafePointer<Scalar>?, rows: UInt64) {
+        reducedSegments[g] = true
+        let offset = ParameterSegments.range(g, of: parameterCount).lowerBound
+        if let source, !ParameterSegments.range(g, of: parameterCount).isEmpty {
+            reducedCount += 1
             reduced.withUnsafeMutableBufferPointer { r in
-                for g in segments {
-                    let offset = ParameterSegments.range(g, of: parameterCount).lowerBound
-                    shares.measure(g, from: source + (offset - range.lowerBound), into: r.baseAddress! + offset, by: divisor)
-                }
+                shares.measure(g, from: source, into: r.baseAddress! + offset, by: Scalar(Int(rows)))
             }
         }
-        reducedFrom.insert(senderIndex)
-        return completeIfWhole()
     }
 
     private func keepEarly(_ segment: WireMessage.Segment) {
@@ -342,48 +343,36 @@ final class ShardedWorkerExchange<Scalar: FlowScalar> {
         early.append(segment)
     }
 
-    /// Owner: once the order is here and every accepted partial with it, folds them in tree
-    /// order and sends the result to every worker of the roster (this one included).
+    /// Owner: once the order is here, folds in tree order every run that the accepted partials
+    /// cover, and sends each to every other worker of the roster as soon as it is folded (this
+    /// worker measures its own from where the fold lies).
     private func foldIfComplete() -> [WorkerDelivery] {
-        guard !folded, let order, let roster, myIndex != nil else { return [] }
-        var parts: [(node: TreeNode, entry: (rows: UInt64, lossSum: Double, values: ArraySlice<Scalar>))] = []
-        for (node, source) in zip(order.nodes, order.sources) {
-            guard let entry = inbox[PartialKey(node: node, sender: source)], let tree = TreeNode(key: node) else { return [] }
-            parts.append((tree, entry))
-        }
-        folded = true
-        guard var sum = ownerSum else { return [] }
-        ownerSum = nil  // one owner of the buffers while they are written (no copy on write)
-        defer { ownerSum = sum }
-        // The partials are read where they lie (the decoded messages, this worker's cache).
-        let nodes = parts.map {
-            GradientSum<Scalar>.BorrowedNode(
-                firstShard: $0.node.firstShard, values: $0.entry.values, lossSum: $0.entry.lossSum,
-                rows: Int($0.entry.rows), microBatches: Int($0.entry.rows) / microBatchSize)
-        }
+        guard let order, let roster, myIndex != nil, !owner.isDone else { return [] }
         var out: [WorkerDelivery] = []
         let peers = roster.workerIDs.filter { $0 != workerID }
-        let me = myIndex!
-        sum.fold(borrowing: nodes) { folded, lossSum, rows in
+        var encoder: WireMessage.Segment.Encoder<Scalar>?
+        var agreed = false, rowCount: UInt64 = 0
+        owner.foldCovered(nodes: order.nodes, sources: order.sources, begin: { run, lossSum, rows in
+            rowCount = UInt64(rows)
+            agreed = agreesWithTotals(rows: rowCount, lossSum: lossSum)
+            if !agreed { dropped += 1 }
             let header = WireMessage.Segment(
                 jobID: jobID, step: order.step, epoch: order.epoch, token: roster.token, sender: workerID, isReduced: true, node: 0,
-                firstSegment: UInt32(ownedSegments.lowerBound), segmentCount: UInt32(ownedSegments.count), rowCount: UInt64(rows),
+                firstSegment: UInt32(run.lowerBound), segmentCount: UInt32(run.count), rowCount: rowCount,
                 lossSum: lossSum, values: WireVector(empty: dtype))
-            if !peers.isEmpty {
-                let bytes = header.encoded(values: folded)
-                out = peers.map { .peer($0, bytes) }
-            }
-            out += acceptFold(header, values: folded, from: me)
-        }
-        inbox.removeAll()
-        return out
+            encoder = peers.isEmpty ? nil : .init(header, valueCount: ParameterSegments.range(of: run, in: parameterCount).count)
+        }, segment: { g, values in
+            encoder?.append(values)
+            if agreed { measureFold(g, from: values.baseAddress!, rows: rowCount) }
+        }, end: { _ in
+            if let bytes = encoder?.bytes { out += peers.map { .peer($0, bytes) } }
+        })
+        return out + completeIfWhole()
     }
 
     /// Once every owner's fold is in: the mean (clipped) gradient, and `stepReady`.
     private func completeIfWhole() -> [WorkerDelivery] {
-        guard let roster, let totals = reducedTotals,
-              reducedFrom.count == min(roster.workerIDs.count, WireMessage.Roster.segmentCount)
-        else { return [] }
+        guard let roster, let totals = reducedTotals, reducedCount == nonEmptySegments else { return [] }
         let step = roster.version
         var report = WireMessage.StepReady(jobID: jobID, step: step, epoch: roster.epoch, rowCount: totals.rows, meanLoss: 0, gradientNorm: 0)
         do {
