@@ -1,4 +1,5 @@
 import FlowWire
+import Flows
 import Foundation
 import Testing
 import ZeroMQ
@@ -55,6 +56,32 @@ extension ClusterTests {
                 #expect(same, "\(plan) with \(workers) sharded workers vs one process: \(difference)\n\(h.report())")
                 #expect(ClusterWorkerCountTests.numbers(h.dir.file("metrics.jsonl")) == referenceNumbers,
                         "\(plan) with \(workers) sharded workers: metrics differ")
+            }
+        }
+
+        /// A model large enough that every owner's range goes out in several runs of segments
+        /// (each at most `ParameterSegments.valuesPerMessage` values, folded and forwarded as it
+        /// arrives): through real sockets, 2, 3 and 5 workers still give one process's bytes.
+        @Test func runsOfSegmentsGiveTheBytesOfOneProcess() throws {
+            let options = ["--data", "moons", "--rows", "3001", "--couplings", "4", "--hidden", "256", "--seed", "5",
+                           "--shards", "5", "--batch", "96", "--micro-batch", "32", "--eval-every", "4", "--steps", "8",
+                           "--clip-norm", "0.5"]
+            let single = try TemporaryDirectory()
+            defer { single.remove() }
+            let run = try CLI.succeed(["train"] + options + ["--out", "model.safetensors"], in: single.path, timeout: 60)
+            let reference = try single.bytes("model.safetensors")
+            // P from the log line "… D=2, 267272 parameters, …": five owners still get two runs each.
+            let parameters = run.stderr.components(separatedBy: " parameters").first?.split(separator: " ").last.flatMap { Int($0) }
+            #expect((parameters ?? 0) / 5 > ParameterSegments.valuesPerMessage, "\(run.stderr)")
+            for workers in [2, 3, 5] {
+                let h = try ClusterHarness()
+                defer { h.finish() }
+                let train = try h.start("train", ["train"] + options + [
+                    "--workers", String(workers), "--exchange", "sharded", "--out", "model.safetensors",
+                ])
+                h.expectSuccess(train, timeout: 90)
+                let (same, difference) = sameBytes(try h.dir.bytes("model.safetensors"), reference)
+                #expect(same, "\(workers) sharded workers vs one process: \(difference)\n\(h.report())")
             }
         }
 
